@@ -1,0 +1,86 @@
+/* qwenc — the Qwen model family in pure C. Public API.
+ *
+ * Conventions:
+ *  - Handles are opaque; every `*_open`/`*_new` has a matching `*_close`/`*_free`.
+ *  - Functions that can fail take a `qwen_error **err` last. On failure they return NULL or a
+ *    non-zero qwen_status and, when `err` is non-NULL, set `*err` to a new error the caller frees
+ *    with qwen_error_free(). The library never prints and never exits.
+ *  - Strings are UTF-8. Arrays returned to the caller are owned by the caller (free with free()),
+ *    unless the comment says "borrowed".
+ */
+#ifndef QWENC_H
+#define QWENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+typedef enum qwen_status {
+    QWEN_OK = 0,
+    QWEN_ERR_IO,          /* a file is missing or unreadable */
+    QWEN_ERR_FORMAT,      /* a file is malformed (JSON, safetensors, template ...) */
+    QWEN_ERR_UNSUPPORTED, /* valid input that qwenc does not handle (yet) */
+    QWEN_ERR_INVALID_ARG, /* the caller passed something invalid (bad UTF-8, id out of range ...) */
+    QWEN_ERR_NOMEM,       /* allocation failed */
+} qwen_status;
+
+typedef struct qwen_error qwen_error;
+
+const char *qwen_error_message(const qwen_error *err); /* borrowed; "" for NULL */
+qwen_status qwen_error_status(const qwen_error *err);
+void qwen_error_free(qwen_error *err);
+
+/* ---- tokenizer ---------------------------------------------------------------------------- */
+
+typedef struct qwen_tokenizer qwen_tokenizer;
+
+/* Loads `tokenizer.json` from a model directory (or the file itself if `path` is a file).
+ * Returns NULL and sets *err on a missing file, malformed JSON or an unsupported tokenizer. */
+qwen_tokenizer *qwen_tokenizer_open(const char *path, qwen_error **err);
+void qwen_tokenizer_close(qwen_tokenizer *tok);
+
+typedef struct qwen_encode_opts {
+    bool no_added_tokens;     /* treat added/special token strings in the text as plain text (untrusted input) */
+    bool no_post_processor;   /* do not add the post-processor's tokens (HF add_special_tokens=False) */
+} qwen_encode_opts;
+
+/* Encodes UTF-8 `text` of `len` bytes into token ids, exactly as Hugging Face `tokenizers`
+ * `encode(text)` does. On success *ids_out is a malloc'ed array the caller frees, *n_out its length.
+ * Invalid UTF-8 is refused with QWEN_ERR_INVALID_ARG naming the byte offset. `opts` may be NULL. */
+qwen_status qwen_tokenize(const qwen_tokenizer *tok, const char *text, size_t len,
+                          const qwen_encode_opts *opts, int32_t **ids_out, size_t *n_out, qwen_error **err);
+
+/* Decodes ids to bytes (normally UTF-8; a token sequence may end mid-character). On success
+ * *text_out is malloc'ed and NUL-terminated, *len_out its length. Unknown ids are an error. */
+qwen_status qwen_detokenize(const qwen_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special,
+                            char **text_out, size_t *len_out, qwen_error **err);
+
+/* The bytes of one token (borrowed), or NULL for an unknown id. */
+const char *qwen_token_bytes(const qwen_tokenizer *tok, int32_t id, size_t *len);
+/* The id of an exact token string (regular or added), or -1. */
+int32_t qwen_token_id(const qwen_tokenizer *tok, const char *text, size_t len);
+bool qwen_token_is_special(const qwen_tokenizer *tok, int32_t id);
+/* One past the largest id the tokenizer knows. */
+int32_t qwen_tokenizer_vocab_size(const qwen_tokenizer *tok);
+
+/* Streaming decoder: feed ids as they are generated, get back only complete UTF-8.
+ * Bytes that can never become valid UTF-8 come out as U+FFFD. */
+typedef struct qwen_stream_decoder qwen_stream_decoder;
+qwen_stream_decoder *qwen_stream_decoder_new(const qwen_tokenizer *tok, bool skip_special);
+/* Appends the text completed by `id` to *out (a malloc'ed NUL-terminated string the caller frees,
+ * possibly ""). Returns non-zero for an unknown id. */
+qwen_status qwen_stream_decoder_push(qwen_stream_decoder *sd, int32_t id, char **out, qwen_error **err);
+/* Returns whatever is still held back (an incomplete character, as U+FFFD), malloc'ed. */
+char *qwen_stream_decoder_flush(qwen_stream_decoder *sd);
+void qwen_stream_decoder_free(qwen_stream_decoder *sd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

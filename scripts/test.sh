@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: a normal build and an ASan+UBSan build, each running every CTest test.
+# QWENC_GOLDEN overrides the golden data directory (default: ../shared/golden).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+(cd build && ctest --output-on-failure -j "$jobs")
+if [ "${QWENC_SKIP_ASAN:-0}" != 1 ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DQWENC_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j "$jobs"
+  (cd build-asan && ctest --output-on-failure -j "$jobs")
+fi

@@ -1,0 +1,29 @@
+/* Files: read whole small files, memory-map large ones. */
+#ifndef QWENC_BASE_FILE_H
+#define QWENC_BASE_FILE_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include "qwenc.h"
+
+/* Reads a whole file into a malloc'ed, NUL-terminated buffer (*len excludes the NUL).
+ * Returns NULL and sets *err (naming the path) when it cannot be read. */
+char *file_read_all(const char *path, size_t *len, qwen_error **err);
+
+/* A read-only memory mapping of a whole file. */
+typedef struct file_map {
+    const unsigned char *data; /* the file's bytes, or NULL for an empty file */
+    size_t size;
+} file_map;
+
+/* Maps `path` read-only. Returns non-zero and sets *err on failure. Unmap with file_unmap(). */
+qwen_status file_map_open(file_map *map, const char *path, qwen_error **err);
+void file_unmap(file_map *map);
+
+bool file_is_dir(const char *path);
+bool file_exists(const char *path);
+
+/* Joins a directory and a name into a malloc'ed path. */
+char *path_join(const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,22 @@
+/* UTF-8 decoding and encoding (strict: no overlongs, no surrogates, max U+10FFFF). */
+#ifndef QWENC_BASE_UTF8_H
+#define QWENC_BASE_UTF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decodes one code point from s[0..len). Returns its byte length (1-4) and stores it in *cp,
+ * or returns 0 if the bytes are not valid UTF-8 (including a sequence cut off by `len`). */
+int utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+
+/* Returns the offset of the first invalid byte, or `len` when the whole buffer is valid. */
+size_t utf8_validate(const unsigned char *s, size_t len);
+
+/* Encodes cp into out (at least 4 bytes). Returns the byte length. */
+int utf8_encode(uint32_t cp, unsigned char *out);
+
+/* Length of the longest prefix of s[0..len) that may still become valid UTF-8 with more bytes
+ * appended: 0 when s is a complete or invalid sequence start, else the number of bytes held. */
+size_t utf8_incomplete_tail(const unsigned char *s, size_t len);
+
+#endif

@@ -1,0 +1,86 @@
+/* qwenc: the command-line entry point. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "base/error.h"
+#include "io/hfdir.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command COMMANDS[] = {
+    { "tokenize", cmd_tokenize, "text on stdin -> token ids as a JSON array" },
+    { "detokenize", cmd_detokenize, "a JSON array of ids on stdin -> text" },
+    { "logits", cmd_logits, "run a forward pass over ids and write the logits as .npy" },
+    { "run", cmd_run, "generate a continuation of a raw prompt" },
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "qwenc — the Qwen model family in pure C\n\nusage: qwenc <command> [options]   (qwenc <command> --help)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\nMODEL is a Hugging Face model directory or a repo id in the local hub cache (e.g. Qwen/Qwen3-0.6B).\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "qwenc: unknown command '%s' (see qwenc --help)\n", argv[1]);
+    return 2;
+}
+
+int cli_fail(const char *cmd, qwen_error *err) {
+    fprintf(stderr, "qwenc %s: %s\n", cmd, err ? qwen_error_message(err) : "failed");
+    qwen_error_free(err);
+    return 1;
+}
+
+char *cli_read_stream(FILE *f, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n + 1 < cap) break;
+        char *b = realloc(buf, cap * 2);
+        if (!b) { free(buf); return NULL; }
+        buf = b;
+        cap *= 2;
+    }
+    if (!buf) return NULL;
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+void cli_print_ids(FILE *f, const int32_t *ids, size_t n) {
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++) fprintf(f, i ? ", %d" : "%d", ids[i]);
+    fputs("]\n", f);
+}
+
+qwen_tokenizer *cli_open_tokenizer(const char *spec, qwen_error **err) {
+    char *dir = hf_resolve_model_dir(spec, err);
+    if (!dir) return NULL;
+    qwen_tokenizer *tok = qwen_tokenizer_open(dir, err);
+    free(dir);
+    return tok;
+}
+
+int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char **value) {
+    if (strcmp(argv[*i], flag)) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "qwenc: %s needs a value\n", flag);
+        exit(2);
+    }
+    *value = argv[++*i];
+    return 1;
+}

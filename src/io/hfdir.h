@@ -1,0 +1,14 @@
+/* Hugging Face model directories and the local hub cache. */
+#ifndef QWENC_IO_HFDIR_H
+#define QWENC_IO_HFDIR_H
+
+#include "qwenc.h"
+
+/* Resolves what a user passed as -m: an existing directory is used as is; otherwise `Org/Name`
+ * (optionally `Org/Name@revision`) is looked up in the hub cache ($HF_HUB_CACHE, else
+ * $HF_HOME/hub, else ~/.cache/huggingface/hub) as models--Org--Name/snapshots/<rev>, with <rev>
+ * read from refs/<revision or main>. Returns a malloc'ed directory path, or NULL with *err saying
+ * where it looked. */
+char *hf_resolve_model_dir(const char *spec, qwen_error **err);
+
+#endif
