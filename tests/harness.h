@@ -11,7 +11,7 @@ extern int test_checks;
 
 #define CHECK(cond, ...) do { test_checks++; if (!(cond)) { test_failures++; \
     fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
-#define REQUIRE(cond, ...) do { CHECK(cond, __VA_ARGS__); if (!(cond)) exit(1); } while (0)
+#define REQUIRE(cond, ...) do { int ok_ = (cond) ? 1 : 0; CHECK(ok_, __VA_ARGS__); if (!ok_) exit(1); } while (0)
 
 /* The golden data directory: $QWENC_GOLDEN, else the path CMake configured. Returns a static string. */
 const char *golden_dir(void);

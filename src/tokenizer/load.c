@@ -132,24 +132,28 @@ static qwen_status load_post_processor(qwen_tokenizer *tok, json_t *pp, qwen_err
     return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "unsupported post_processor type '%s'", t);
 }
 
-/* Makes sure id `id` fits in the id tables, growing them. */
+/* Makes sure id `id` fits in the id tables, growing them geometrically. */
 static qwen_status ensure_id(qwen_tokenizer *tok, json_int_t id, qwen_error **err) {
     if (id < 0 || id >= (1 << 24)) return qwen_fail(err, QWEN_ERR_FORMAT, "token id %lld out of range", (long long)id);
     if (id < tok->n_ids) return QWEN_OK;
-    int32_t n = (int32_t)id + 1;
-    const char **b = realloc(tok->id_bytes, (size_t)n * sizeof *b);
-    if (b) tok->id_bytes = b;
-    uint32_t *l = realloc(tok->id_len, (size_t)n * sizeof *l);
-    if (l) tok->id_len = l;
-    uint8_t *s = realloc(tok->id_special, (size_t)n);
-    if (s) tok->id_special = s;
-    if (!b || !l || !s) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-    for (int32_t i = tok->n_ids; i < n; i++) {
+    if (id >= tok->id_cap) {
+        int32_t cap = tok->id_cap ? tok->id_cap : 1024;
+        while (cap <= id) cap *= 2;
+        const char **b = realloc(tok->id_bytes, (size_t)cap * sizeof *b);
+        if (b) tok->id_bytes = b;
+        uint32_t *l = realloc(tok->id_len, (size_t)cap * sizeof *l);
+        if (l) tok->id_len = l;
+        uint8_t *s = realloc(tok->id_special, (size_t)cap);
+        if (s) tok->id_special = s;
+        if (!b || !l || !s) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+        tok->id_cap = cap;
+    }
+    for (int32_t i = tok->n_ids; i <= id; i++) {
         tok->id_bytes[i] = NULL;
         tok->id_len[i] = 0;
         tok->id_special[i] = 0;
     }
-    tok->n_ids = n;
+    tok->n_ids = (int32_t)id + 1;
     return QWEN_OK;
 }
 

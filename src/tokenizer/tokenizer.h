@@ -41,6 +41,7 @@ typedef struct merge_slot {
 
 struct qwen_tokenizer {
     int32_t n_ids;          /* one past the largest id, regular or added */
+    int32_t id_cap;         /* allocated length of the id_* arrays */
     const char **id_bytes;  /* [n_ids] a token's bytes (byte-level decoded), NULL for unknown ids */
     uint32_t *id_len;       /* [n_ids] */
     uint8_t *id_special;    /* [n_ids] 1 for special added tokens */

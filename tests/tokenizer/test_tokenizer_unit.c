@@ -1,0 +1,232 @@
+/* Tokenizer behaviour beyond the parity file: options, post-processor, bad input, streaming. */
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "qwenc.h"
+
+static qwen_tokenizer *tok;
+
+static int encode_eq(const char *text, const qwen_encode_opts *opts, const int32_t *want, size_t n_want) {
+    int32_t *ids;
+    size_t n;
+    qwen_error *err = NULL;
+    if (qwen_tokenize(tok, text, strlen(text), opts, &ids, &n, &err)) {
+        fprintf(stderr, "encode failed: %s\n", qwen_error_message(err));
+        qwen_error_free(err);
+        return 0;
+    }
+    int same = n == n_want && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
+    if (!same) {
+        fprintf(stderr, "got:");
+        for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+        fprintf(stderr, "\n");
+    }
+    free(ids);
+    return same;
+}
+
+static void test_added_tokens(void) {
+    const int32_t special[] = { 151644, 872, 198 };
+    CHECK(encode_eq("<|im_start|>user\n", NULL, special, 3), "special token matched in text");
+    /* As plain text the marker is split by the pre-tokenizer and BPE like any other text. */
+    qwen_encode_opts plain = { .no_added_tokens = true };
+    int32_t *ids;
+    size_t n;
+    REQUIRE(qwen_tokenize(tok, "<|im_start|>", 12, &plain, &ids, &n, NULL) == QWEN_OK, "encode");
+    CHECK(n > 1, "plain-text mode must not produce the special id (got %zu ids)", n);
+    for (size_t i = 0; i < n; i++) CHECK(ids[i] != 151644, "special id leaked in plain mode");
+    char *text;
+    size_t len;
+    REQUIRE(qwen_detokenize(tok, ids, n, false, &text, &len, NULL) == QWEN_OK, "decode");
+    CHECK(len == 12 && !memcmp(text, "<|im_start|>", 12), "plain-text round trip");
+    free(text);
+    free(ids);
+    CHECK(qwen_token_id(tok, "<think>", 7) == 151667, "added token lookup");
+    CHECK(!qwen_token_is_special(tok, 151667) && qwen_token_is_special(tok, 151645), "special flags");
+    /* skip_special drops special tokens but keeps non-special added ones. */
+    const int32_t mixed[] = { 151644, 151667, 9707 };
+    REQUIRE(qwen_detokenize(tok, mixed, 3, true, &text, &len, NULL) == QWEN_OK, "decode");
+    CHECK(!strcmp(text, "<think>Hello"), "skip_special decode gave '%s'", text);
+    free(text);
+}
+
+static void test_invalid_input(void) {
+    int32_t *ids;
+    size_t n;
+    qwen_error *err = NULL;
+    const char bad[] = "ok\xff\xfe";
+    CHECK(qwen_tokenize(tok, bad, 4, NULL, &ids, &n, &err) == QWEN_ERR_INVALID_ARG, "invalid UTF-8 refused");
+    CHECK(err && strstr(qwen_error_message(err), "offset 2"), "error names the offset: %s", qwen_error_message(err));
+    qwen_error_free(err);
+    err = NULL;
+    const char truncated[] = "abc\xe4\xbd";
+    CHECK(qwen_tokenize(tok, truncated, 5, NULL, &ids, &n, &err) == QWEN_ERR_INVALID_ARG, "truncated UTF-8 refused");
+    qwen_error_free(err);
+    err = NULL;
+    const char nul[] = "a\0b";
+    CHECK(qwen_tokenize(tok, nul, 3, NULL, &ids, &n, &err) == QWEN_OK && n >= 1, "embedded NUL encodes");
+    if (!err) free(ids);
+    qwen_error_free(err);
+    err = NULL;
+    const int32_t unknown[] = { 9707, 151660 + 1000 };
+    char *text;
+    size_t len;
+    CHECK(qwen_detokenize(tok, unknown, 2, false, &text, &len, &err) == QWEN_ERR_INVALID_ARG, "unknown id refused");
+    qwen_error_free(err);
+}
+
+static void test_stream_decoder(void) {
+    /* "你好" is one token; split "好" bytes across tokens via byte tokens to exercise holding back. */
+    const char *s = "héllo 你好 🙂!";
+    int32_t *ids;
+    size_t n;
+    REQUIRE(qwen_tokenize(tok, s, strlen(s), NULL, &ids, &n, NULL) == QWEN_OK, "encode");
+    qwen_stream_decoder *sd = qwen_stream_decoder_new(tok, false);
+    char joined[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        char *piece;
+        REQUIRE(qwen_stream_decoder_push(sd, ids[i], &piece, NULL) == QWEN_OK, "push");
+        /* every piece must itself be complete UTF-8 */
+        size_t pl = strlen(piece);
+        CHECK(pl == 0 || (((unsigned char)piece[pl - 1]) < 0x80 || (((unsigned char)piece[pl - 1]) & 0xC0) == 0x80), "piece boundary");
+        strcat(joined, piece);
+        free(piece);
+    }
+    char *rest = qwen_stream_decoder_flush(sd);
+    strcat(joined, rest);
+    free(rest);
+    CHECK(!strcmp(joined, s), "streamed text '%s'", joined);
+    qwen_stream_decoder_free(sd);
+    free(ids);
+
+    /* The emoji's 4 bytes fed one byte-token at a time come out only when complete. */
+    sd = qwen_stream_decoder_new(tok, false);
+    const unsigned char emoji[4] = { 0xF0, 0x9F, 0x99, 0x82 };
+    for (int i = 0; i < 4; i++) {
+        int32_t id = qwen_token_id(tok, (const char *)emoji + i, 1);
+        REQUIRE(id >= 0, "byte token");
+        char *piece;
+        REQUIRE(qwen_stream_decoder_push(sd, id, &piece, NULL) == QWEN_OK, "push");
+        CHECK(i < 3 ? piece[0] == 0 : !memcmp(piece, emoji, 4), "byte %d: id %d, piece of %zu bytes", i, id, strlen(piece));
+        free(piece);
+    }
+    /* A lone continuation byte is invalid forever: U+FFFD at once. */
+    char *piece;
+    qwen_stream_decoder_push(sd, qwen_token_id(tok, "\x80", 1), &piece, NULL);
+    CHECK(!strcmp(piece, "\xEF\xBF\xBD"), "invalid byte becomes U+FFFD");
+    free(piece);
+    qwen_stream_decoder_free(sd);
+}
+
+static void test_post_processor(void) {
+    char *dir = golden_path("models/qwen3-embedding-tiny");
+    qwen_tokenizer *emb = qwen_tokenizer_open(dir, NULL);
+    REQUIRE(emb, "open embedding tokenizer");
+    int32_t *ids;
+    size_t n;
+    REQUIRE(qwen_tokenize(emb, "Hello world", 11, NULL, &ids, &n, NULL) == QWEN_OK, "encode");
+    CHECK(n == 3 && ids[0] == 9707 && ids[1] == 1879 && ids[2] == 151643, "TemplateProcessing appends <|endoftext|>");
+    free(ids);
+    qwen_encode_opts raw = { .no_post_processor = true };
+    REQUIRE(qwen_tokenize(emb, "Hello world", 11, &raw, &ids, &n, NULL) == QWEN_OK, "encode");
+    CHECK(n == 2, "no_post_processor skips it");
+    free(ids);
+    qwen_tokenizer_close(emb);
+    free(dir);
+}
+
+static void test_long_unsplittable(void) {
+    /* 1 MB of one CJK character and 1 MB of letters: single pre-tokens, BPE must stay n log n. */
+    size_t reps = (1 << 20) / 3;
+    char *s = malloc(reps * 3 + 1);
+    for (size_t i = 0; i < reps; i++) memcpy(s + 3 * i, "\xE4\xBD\xA0", 3); /* 你 */
+    int32_t *ids;
+    size_t n;
+    REQUIRE(qwen_tokenize(tok, s, reps * 3, NULL, &ids, &n, NULL) == QWEN_OK, "encode CJK run");
+    char *back;
+    size_t blen;
+    REQUIRE(qwen_detokenize(tok, ids, n, false, &back, &blen, NULL) == QWEN_OK, "decode");
+    CHECK(blen == reps * 3 && !memcmp(back, s, blen), "CJK run round trip");
+    free(back);
+    free(ids);
+    for (size_t i = 0; i < (1 << 20); i++) s[i] = (char)('a' + (i * 7 % 26));
+    REQUIRE(qwen_tokenize(tok, s, 1 << 20, NULL, &ids, &n, NULL) == QWEN_OK, "encode letter run");
+    CHECK(n > 1000, "letters split into many tokens");
+    free(ids);
+    free(s);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_bad_files(void) {
+    char dir[] = "/tmp/qwenc-tok-XXXXXX";
+    REQUIRE(mkdtemp(dir), "mkdtemp");
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    qwen_error *err = NULL;
+    /* missing file */
+    CHECK(!qwen_tokenizer_open(dir, &err) && qwen_error_status(err) == QWEN_ERR_IO, "missing file: %s", qwen_error_message(err));
+    qwen_error_free(err);
+    err = NULL;
+    const char *bad[] = {
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {",                  /* truncated */
+        "[1, 2, 3]",                                                    /* not an object */
+        "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}",        /* unknown model type */
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}}}", /* bad id */
+        "not json at all",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_file(path, bad[i]);
+        qwen_tokenizer *t = qwen_tokenizer_open(dir, &err);
+        CHECK(!t && err && strlen(qwen_error_message(err)) > 0 && !strchr(qwen_error_message(err), '\n'),
+              "bad tokenizer.json %zu: %s", i, qwen_error_message(err));
+        qwen_tokenizer_close(t);
+        qwen_error_free(err);
+        err = NULL;
+    }
+    /* Every truncation of the real file must fail cleanly (sampled). */
+    char *real = golden_path("models/qwen3-tiny/tokenizer.json");
+    FILE *f = fopen(real, "rb");
+    REQUIRE(f, "open real tokenizer.json");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)size);
+    REQUIRE(fread(buf, 1, (size_t)size, f) == (size_t)size, "read");
+    fclose(f);
+    for (long cut = 1; cut < size; cut = cut * 3 + 7) {
+        FILE *o = fopen(path, "wb");
+        fwrite(buf, 1, (size_t)cut, o);
+        fclose(o);
+        qwen_tokenizer *t = qwen_tokenizer_open(dir, &err);
+        CHECK(!t && err, "truncated at %ld must fail", cut);
+        qwen_tokenizer_close(t);
+        qwen_error_free(err);
+        err = NULL;
+    }
+    free(buf);
+    free(real);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void) {
+    char *model = golden_path("models/qwen3-tiny");
+    qwen_error *err = NULL;
+    tok = qwen_tokenizer_open(model, &err);
+    REQUIRE(tok, "open %s: %s", model, qwen_error_message(err));
+    test_added_tokens();
+    test_invalid_input();
+    test_stream_decoder();
+    test_post_processor();
+    test_long_unsplittable();
+    test_bad_files();
+    qwen_tokenizer_close(tok);
+    free(model);
+    return test_finish("tokenizer_unit");
+}
