@@ -80,6 +80,68 @@ qwen_status qwen_stream_decoder_push(qwen_stream_decoder *sd, int32_t id, char *
 char *qwen_stream_decoder_flush(qwen_stream_decoder *sd);
 void qwen_stream_decoder_free(qwen_stream_decoder *sd);
 
+
+/* ---- models ------------------------------------------------------------------------------- */
+
+typedef struct qwen_model qwen_model;
+
+typedef struct qwen_model_opts {
+    int threads;       /* worker threads for matmuls; 0 = all online CPUs */
+} qwen_model_opts;
+
+/* Opens a Hugging Face model directory, or a repo id found in the local hub cache, mapping the
+ * safetensors weights in place. Supports Qwen2ForCausalLM and Qwen3ForCausalLM (dense). `opts` may
+ * be NULL. Returns NULL with *err on a missing/corrupt/unsupported checkpoint. */
+qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_error **err);
+void qwen_model_close(qwen_model *model);
+
+/* The model directory's tokenizer (borrowed; lives as long as the model), or NULL if it has none. */
+const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *model);
+int32_t qwen_model_vocab_size(const qwen_model *model);   /* rows of the logits */
+int32_t qwen_model_max_context(const qwen_model *model);  /* max_position_embeddings */
+/* True when `id` is one of generation_config.json's eos_token_id (or config.json's). */
+bool qwen_model_is_eos(const qwen_model *model, int32_t id);
+
+/* A session is one sequence being decoded: its KV cache and position. */
+typedef struct qwen_session qwen_session;
+
+/* Creates a session holding up to `max_tokens` positions (<= 0: the model's max context, capped at
+ * 8192). The cache is allocated once, here. */
+qwen_session *qwen_session_new(qwen_model *model, int max_tokens, qwen_error **err);
+void qwen_session_free(qwen_session *s);
+int qwen_session_length(const qwen_session *s); /* tokens in the cache */
+/* Forgets everything after the first `n` tokens (n <= length), e.g. to reuse a common prefix. */
+void qwen_session_truncate(qwen_session *s, int n);
+
+/* Runs `n` tokens at the session's current position (a batched prefill when n > 1, a decode step
+ * when n == 1) and appends them to the cache. If `logits` is non-NULL it receives float32 logits:
+ * [n, vocab] when `all_positions`, else [vocab] for the last token only. Fails when the ids are out
+ * of range or the cache is full. */
+qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, float *logits, bool all_positions,
+                                 qwen_error **err);
+
+/* ---- sampling ----------------------------------------------------------------------------- */
+
+typedef struct qwen_sampling {
+    float temperature;        /* 0: greedy */
+    int top_k;                /* 0: off */
+    float top_p;              /* 1: off */
+    float min_p;              /* 0: off */
+    float repetition_penalty; /* 1: off (HF semantics: divide positive logits, multiply negative) */
+    float presence_penalty;   /* 0: off (subtracted once from every token already seen) */
+    uint64_t seed;
+} qwen_sampling;
+
+/* The model's defaults from generation_config.json (greedy if it has none). */
+qwen_sampling qwen_model_default_sampling(const qwen_model *model);
+
+typedef struct qwen_sampler qwen_sampler;
+qwen_sampler *qwen_sampler_new(const qwen_sampling *params);
+void qwen_sampler_free(qwen_sampler *s);
+/* Picks the next id from logits[vocab] (modified in place), given the ids seen so far (for the
+ * penalties). */
+int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const int32_t *seen, size_t n_seen);
+
 #ifdef __cplusplus
 }
 #endif

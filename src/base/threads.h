@@ -1,0 +1,18 @@
+/* A fixed pool of worker threads for data-parallel loops. */
+#ifndef QWENC_BASE_THREADS_H
+#define QWENC_BASE_THREADS_H
+
+typedef struct thread_pool thread_pool;
+
+/* Creates a pool that runs loops on `n_threads` threads in all (the caller's thread counts as
+ * one; 0 means the number of online CPUs). Returns NULL when threads cannot be started. */
+thread_pool *thread_pool_new(int n_threads);
+void thread_pool_free(thread_pool *pool);
+int thread_pool_size(const thread_pool *pool);
+
+/* Calls fn(ctx, i, thread_index) for every i in [0, n), spread over the pool's threads, and
+ * returns when all calls are done. `thread_index` < thread_pool_size(pool) lets a callee use
+ * per-thread scratch. A NULL pool runs everything on the calling thread. */
+void thread_pool_run(thread_pool *pool, int n, void (*fn)(void *ctx, int i, int thread_index), void *ctx);
+
+#endif

@@ -1,0 +1,211 @@
+#include "io/safetensors.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/json.h"
+
+typedef struct span { size_t begin, end; } span;
+
+static int span_cmp(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
+}
+
+static int parse_dtype(const char *s, qdtype *out) {
+    if (!strcmp(s, "F32")) *out = QDT_F32;
+    else if (!strcmp(s, "F16")) *out = QDT_F16;
+    else if (!strcmp(s, "BF16")) *out = QDT_BF16;
+    else return 0;
+    return 1;
+}
+
+qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) {
+    file_map map;
+    if (file_map_open(&map, path, err)) return QWEN_ERR_IO;
+    if (map.size < 8) {
+        file_unmap(&map);
+        return qwen_fail(err, QWEN_ERR_FORMAT, "%s: truncated safetensors file (%zu bytes, no header)", path, map.size);
+    }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | map.data[i];
+    if (hlen > map.size - 8 || hlen > (100u << 20)) {
+        file_unmap(&map);
+        return qwen_fail(err, QWEN_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%zu bytes)", path,
+                         (unsigned long long)hlen, map.size);
+    }
+    qwen_error *jerr = NULL;
+    json_t *hdr = json_load_text((const char *)map.data + 8, (size_t)hlen, "header", &jerr);
+    if (!hdr || !json_is_object(hdr)) {
+        qwen_fail(err, QWEN_ERR_FORMAT, "%s: %s", path, jerr ? qwen_error_message(jerr) : "header is not a JSON object");
+        qwen_error_free(jerr);
+        json_decref(hdr);
+        file_unmap(&map);
+        return QWEN_ERR_FORMAT;
+    }
+    const unsigned char *base = map.data + 8 + hlen;
+    size_t data_size = map.size - 8 - (size_t)hlen;
+    size_t n_new = json_object_size(hdr);
+    st_tensor *grown = realloc(ck->tensors, (ck->n_tensors + n_new) * sizeof *grown);
+    file_map *maps = realloc(ck->maps, (ck->n_maps + 1) * sizeof *maps);
+    span *spans = malloc((n_new ? n_new : 1) * sizeof *spans);
+    if (grown) ck->tensors = grown;
+    if (maps) ck->maps = maps;
+    if (!grown || !maps || !spans) {
+        free(spans);
+        json_decref(hdr);
+        file_unmap(&map);
+        return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    }
+    ck->maps[ck->n_maps++] = map;
+    size_t n_spans = 0;
+    const char *name;
+    json_t *info;
+    qwen_status st = QWEN_OK;
+    json_object_foreach(hdr, name, info) {
+        if (!strcmp(name, "__metadata__")) continue;
+        json_t *dt = json_object_get(info, "dtype"), *shape = json_object_get(info, "shape"),
+               *offs = json_object_get(info, "data_offsets");
+        st_tensor t = { 0 };
+        if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(offs) || json_array_size(offs) != 2) {
+            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' lacks dtype, shape or data_offsets", path, name);
+            break;
+        }
+        if (!parse_dtype(json_string_value(dt), &t.dtype)) {
+            st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "%s: tensor '%s' has unsupported dtype %s", path, name, json_string_value(dt));
+            break;
+        }
+        t.ndim = (int)json_array_size(shape);
+        if (t.ndim > 4) {
+            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' has %d dimensions", path, name, t.ndim);
+            break;
+        }
+        uint64_t count = 1;
+        for (int d = 0; d < t.ndim; d++) {
+            json_t *v = json_array_get(shape, (size_t)d);
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1ll << 40)) {
+                st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' has an invalid shape", path, name);
+                break;
+            }
+            t.shape[d] = json_integer_value(v);
+            count *= (uint64_t)t.shape[d];
+            if (count > (1ull << 40)) {
+                st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' is impossibly large", path, name);
+                break;
+            }
+        }
+        if (st) break;
+        json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
+        if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
+            json_integer_value(e) < json_integer_value(b) || (uint64_t)json_integer_value(e) > data_size) {
+            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' has data offsets outside the file's %zu data bytes", path, name, data_size);
+            break;
+        }
+        size_t begin = (size_t)json_integer_value(b), end = (size_t)json_integer_value(e);
+        if (end - begin != count * qdtype_size(t.dtype)) {
+            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' holds %zu bytes but its shape and dtype need %llu", path, name,
+                           end - begin, (unsigned long long)(count * qdtype_size(t.dtype)));
+            break;
+        }
+        if (begin % qdtype_size(t.dtype)) {
+            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' is misaligned", path, name);
+            break;
+        }
+        t.name = strdup(name);
+        t.data = base + begin;
+        t.nbytes = end - begin;
+        if (!t.name) { st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); break; }
+        spans[n_spans++] = (span){ begin, end };
+        ck->tensors[ck->n_tensors++] = t;
+    }
+    if (!st) {
+        qsort(spans, n_spans, sizeof *spans, span_cmp);
+        for (size_t i = 1; i < n_spans; i++)
+            if (spans[i].begin < spans[i - 1].end && spans[i].end > spans[i].begin) {
+                st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensors overlap at data bytes %zu..%zu", path, spans[i].begin, spans[i - 1].end);
+                break;
+            }
+    }
+    free(spans);
+    json_decref(hdr);
+    return st;
+}
+
+static qwen_status index_tensors(st_checkpoint *ck, qwen_error **err) {
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        uint32_t prev;
+        const char *n = ck->tensors[i].name;
+        if (strmap_get(&ck->by_name, n, strlen(n), &prev))
+            return qwen_fail(err, QWEN_ERR_FORMAT, "tensor '%s' appears twice", n);
+        if (!strmap_put(&ck->by_name, n, strlen(n), (uint32_t)i)) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    }
+    return QWEN_OK;
+}
+
+qwen_status st_open_dir(st_checkpoint *ck, const char *dir, qwen_error **err) {
+    memset(ck, 0, sizeof *ck);
+    char *single = path_join(dir, "model.safetensors");
+    char *index = path_join(dir, "model.safetensors.index.json");
+    qwen_status st = QWEN_OK;
+    if (!single || !index) {
+        st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    } else if (file_exists(index)) {
+        json_t *root = json_load_path(index, err);
+        json_t *map = json_object_get(root, "weight_map");
+        if (!root) st = QWEN_ERR_FORMAT;
+        else if (!json_is_object(map)) st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: no weight_map object", index);
+        /* Open each distinct shard once, in order of first mention. */
+        const char *name;
+        json_t *file;
+        strmap seen = { 0 };
+        if (!st) json_object_foreach(map, name, file) {
+            uint32_t dummy;
+            if (!json_is_string(file) || strchr(json_string_value(file), '/')) {
+                st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: bad shard name for '%s'", index, name);
+                break;
+            }
+            const char *f = json_string_value(file);
+            if (strmap_get(&seen, f, strlen(f), &dummy)) continue;
+            strmap_put(&seen, f, strlen(f), 0);
+            char *path = path_join(dir, f);
+            st = path ? st_open_file(ck, path, err) : QWEN_ERR_NOMEM;
+            free(path);
+            if (st) break;
+        }
+        strmap_free(&seen);
+        /* Every tensor the index names must exist. */
+        if (!st && (st = index_tensors(ck, err)) == QWEN_OK) {
+            json_object_foreach(map, name, file) if (!st_find(ck, name)) {
+                st = qwen_fail(err, QWEN_ERR_FORMAT, "%s lists tensor '%s' but %s lacks it", index, name, json_string_value(file));
+                break;
+            }
+        }
+        json_decref(root);
+        free(single);
+        free(index);
+        return st;
+    } else if (file_exists(single)) {
+        st = st_open_file(ck, single, err);
+    } else {
+        st = qwen_fail(err, QWEN_ERR_IO, "%s has no model.safetensors or model.safetensors.index.json", dir);
+    }
+    if (!st) st = index_tensors(ck, err);
+    free(single);
+    free(index);
+    return st;
+}
+
+const st_tensor *st_find(const st_checkpoint *ck, const char *name) {
+    uint32_t i;
+    return strmap_get(&ck->by_name, name, strlen(name), &i) ? &ck->tensors[i] : NULL;
+}
+
+void st_close(st_checkpoint *ck) {
+    for (size_t i = 0; i < ck->n_tensors; i++) free(ck->tensors[i].name);
+    free(ck->tensors);
+    for (size_t i = 0; i < ck->n_maps; i++) file_unmap(&ck->maps[i]);
+    free(ck->maps);
+    strmap_free(&ck->by_name);
+    memset(ck, 0, sizeof *ck);
+}

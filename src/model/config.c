@@ -1,0 +1,132 @@
+/* config.json -> model_config, with the defaults transformers applies. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/json.h"
+
+static int get_int(json_t *o, const char *key, int def, bool required, int *out, qwen_error **err) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (required) return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: missing '%s'", key);
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1 << 30))
+        return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: '%s' must be a non-negative integer", key);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+static int get_num(json_t *o, const char *key, double def, double *out, qwen_error **err) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) { *out = def; return 0; }
+    if (!json_is_number(v)) return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: '%s' must be a number", key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+static void add_eos(model_config *cfg, json_t *v) {
+    if (json_is_integer(v)) {
+        int32_t id = (int32_t)json_integer_value(v);
+        for (int i = 0; i < cfg->n_eos; i++) if (cfg->eos[i] == id) return;
+        if (cfg->n_eos < 8) cfg->eos[cfg->n_eos++] = id;
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) add_eos(cfg, x);
+    }
+}
+
+static qwen_status load_rope_scaling(model_config *cfg, json_t *rs, qwen_error **err) {
+    cfg->rope = ROPE_DEFAULT;
+    if (!rs || json_is_null(rs)) return QWEN_OK;
+    json_t *t = json_object_get(rs, "rope_type");
+    if (!json_is_string(t)) t = json_object_get(rs, "type");
+    const char *type = json_is_string(t) ? json_string_value(t) : "";
+    if (!strcmp(type, "default")) return QWEN_OK;
+    if (strcmp(type, "yarn"))
+        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: rope_scaling type '%s' is not supported (default and yarn are)", type);
+    cfg->rope = ROPE_YARN;
+    double attn = -1;
+    if (get_num(rs, "factor", 1.0, &cfg->yarn_factor, err) ||
+        get_num(rs, "original_max_position_embeddings", cfg->max_positions, &cfg->yarn_original_max, err) ||
+        get_num(rs, "beta_fast", 32.0, &cfg->yarn_beta_fast, err) || get_num(rs, "beta_slow", 1.0, &cfg->yarn_beta_slow, err) ||
+        get_num(rs, "attention_factor", -1, &attn, err))
+        return QWEN_ERR_FORMAT;
+    if (cfg->yarn_factor < 1.0 || cfg->yarn_original_max <= 0)
+        return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: invalid yarn factor or original_max_position_embeddings");
+    /* transformers: the attention factor defaults to 0.1 ln(factor) + 1 (mscale variants aside). */
+    double mscale = 0, mscale_all = 0;
+    get_num(rs, "mscale", 0, &mscale, NULL);
+    get_num(rs, "mscale_all_dim", 0, &mscale_all, NULL);
+    if (attn <= 0) {
+        double f = cfg->yarn_factor;
+        if (mscale > 0 && mscale_all > 0)
+            attn = (f <= 1 ? 1 : 0.1 * mscale * log(f) + 1) / (f <= 1 ? 1 : 0.1 * mscale_all * log(f) + 1);
+        else
+            attn = f <= 1 ? 1 : 0.1 * log(f) + 1;
+    }
+    cfg->yarn_attn_factor = attn;
+    return QWEN_OK;
+}
+
+qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **err) {
+    memset(cfg, 0, sizeof *cfg);
+    char *path = path_join(dir, "config.json");
+    if (!path) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    if (!file_exists(path)) {
+        qwen_fail(err, QWEN_ERR_IO, "%s not found: is %s a Hugging Face model directory?", path, dir);
+        free(path);
+        return QWEN_ERR_IO;
+    }
+    json_t *root = json_load_path(path, err);
+    free(path);
+    if (!root) return QWEN_ERR_FORMAT;
+    qwen_status st = QWEN_OK;
+    json_t *mt = json_object_get(root, "model_type");
+    const char *type = json_is_string(mt) ? json_string_value(mt) : NULL;
+    if (!json_is_object(root)) st = qwen_fail(err, QWEN_ERR_FORMAT, "config.json is not a JSON object");
+    else if (!type) st = qwen_fail(err, QWEN_ERR_FORMAT, "config.json: missing 'model_type'");
+    else if (strcmp(type, "qwen2") && strcmp(type, "qwen3"))
+        st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: model_type '%s' is not supported (qwen2 and qwen3 are)", type);
+    if (st) { json_decref(root); return st; }
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", type);
+    bool qwen3 = !strcmp(type, "qwen3");
+    double eps, theta;
+    if (get_int(root, "vocab_size", 0, true, &cfg->vocab, err) || get_int(root, "hidden_size", 0, true, &cfg->hidden, err) ||
+        get_int(root, "num_hidden_layers", 0, true, &cfg->n_layers, err) ||
+        get_int(root, "num_attention_heads", 0, true, &cfg->n_heads, err) ||
+        get_int(root, "num_key_value_heads", cfg->n_heads, false, &cfg->n_kv_heads, err) ||
+        get_int(root, "intermediate_size", 0, true, &cfg->intermediate, err) ||
+        get_int(root, "max_position_embeddings", 32768, false, &cfg->max_positions, err) ||
+        get_num(root, "rms_norm_eps", 1e-6, &eps, err) || get_num(root, "rope_theta", 10000.0, &theta, err)) {
+        json_decref(root);
+        return QWEN_ERR_FORMAT;
+    }
+    if (cfg->n_heads == 0 || cfg->hidden == 0 || cfg->n_layers == 0 || cfg->vocab == 0 || cfg->intermediate == 0 ||
+        cfg->n_kv_heads == 0 || cfg->n_heads % cfg->n_kv_heads) {
+        json_decref(root);
+        return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: sizes must be positive and heads a multiple of KV heads");
+    }
+    if (get_int(root, "head_dim", cfg->hidden / cfg->n_heads, false, &cfg->head_dim, err)) { json_decref(root); return QWEN_ERR_FORMAT; }
+    if (cfg->head_dim == 0 || cfg->head_dim % 2) {
+        json_decref(root);
+        return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: head_dim must be even and positive");
+    }
+    cfg->rms_eps = (float)eps;
+    cfg->rope_theta = theta;
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    cfg->tie_embeddings = tie ? json_is_true(tie) : false;
+    /* Qwen2 always has q/k/v biases; Qwen3 has them only with attention_bias. */
+    cfg->qkv_bias = qwen3 ? json_is_true(json_object_get(root, "attention_bias")) : true;
+    cfg->qk_norm = qwen3;
+    if ((st = load_rope_scaling(cfg, json_object_get(root, "rope_scaling"), err))) { json_decref(root); return st; }
+    add_eos(cfg, json_object_get(root, "eos_token_id"));
+    json_decref(root);
+    return QWEN_OK;
+}

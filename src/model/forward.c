@@ -1,0 +1,142 @@
+/* The decoder forward pass, top to bottom, for a batch of T tokens at positions len..len+T-1:
+ *
+ *   x = embed[ids]
+ *   for each layer:
+ *     h = rmsnorm(x);  q,k,v = h·Wqᵀ(+b), h·Wkᵀ(+b), h·Wvᵀ(+b)
+ *     (Qwen3) q,k = rmsnorm per head;  q,k = rope(q,k);  append k,v to the cache
+ *     x += Wo · attention(q, cached k, cached v)          causal, grouped-query
+ *     h = rmsnorm(x);  x += Wdown · (silu(h·Wgateᵀ) * (h·Wupᵀ))
+ *   logits = rmsnorm(x) · lm_headᵀ
+ *
+ * Activations and the KV cache are f32; weights are read in their stored dtype.
+ */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+enum { MAX_CHUNK = 256 }; /* tokens per batch step: bounds the scratch memory of long prefills */
+
+static bool grow_scratch(qwen_session *s, int T) {
+    if (T <= s->batch_cap) return true;
+    const model_config *c = &s->model->cfg;
+    size_t t = (size_t)T, q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim;
+    float **bufs[] = { &s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2 };
+    size_t sizes[] = { t * c->hidden, t * c->hidden, t * q, t * kv, t * kv, t * q,
+                       t * c->intermediate, t * c->intermediate };
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
+        float *p = realloc(*bufs[i], sizes[i] * sizeof(float));
+        if (!p) return false;
+        *bufs[i] = p;
+    }
+    s->batch_cap = T;
+    return true;
+}
+
+/* Rotate-half RoPE on one head vector at position `pos`. */
+static void rope(const qwen_model *m, float *v, int pos) {
+    int half = m->cfg.head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double angle = pos * m->inv_freq[i];
+        float c = (float)(cos(angle) * m->rope_scale), s = (float)(sin(angle) * m->rope_scale);
+        float a = v[i], b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = b * c + a * s;
+    }
+}
+
+typedef struct attn_job {
+    qwen_session *s;
+    int layer, T, pos0;
+} attn_job;
+
+/* One (token, head) pair: softmax(q·Kᵀ / sqrt(d)) · V over positions 0..pos. */
+static void attend(void *ctx, int item, int thread_index) {
+    const attn_job *j = ctx;
+    qwen_session *s = j->s;
+    const model_config *c = &s->model->cfg;
+    int t = item / c->n_heads, h = item % c->n_heads, d = c->head_dim;
+    int kvh = h / (c->n_heads / c->n_kv_heads), pos = j->pos0 + t;
+    size_t stride = (size_t)c->n_kv_heads * d;
+    const float *q = s->q + ((size_t)t * c->n_heads + h) * d;
+    const float *kc = s->k_cache + (size_t)j->layer * s->max_tokens * stride + (size_t)kvh * d;
+    const float *vc = s->v_cache + (size_t)j->layer * s->max_tokens * stride + (size_t)kvh * d;
+    float *sc = s->scores + (size_t)thread_index * s->max_tokens;
+    const dot_kernels *k = dot_kernels_best();
+    float scale = 1.0f / sqrtf((float)d);
+    for (int p = 0; p <= pos; p++) sc[p] = k->dot_f32(q, kc + (size_t)p * stride, d) * scale;
+    softmax(sc, pos + 1);
+    float *out = s->att + ((size_t)t * c->n_heads + h) * d;
+    memset(out, 0, (size_t)d * sizeof(float));
+    for (int p = 0; p <= pos; p++) {
+        const float *vp = vc + (size_t)p * stride;
+        float w = sc[p];
+        for (int i = 0; i < d; i++) out[i] += w * vp[i];
+    }
+}
+
+static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *logits, bool all_positions) {
+    qwen_model *m = s->model;
+    const model_config *c = &m->cfg;
+    int H = c->hidden, d = c->head_dim, nq = c->n_heads * d, nkv = c->n_kv_heads * d, pos0 = s->len;
+    thread_pool *pool = m->pool;
+
+    for (int t = 0; t < T; t++) qtensor_row_f32(&m->embed, ids[t], s->x + (size_t)t * H);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        for (int t = 0; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, w->attn_norm, H, c->rms_eps);
+        matmul(pool, s->q, s->xb, T, &w->wq, w->bq);
+        matmul(pool, s->k, s->xb, T, &w->wk, w->bk);
+        matmul(pool, s->v, s->xb, T, &w->wv, w->bv);
+        size_t layer_off = (size_t)l * s->max_tokens * nkv;
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < c->n_heads; h++) {
+                float *qh = s->q + (size_t)t * nq + (size_t)h * d;
+                if (w->q_norm) rmsnorm(qh, qh, w->q_norm, d, c->rms_eps);
+                rope(m, qh, pos0 + t);
+            }
+            for (int h = 0; h < c->n_kv_heads; h++) {
+                float *kh = s->k + (size_t)t * nkv + (size_t)h * d;
+                if (w->k_norm) rmsnorm(kh, kh, w->k_norm, d, c->rms_eps);
+                rope(m, kh, pos0 + t);
+            }
+            memcpy(s->k_cache + layer_off + (size_t)(pos0 + t) * nkv, s->k + (size_t)t * nkv, (size_t)nkv * sizeof(float));
+            memcpy(s->v_cache + layer_off + (size_t)(pos0 + t) * nkv, s->v + (size_t)t * nkv, (size_t)nkv * sizeof(float));
+        }
+        attn_job job = { s, l, T, pos0 };
+        thread_pool_run(pool, T * c->n_heads, attend, &job);
+        matmul(pool, s->xb, s->att, T, &w->wo, NULL);
+        for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
+
+        for (int t = 0; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, w->mlp_norm, H, c->rms_eps);
+        matmul(pool, s->hb, s->xb, T, &w->gate, NULL);
+        matmul(pool, s->hb2, s->xb, T, &w->up, NULL);
+        for (size_t i = 0; i < (size_t)T * c->intermediate; i++) s->hb[i] = silu(s->hb[i]) * s->hb2[i];
+        matmul(pool, s->xb, s->hb, T, &w->down, NULL);
+        for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
+    }
+    s->len += T;
+    if (!logits) return;
+    int first = all_positions ? 0 : T - 1;
+    for (int t = first; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, m->final_norm, H, c->rms_eps);
+    matmul(pool, logits, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
+}
+
+qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *logits, bool all_positions, qwen_error **err) {
+    int chunk = n < MAX_CHUNK ? n : MAX_CHUNK;
+    if (!grow_scratch(s, chunk)) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token batch", chunk);
+    int32_t vocab = s->model->cfg.vocab;
+    for (int done = 0; done < n; done += chunk) {
+        int T = n - done < chunk ? n - done : chunk;
+        bool last = done + T == n;
+        float *out = NULL;
+        if (logits && all_positions) out = logits + (size_t)done * vocab;
+        else if (logits && last) out = logits;
+        forward_chunk(s, ids + done, T, out, all_positions);
+    }
+    return QWEN_OK;
+}

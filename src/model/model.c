@@ -1,0 +1,252 @@
+/* Opening a model directory: config, mapped weights bound by name with their shapes checked,
+ * RoPE frequencies, generation defaults, the tokenizer. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/json.h"
+#include "io/hfdir.h"
+
+/* Finds a weight by name with or without the "model." prefix (embedding checkpoints drop it). */
+static const st_tensor *find_weight(const qwen_model *m, const char *name) {
+    char full[256];
+    snprintf(full, sizeof full, "model.%s", name);
+    const st_tensor *t = st_find(&m->ck, full);
+    return t ? t : st_find(&m->ck, name);
+}
+
+static qwen_status bind_matrix(qwen_model *m, qtensor *out, const char *name, int64_t rows, int64_t cols, qwen_error **err) {
+    const st_tensor *t = find_weight(m, name);
+    if (!t) return qwen_fail(err, QWEN_ERR_FORMAT, "missing tensor '%s'", name);
+    if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
+        return qwen_fail(err, QWEN_ERR_FORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                         (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)rows, (long long)cols);
+    *out = (qtensor){ t->dtype, rows, cols, t->data };
+    return QWEN_OK;
+}
+
+/* Binds a 1-D tensor and converts it to f32 (norm weights and biases are small). */
+static qwen_status bind_vector(qwen_model *m, const float **out, const char *name, int64_t n, qwen_error **err) {
+    const st_tensor *t = find_weight(m, name);
+    if (!t) return qwen_fail(err, QWEN_ERR_FORMAT, "missing tensor '%s'", name);
+    if (t->ndim != 1 || t->shape[0] != n)
+        return qwen_fail(err, QWEN_ERR_FORMAT, "tensor '%s' has the wrong shape (expected [%lld])", name, (long long)n);
+    float *v = arena_alloc(&m->small, (size_t)n * sizeof(float));
+    if (!v) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    qtensor q = { t->dtype, 1, n, t->data };
+    qtensor_row_f32(&q, 0, v);
+    *out = v;
+    return QWEN_OK;
+}
+
+static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
+    const model_config *c = &m->cfg;
+    int64_t H = c->hidden, Q = (int64_t)c->n_heads * c->head_dim, KV = (int64_t)c->n_kv_heads * c->head_dim, I = c->intermediate;
+    qwen_status st;
+    if ((st = bind_matrix(m, &m->embed, "embed_tokens.weight", c->vocab, H, err))) return st;
+    if ((st = bind_vector(m, &m->final_norm, "norm.weight", H, err))) return st;
+    if (c->tie_embeddings) {
+        m->lm_head = m->embed;
+    } else {
+        const st_tensor *t = st_find(&m->ck, "lm_head.weight");
+        if (!t) return qwen_fail(err, QWEN_ERR_FORMAT, "missing tensor 'lm_head.weight' (tie_word_embeddings is false)");
+        if ((st = bind_matrix(m, &m->lm_head, "lm_head.weight", c->vocab, H, err))) {
+            /* bind_matrix looked for model.lm_head first; this name has no prefix either way */
+            return st;
+        }
+    }
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    char n[128];
+#define NAME(fmt) (snprintf(n, sizeof n, "layers.%d." fmt, l), n)
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        if ((st = bind_vector(m, &w->attn_norm, NAME("input_layernorm.weight"), H, err)) ||
+            (st = bind_matrix(m, &w->wq, NAME("self_attn.q_proj.weight"), Q, H, err)) ||
+            (st = bind_matrix(m, &w->wk, NAME("self_attn.k_proj.weight"), KV, H, err)) ||
+            (st = bind_matrix(m, &w->wv, NAME("self_attn.v_proj.weight"), KV, H, err)) ||
+            (st = bind_matrix(m, &w->wo, NAME("self_attn.o_proj.weight"), H, Q, err)) ||
+            (st = bind_vector(m, &w->mlp_norm, NAME("post_attention_layernorm.weight"), H, err)) ||
+            (st = bind_matrix(m, &w->gate, NAME("mlp.gate_proj.weight"), I, H, err)) ||
+            (st = bind_matrix(m, &w->up, NAME("mlp.up_proj.weight"), I, H, err)) ||
+            (st = bind_matrix(m, &w->down, NAME("mlp.down_proj.weight"), H, I, err)))
+            return st;
+        if (c->qkv_bias &&
+            ((st = bind_vector(m, &w->bq, NAME("self_attn.q_proj.bias"), Q, err)) ||
+             (st = bind_vector(m, &w->bk, NAME("self_attn.k_proj.bias"), KV, err)) ||
+             (st = bind_vector(m, &w->bv, NAME("self_attn.v_proj.bias"), KV, err))))
+            return st;
+        if (c->qk_norm &&
+            ((st = bind_vector(m, &w->q_norm, NAME("self_attn.q_norm.weight"), c->head_dim, err)) ||
+             (st = bind_vector(m, &w->k_norm, NAME("self_attn.k_norm.weight"), c->head_dim, err))))
+            return st;
+    }
+#undef NAME
+    return QWEN_OK;
+}
+
+/* RoPE inverse frequencies, in double as the reference computes them; YaRN blends interpolated
+ * and extrapolated frequencies over a ramp (transformers' _compute_yarn_parameters). */
+static qwen_status init_rope(qwen_model *m, qwen_error **err) {
+    const model_config *c = &m->cfg;
+    int half = c->head_dim / 2;
+    m->inv_freq = malloc((size_t)half * sizeof *m->inv_freq);
+    if (!m->inv_freq) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    m->rope_scale = 1.0;
+    for (int i = 0; i < half; i++) m->inv_freq[i] = 1.0 / pow(c->rope_theta, (2.0 * i) / c->head_dim);
+    if (c->rope != ROPE_YARN) return QWEN_OK;
+    double dim = c->head_dim, base = c->rope_theta, orig = c->yarn_original_max;
+    double low = floor(dim * log(orig / (c->yarn_beta_fast * 2 * M_PI)) / (2 * log(base)));
+    double high = ceil(dim * log(orig / (c->yarn_beta_slow * 2 * M_PI)) / (2 * log(base)));
+    if (low < 0) low = 0;
+    if (high > dim - 1) high = dim - 1;
+    if (low == high) high += 0.001;
+    for (int i = 0; i < half; i++) {
+        /* transformers computes these in float32 */
+        float pos_freq = powf((float)base, (float)(2 * i) / (float)dim);
+        double extrapolation = 1.0 / pos_freq, interpolation = 1.0 / (c->yarn_factor * pos_freq);
+        double ramp = ((double)i - low) / (high - low);
+        if (ramp < 0) ramp = 0;
+        if (ramp > 1) ramp = 1;
+        double extra_factor = 1.0 - ramp;
+        m->inv_freq[i] = interpolation * (1 - extra_factor) + extrapolation * extra_factor;
+    }
+    m->rope_scale = c->yarn_attn_factor;
+    return QWEN_OK;
+}
+
+static void load_generation_config(qwen_model *m, const char *dir) {
+    qwen_sampling d = { .temperature = 0, .top_k = 0, .top_p = 1, .min_p = 0, .repetition_penalty = 1, .presence_penalty = 0, .seed = 0 };
+    char *path = path_join(dir, "generation_config.json");
+    json_t *g = path && file_exists(path) ? json_load_path(path, NULL) : NULL;
+    free(path);
+    if (g) {
+        json_t *v;
+        bool sample = json_is_true(json_object_get(g, "do_sample"));
+        if (sample && json_is_number(v = json_object_get(g, "temperature"))) d.temperature = (float)json_number_value(v);
+        else if (sample) d.temperature = 1.0f;
+        if (json_is_integer(v = json_object_get(g, "top_k"))) d.top_k = (int)json_integer_value(v);
+        if (json_is_number(v = json_object_get(g, "top_p"))) d.top_p = (float)json_number_value(v);
+        if (json_is_number(v = json_object_get(g, "min_p"))) d.min_p = (float)json_number_value(v);
+        if (json_is_number(v = json_object_get(g, "repetition_penalty"))) d.repetition_penalty = (float)json_number_value(v);
+        json_t *eos = json_object_get(g, "eos_token_id");
+        if (eos) {
+            m->cfg.n_eos = 0; /* generation_config's list is the authority when present */
+            json_t *one = eos;
+            if (json_is_integer(one)) {
+                m->cfg.eos[m->cfg.n_eos++] = (int32_t)json_integer_value(one);
+            } else if (json_is_array(one)) {
+                size_t i;
+                json_t *x;
+                json_array_foreach(one, i, x) if (json_is_integer(x) && m->cfg.n_eos < 8) m->cfg.eos[m->cfg.n_eos++] = (int32_t)json_integer_value(x);
+            }
+        }
+        json_decref(g);
+    }
+    m->defaults = d;
+}
+
+qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_error **err) {
+    char *dir = hf_resolve_model_dir(spec, err);
+    if (!dir) return NULL;
+    qwen_model *m = calloc(1, sizeof *m);
+    qwen_status st = m ? QWEN_OK : qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    if (!st) st = model_config_load(&m->cfg, dir, err);
+    if (!st) st = st_open_dir(&m->ck, dir, err);
+    if (!st) st = bind_weights(m, err);
+    if (!st) st = init_rope(m, err);
+    if (!st) {
+        load_generation_config(m, dir);
+        char *tj = path_join(dir, "tokenizer.json");
+        if (tj && file_exists(tj)) {
+            m->tokenizer = qwen_tokenizer_open(tj, err);
+            if (!m->tokenizer) st = QWEN_ERR_FORMAT;
+        }
+        free(tj);
+    }
+    if (!st) {
+        m->pool = thread_pool_new(opts ? opts->threads : 0);
+        if (!m->pool) st = qwen_fail(err, QWEN_ERR_NOMEM, "cannot start threads");
+    }
+    if (st) {
+        qwen_error_prefix(err, "%s: ", dir);
+        qwen_model_close(m);
+        m = NULL;
+    }
+    free(dir);
+    return m;
+}
+
+void qwen_model_close(qwen_model *m) {
+    if (!m) return;
+    thread_pool_free(m->pool);
+    qwen_tokenizer_close(m->tokenizer);
+    free(m->layers);
+    free(m->inv_freq);
+    arena_free(&m->small);
+    st_close(&m->ck);
+    free(m);
+}
+
+const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *m) { return m->tokenizer; }
+int32_t qwen_model_vocab_size(const qwen_model *m) { return m->cfg.vocab; }
+int32_t qwen_model_max_context(const qwen_model *m) { return m->cfg.max_positions; }
+qwen_sampling qwen_model_default_sampling(const qwen_model *m) { return m->defaults; }
+
+bool qwen_model_is_eos(const qwen_model *m, int32_t id) {
+    for (int i = 0; i < m->cfg.n_eos; i++) if (m->cfg.eos[i] == id) return true;
+    return false;
+}
+
+qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) {
+    if (max_tokens <= 0) max_tokens = m->cfg.max_positions < 8192 ? m->cfg.max_positions : 8192;
+    qwen_session *s = calloc(1, sizeof *s);
+    if (!s) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
+    s->model = m;
+    s->max_tokens = max_tokens;
+    size_t per = (size_t)m->cfg.n_layers * (size_t)max_tokens * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim;
+    s->k_cache = malloc(per * sizeof(float));
+    s->v_cache = malloc(per * sizeof(float));
+    s->scores = malloc((size_t)thread_pool_size(m->pool) * (size_t)max_tokens * sizeof(float));
+    if (!s->k_cache || !s->v_cache || !s->scores) {
+        qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
+        qwen_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void qwen_session_free(qwen_session *s) {
+    if (!s) return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->scores);
+    free(s->x);
+    free(s->xb);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->att);
+    free(s->hb);
+    free(s->hb2);
+    free(s);
+}
+
+int qwen_session_length(const qwen_session *s) { return s->len; }
+void qwen_session_truncate(qwen_session *s, int n) { if (n >= 0 && n < s->len) s->len = n; }
+
+qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, float *logits, bool all_positions,
+                                 qwen_error **err) {
+    if (n == 0) return QWEN_OK;
+    if (n > (size_t)(s->max_tokens - s->len))
+        return qwen_fail(err, QWEN_ERR_INVALID_ARG, "context full: %d tokens cached, %zu more do not fit in %d", s->len, n, s->max_tokens);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->model->cfg.vocab)
+            return qwen_fail(err, QWEN_ERR_INVALID_ARG, "token id %d at position %zu is outside the vocabulary (%d)", ids[i], i, s->model->cfg.vocab);
+    return model_forward(s, ids, (int)n, logits, all_positions, err);
+}

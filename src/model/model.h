@@ -1,0 +1,80 @@
+/* The model: configuration, weights bound to the mapped checkpoint, and the session state.
+ * One decoder serves Qwen2 and Qwen3; per-architecture differences are flags in model_config. */
+#ifndef QWENC_MODEL_MODEL_H
+#define QWENC_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qwenc.h"
+#include "base/arena.h"
+#include "base/threads.h"
+#include "io/safetensors.h"
+#include "tensor/tensor.h"
+
+typedef enum rope_kind { ROPE_DEFAULT, ROPE_YARN } rope_kind;
+
+typedef struct model_config {
+    char model_type[32];     /* "qwen2" or "qwen3" */
+    int vocab;               /* rows of the embedding table and the logits */
+    int hidden;              /* residual stream width */
+    int n_layers;
+    int n_heads, n_kv_heads; /* query heads; key/value heads (GQA: n_heads % n_kv_heads == 0) */
+    int head_dim;            /* explicit in Qwen3; hidden / n_heads otherwise */
+    int intermediate;        /* SwiGLU width */
+    int max_positions;       /* max_position_embeddings */
+    float rms_eps;
+    double rope_theta;
+    rope_kind rope;
+    double yarn_factor, yarn_original_max, yarn_beta_fast, yarn_beta_slow, yarn_attn_factor;
+    bool tie_embeddings;
+    bool qkv_bias;           /* Qwen2: biases on q/k/v projections */
+    bool qk_norm;            /* Qwen3: per-head RMSNorm of q and k before RoPE */
+    int32_t eos[8];          /* stop ids */
+    int n_eos;
+} model_config;
+
+/* Parses config.json (and eos ids from generation_config.json when present). */
+qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **err);
+
+typedef struct layer_weights {
+    const float *attn_norm;             /* [hidden] */
+    qtensor wq, wk, wv;                 /* [n_heads*head_dim, hidden], [n_kv*head_dim, hidden] x2 */
+    const float *bq, *bk, *bv;          /* biases (Qwen2) or NULL */
+    const float *q_norm, *k_norm;       /* [head_dim] (Qwen3) or NULL */
+    qtensor wo;                         /* [hidden, n_heads*head_dim] */
+    const float *mlp_norm;              /* [hidden] */
+    qtensor gate, up;                   /* [intermediate, hidden] */
+    qtensor down;                       /* [hidden, intermediate] */
+} layer_weights;
+
+struct qwen_model {
+    model_config cfg;
+    st_checkpoint ck;        /* the mapped safetensors files */
+    qtensor embed;           /* [vocab, hidden] */
+    qtensor lm_head;         /* [vocab, hidden]; the embedding when tied */
+    const float *final_norm; /* [hidden] */
+    layer_weights *layers;   /* [n_layers] */
+    double *inv_freq;        /* [head_dim / 2] RoPE frequencies (YaRN-adjusted) */
+    double rope_scale;       /* YaRN attention factor applied to cos/sin; 1 otherwise */
+    arena small;             /* norms and biases converted to f32 */
+    qwen_tokenizer *tokenizer;
+    qwen_sampling defaults;
+    thread_pool *pool;
+};
+
+struct qwen_session {
+    qwen_model *model;
+    int max_tokens;
+    int len;                 /* tokens in the cache */
+    float *k_cache, *v_cache;/* [n_layers][max_tokens][n_kv_heads][head_dim] */
+    /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
+    int batch_cap;
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
+    float *scores;           /* [threads][max_tokens] attention weights */
+};
+
+/* forward.c */
+qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *logits, bool all_positions, qwen_error **err);
+
+#endif

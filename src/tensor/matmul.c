@@ -1,0 +1,86 @@
+/* matmul: y = x · wᵀ (+ bias), threads over blocks of output rows. */
+#include "tensor/tensor.h"
+
+#include <stdlib.h>
+
+const dot_kernels *dot_kernels_best(void) {
+    const dot_kernels *k = NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        k = dot_kernels_avx512();
+    if (!k && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        k = dot_kernels_avx2();
+    return k ? k : dot_kernels_ref();
+}
+
+typedef struct matmul_job {
+    float *y;
+    const float *x;
+    int T;
+    const qtensor *w;
+    const float *bias;
+    const dot_kernels *k;
+    float *scratch; /* [threads][cols] rows converted to f32 when T > 1 */
+    int64_t rows_per_block;
+} matmul_job;
+
+static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1, float *row) {
+    const qtensor *w = j->w;
+    int64_t n = w->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        float b = j->bias ? j->bias[r] : 0.0f;
+        if (j->T == 1) {
+            float d = w->dtype == QDT_F32    ? j->k->dot_f32(j->x, (const float *)w->data + r * n, n)
+                      : w->dtype == QDT_BF16 ? j->k->dot_bf16(j->x, (const uint16_t *)w->data + r * n, n)
+                                             : j->k->dot_f16(j->x, (const uint16_t *)w->data + r * n, n);
+            j->y[r] = d + b;
+            continue;
+        }
+        const float *wr = (const float *)w->data + r * n;
+        if (w->dtype != QDT_F32) {
+            qtensor_row_f32(w, r, row);
+            wr = row;
+        }
+        for (int t = 0; t < j->T; t++) j->y[(int64_t)t * w->rows + r] = j->k->dot_f32(j->x + (int64_t)t * n, wr, n) + b;
+    }
+}
+
+static void matmul_block(void *ctx, int block, int thread_index) {
+    const matmul_job *j = ctx;
+    int64_t r0 = (int64_t)block * j->rows_per_block, r1 = r0 + j->rows_per_block;
+    if (r1 > j->w->rows) r1 = j->w->rows;
+    matmul_rows(j, r0, r1, j->scratch ? j->scratch + (int64_t)thread_index * j->w->cols : NULL);
+}
+
+void matmul(thread_pool *pool, float *y, const float *x, int T, const qtensor *w, const float *bias) {
+    int threads = thread_pool_size(pool);
+    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, 0 };
+    if (T > 1 && w->dtype != QDT_F32) {
+        j.scratch = malloc((size_t)threads * (size_t)w->cols * sizeof(float));
+        if (!j.scratch) { /* fall back to converting nothing: the T == 1 path, one row of x at a time */
+            for (int t = 0; t < T; t++) matmul(pool, y + (int64_t)t * w->rows, x + (int64_t)t * w->cols, 1, w, bias);
+            return;
+        }
+    }
+    /* Enough blocks to balance the threads, each big enough to amortise the hand-out. */
+    int64_t blocks = (int64_t)threads * 8;
+    j.rows_per_block = (w->rows + blocks - 1) / blocks;
+    if (j.rows_per_block < 4) j.rows_per_block = 4;
+    int n_blocks = (int)((w->rows + j.rows_per_block - 1) / j.rows_per_block);
+    thread_pool_run(pool, n_blocks, matmul_block, &j);
+    free(j.scratch);
+}
+
+void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias) {
+    float *row = malloc((size_t)w->cols * sizeof(float));
+    if (!row) return;
+    for (int64_t r = 0; r < w->rows; r++) {
+        qtensor_row_f32(w, r, row);
+        for (int t = 0; t < T; t++) {
+            double s = 0;
+            for (int64_t i = 0; i < w->cols; i++) s += (double)x[(int64_t)t * w->cols + i] * row[i];
+            y[(int64_t)t * w->rows + r] = (float)s + (bias ? bias[r] : 0.0f);
+        }
+    }
+    free(row);
+}

@@ -1,0 +1,87 @@
+/* Plain-C kernels: the reference for every fast path, and the small ops that are not hot. */
+#include "tensor/tensor.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t qdtype_size(qdtype t) { return t == QDT_F32 ? 4 : 2; }
+const char *qdtype_name(qdtype t) { return t == QDT_F32 ? "F32" : t == QDT_F16 ? "F16" : "BF16"; }
+
+float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (mant == 0) bits = sign;
+        else { /* subnormal: renormalise */
+            int e = -1;
+            do { e++; mant <<= 1; } while (!(mant & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3FF) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000 | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void qtensor_row_f32(const qtensor *w, int64_t r, float *out) {
+    int64_t n = w->cols;
+    if (w->dtype == QDT_F32) {
+        memcpy(out, (const float *)w->data + r * n, (size_t)n * sizeof(float));
+    } else if (w->dtype == QDT_BF16) {
+        const uint16_t *p = (const uint16_t *)w->data + r * n;
+        for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(p[i]);
+    } else {
+        const uint16_t *p = (const uint16_t *)w->data + r * n;
+        for (int64_t i = 0; i < n; i++) out[i] = f16_to_f32(p[i]);
+    }
+}
+
+static float ref_dot_f32(const float *a, const float *b, int64_t n) {
+    float acc[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = 0;
+    for (; i < n; i++) s += a[i] * b[i];
+    return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+static float ref_dot_bf16(const float *a, const uint16_t *b, int64_t n) {
+    float acc[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * bf16_to_f32(b[i + k]);
+    float s = 0;
+    for (; i < n; i++) s += a[i] * bf16_to_f32(b[i]);
+    return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+static float ref_dot_f16(const float *a, const uint16_t *b, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * f16_to_f32(b[i]);
+    return s;
+}
+
+const dot_kernels *dot_kernels_ref(void) {
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16 };
+    return &k;
+}
+
+void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+void softmax(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++) if (x[i] > max) max = x[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}

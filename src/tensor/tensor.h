@@ -1,0 +1,62 @@
+/* Tensors and kernels. Weights stay in their stored dtype (mapped from disk); activations are f32.
+ * Every kernel has a plain-C reference (`*_ref`); fast paths live in *_avx2.c / *_avx512.c and
+ * are chosen at run time from CPUID (tensor_dispatch.c), each tested against the reference. */
+#ifndef QWENC_TENSOR_TENSOR_H
+#define QWENC_TENSOR_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "base/threads.h"
+
+typedef enum qdtype { QDT_F32, QDT_F16, QDT_BF16 } qdtype;
+
+size_t qdtype_size(qdtype t);
+const char *qdtype_name(qdtype t);
+
+/* A 2-D weight matrix, row-major: `rows` output features of `cols` inputs each (PyTorch's
+ * Linear layout, [out, in]). A 1-D tensor is rows = 1. `data` is borrowed (usually mapped). */
+typedef struct qtensor {
+    qdtype dtype;
+    int64_t rows, cols;
+    const void *data;
+} qtensor;
+
+static inline float bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+float f16_to_f32(uint16_t h);
+
+/* Converts row `r` of `w` to f32 into out[cols]. */
+void qtensor_row_f32(const qtensor *w, int64_t r, float *out);
+
+/* y[t, r] = sum_i x[t, i] * w[r, i] + (bias ? bias[r] : 0), for t < T, r < w->rows.
+ * x is [T, w->cols] and y [T, w->rows], both f32 row-major. Uses the pool's threads. */
+void matmul(thread_pool *pool, float *y, const float *x, int T, const qtensor *w, const float *bias);
+/* The single-threaded plain-C reference for matmul. */
+void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias);
+
+/* Dot products of one weight row against f32 vectors. The kernel table is chosen once. */
+typedef struct dot_kernels {
+    const char *name;
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    /* f32 activations against a weight row stored as bf16 / f16 */
+    float (*dot_bf16)(const float *a, const uint16_t *b, int64_t n);
+    float (*dot_f16)(const float *a, const uint16_t *b, int64_t n);
+} dot_kernels;
+
+const dot_kernels *dot_kernels_ref(void);
+const dot_kernels *dot_kernels_avx2(void);   /* NULL when not compiled in */
+const dot_kernels *dot_kernels_avx512(void); /* NULL when not compiled in */
+/* The best kernels this CPU runs. */
+const dot_kernels *dot_kernels_best(void);
+
+/* x[i] = x[i] / rms(x) * w[i] over n elements. */
+void rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+void softmax(float *x, int n);
+static inline float silu(float x);
+static inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
+
+#endif

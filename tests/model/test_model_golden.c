@@ -1,0 +1,130 @@
+/* Golden parity of the dense decoder: every case of golden/cases/<model>.json for the dense
+ * models. Checks logits against the stored .npy (1e-3 x max|logit|), the top-8 table of every
+ * position, argmax equality, greedy_next_8, and that prefill-then-decode equals one long prefill. */
+#include <math.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "harness.h"
+#include "npy.h"
+#include "qwenc.h"
+
+static const char *MODELS[] = { "qwen3-tiny", "qwen2.5-tiny", "qwen2-untied-f32", "qwen3-yarn-tiny", "qwen3-embedding-tiny" };
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static void check_case(qwen_model *m, const char *model_name, json_t *c) {
+    const char *label = json_string_value(json_object_get(c, "label"));
+    json_t *jids = json_object_get(c, "input_ids");
+    size_t T = json_array_size(jids);
+    int32_t *ids = malloc(T * sizeof *ids);
+    for (size_t i = 0; i < T; i++) ids[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+    int V = qwen_model_vocab_size(m);
+    float *logits = malloc(T * (size_t)V * sizeof(float));
+    qwen_error *err = NULL;
+    qwen_session *s = qwen_session_new(m, (int)T + 8, &err);
+    REQUIRE(s, "session: %s", qwen_error_message(err));
+    REQUIRE(qwen_session_forward(s, ids, T, logits, true, &err) == QWEN_OK, "forward: %s", qwen_error_message(err));
+
+    /* 1. against the stored logits */
+    char rel[256];
+    snprintf(rel, sizeof rel, "cases/%s", json_string_value(json_object_get(c, "logits_file")));
+    char *path = golden_path(rel);
+    size_t rows, cols;
+    float *ref = npy_read_f32(path, &rows, &cols);
+    REQUIRE(ref && cols == (size_t)V && (rows == T || rows == 1), "%s: reading %s", label, path);
+    const float *mine = logits + (T - rows) * (size_t)V;
+    double max_err = 0, scale = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double row_err = 0, row_scale = 0;
+        for (int i = 0; i < V; i++) {
+            double e = fabs((double)mine[r * V + i] - ref[r * V + i]);
+            if (e > row_err) row_err = e;
+            if (fabs(ref[r * V + i]) > row_scale) row_scale = fabs(ref[r * V + i]);
+        }
+        CHECK(row_err <= 1e-3 * row_scale, "%s/%s row %zu: max error %.3g vs scale %.3g", model_name, label, r, row_err, row_scale);
+        CHECK(argmax(mine + r * V, V) == argmax(ref + r * V, V), "%s/%s row %zu: argmax differs", model_name, label, r);
+        if (row_err > max_err) max_err = row_err;
+        if (row_scale > scale) scale = row_scale;
+    }
+    printf("%s/%s: %zu positions, stored rows %zu, max |err| %.3g = %.2g of max|logit|\n", model_name, label, T, rows, max_err,
+           max_err / scale);
+
+    /* 2. top-8 of every position */
+    json_t *topk = json_object_get(c, "topk_per_position");
+    CHECK(json_array_size(topk) == T, "%s: topk table covers every position", label);
+    for (size_t t = 0; t < json_array_size(topk) && t < T; t++) {
+        json_t *tk = json_array_get(topk, t), *tids = json_object_get(tk, "ids"), *tl = json_object_get(tk, "logits");
+        const float *row = logits + t * (size_t)V;
+        double sc = fabs(json_number_value(json_array_get(tl, 0)));
+        CHECK(argmax(row, V) == json_integer_value(json_array_get(tids, 0)), "%s/%s position %zu: argmax", model_name, label, t);
+        for (size_t k = 0; k < json_array_size(tids); k++) {
+            int id = (int)json_integer_value(json_array_get(tids, k));
+            double want = json_number_value(json_array_get(tl, k));
+            CHECK(fabs(row[id] - want) <= 1e-3 * (sc > 1 ? sc : 1), "%s/%s pos %zu id %d: %g vs %g", model_name, label, t, id, row[id], want);
+        }
+    }
+
+    /* 3. greedy continuation, decoding one token at a time on the same cache */
+    json_t *greedy = json_object_get(c, "greedy_next_8");
+    float *last = malloc((size_t)V * sizeof(float));
+    memcpy(last, logits + (T - 1) * (size_t)V, (size_t)V * sizeof(float));
+    for (size_t g = 0; g < json_array_size(greedy); g++) {
+        int32_t next = argmax(last, V);
+        CHECK(next == json_integer_value(json_array_get(greedy, g)), "%s/%s greedy step %zu: %d vs %lld", model_name, label, g, next,
+              json_integer_value(json_array_get(greedy, g)));
+        next = (int32_t)json_integer_value(json_array_get(greedy, g));
+        REQUIRE(qwen_session_forward(s, &next, 1, last, false, &err) == QWEN_OK, "decode: %s", qwen_error_message(err));
+    }
+
+    /* 4. prefill half, then decode the rest: same logits as the full prefill */
+    qwen_session_truncate(s, 0);
+    size_t half = T / 2;
+    double diff = 0;
+    if (half) REQUIRE(qwen_session_forward(s, ids, half, NULL, false, &err) == QWEN_OK, "prefill");
+    for (size_t t = half; t < T; t++) {
+        REQUIRE(qwen_session_forward(s, &ids[t], 1, last, false, &err) == QWEN_OK, "decode");
+        for (int i = 0; i < V; i++) {
+            double e = fabs((double)last[i] - logits[t * (size_t)V + i]);
+            if (e > diff) diff = e;
+        }
+    }
+    CHECK(diff <= 1e-4 * (scale > 1 ? scale : 1), "%s/%s: prefill+decode differs from one prefill by %g", model_name, label, diff);
+
+    free(last);
+    free(ref);
+    free(path);
+    qwen_session_free(s);
+    free(logits);
+    free(ids);
+}
+
+int main(void) {
+    for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "cases/%s.json", MODELS[i]);
+        char *cases_path = golden_path(rel);
+        json_error_t je;
+        json_t *root = json_load_file(cases_path, 0, &je);
+        free(cases_path);
+        if (!root) { CHECK(0, "cannot read cases for %s: %s", MODELS[i], je.text); continue; }
+        if (strcmp(json_string_value(json_object_get(root, "kind")), "causal-lm")) { json_decref(root); continue; }
+        snprintf(rel, sizeof rel, "models/%s", MODELS[i]);
+        char *dir = golden_path(rel);
+        qwen_error *err = NULL;
+        qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2 }, &err);
+        CHECK(m, "open %s: %s", dir, qwen_error_message(err));
+        qwen_error_free(err);
+        json_t *cases = json_object_get(root, "cases"), *c;
+        size_t k;
+        if (m) json_array_foreach(cases, k, c) check_case(m, MODELS[i], c);
+        qwen_model_close(m);
+        free(dir);
+        json_decref(root);
+    }
+    return test_finish("model_golden");
+}
