@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The logits/run command-line contract: .npy output, greedy continuation end to end with the real
+# tokenizer, hub-cache model ids, and one-line errors on bad model directories.
+set -u
+bin=${QWENC_BIN:-build/qwenc}
+golden=${QWENC_GOLDEN:-${QWENC_GOLDEN_DEFAULT:-../shared/golden}}
+fail=0
+ok() { echo "ok $1"; }
+bad() { echo "FAIL $1"; fail=1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# logits: shape [T, vocab] float32
+$bin logits -m $golden/models/qwen2-untied-f32 --ids 1,2,3,4,5 -o $tmp/l.npy -t 2 && python3 - "$tmp/l.npy" <<'PY' && ok logits-npy || bad logits-npy
+import sys, struct, ast
+b = open(sys.argv[1], 'rb').read()
+assert b[:6] == b'\x93NUMPY', 'magic'
+hl = struct.unpack('<H', b[8:10])[0]
+h = ast.literal_eval(b[10:10 + hl].decode())
+assert h['descr'] == '<f4' and h['shape'] == (5, 2048), h
+assert (10 + hl) % 64 == 0, 'header alignment'
+assert len(b) == 10 + hl + 5 * 2048 * 4, 'size'
+PY
+
+# run: the greedy continuation of every qwen3-tiny case equals the reference's, decoded.
+python3 - "$golden/cases/qwen3-tiny.json" > $tmp/cases.tsv <<'PY'
+import json, sys
+for c in json.load(open(sys.argv[1]))['cases']:
+    print(json.dumps(c['text']) + '\t' + json.dumps(c['greedy_next_8']))
+PY
+while IFS=$'\t' read -r text_json greedy_json; do
+  text=$(python3 -c 'import json,sys; sys.stdout.write(json.loads(sys.argv[1]) + "x")' "$text_json")
+  text=${text%x}  # keep trailing newlines, which $(...) would strip
+  want=$(echo "$greedy_json" | $bin detokenize -m $golden/models/qwen3-tiny)
+  got=$($bin run -m $golden/models/qwen3-tiny -p "$text" --temp 0 -n 8 --ignore-eos 2>/dev/null)
+  [ "$got" == "$want" ] && ok "run-greedy $text_json" || bad "run-greedy $text_json: got [$got] want [$want]"
+done < $tmp/cases.tsv
+python3 - "$golden/cases/qwen3-tiny.json" "$bin" "$golden/models/qwen3-tiny" <<'PY' && ok run-prompt-ids || bad run-prompt-ids
+import json, sys, subprocess
+cases, binary, model = sys.argv[1:]
+for c in json.load(open(cases))['cases']:
+    out = subprocess.run([binary, 'tokenize', '-m', model], input=c['text'].encode(), capture_output=True, check=True).stdout
+    assert json.loads(out) == c['input_ids'], c['label']
+PY
+
+# sampling runs and is reproducible with a seed
+a=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
+b=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
+[ -n "$a" ] && [ "$a" == "$b" ] && ok seeded-sampling || bad "seeded-sampling [$a] [$b]"
+
+# a repo id resolved through the Hugging Face cache layout
+mkdir -p $tmp/hub/models--Qwen--Tiny/snapshots $tmp/hub/models--Qwen--Tiny/refs
+ln -s "$(cd $golden/models/qwen3-tiny && pwd)" $tmp/hub/models--Qwen--Tiny/snapshots/0123abcd
+echo -n 0123abcd > $tmp/hub/models--Qwen--Tiny/refs/main
+want=$($bin run -m $golden/models/qwen3-tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
+got=$(HF_HUB_CACHE=$tmp/hub $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
+[ "$got" == "$want" ] && ok hub-cache || bad "hub-cache [$got]"
+mkdir -p $tmp/home && mv $tmp/hub $tmp/home/hub
+got=$(HF_HUB_CACHE= HF_HOME=$tmp/home $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
+[ "$got" == "$want" ] && ok hf-home || bad "hf-home [$got]"
+
+# errors: one line, non-zero, no crash
+check_error() {
+  local name=$1; shift
+  err=$("$@" 2>&1 >/dev/null); rc=$?
+  lines=$(printf '%s' "$err" | grep -c '')
+  if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$lines" -ne 1 ]; then bad "$name: rc=$rc stderr=[$err]"; else ok "$name: $err"; fi
+}
+check_error run-missing-dir $bin run -m $tmp/nope -p hi
+check_error logits-missing-dir $bin logits -m $tmp/nope --ids 1 -o $tmp/x.npy
+check_error hub-missing $bin run -m Qwen/NotThere -p hi
+mkdir -p $tmp/empty && echo '{"model_type": "qwen3"' > $tmp/empty/config.json
+check_error run-bad-config $bin run -m $tmp/empty -p hi
+check_error logits-id-range $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,99999 -o $tmp/x.npy
+check_error logits-bad-ids $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,x -o $tmp/x.npy
+exit $fail

@@ -1,0 +1,110 @@
+/* Every fast kernel equals the plain-C reference on random shapes, odd sizes included. */
+#include <math.h>
+#include <string.h>
+
+#include "harness.h"
+#include "tensor/tensor.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
+static uint16_t to_f16(float f) {
+    /* values in [-1, 1]: normal range only, round to nearest */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000;
+    int exp = (int)((u >> 23) & 0xFF) - 127 + 15;
+    if (exp <= 0) return (uint16_t)sign;
+    uint32_t mant = (u >> 13) & 0x3FF;
+    return (uint16_t)(sign | ((uint32_t)exp << 10) | mant);
+}
+
+static void test_dot_tables(void) {
+    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512() };
+    const char *need[] = { "avx2", "avx512f" };
+    const dot_kernels *ref = dot_kernels_ref();
+    int sizes[] = { 1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100, 257, 1000 };
+    __builtin_cpu_init();
+    for (int k = 0; k < 2; k++) {
+        if (!fast[k]) continue;
+        if (k == 0 && !__builtin_cpu_supports("avx2")) continue;
+        if (k == 1 && !__builtin_cpu_supports("avx512f")) { printf("skipping avx512: CPU lacks it\n"); continue; }
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+            int n = sizes[s];
+            float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+            uint16_t *hb = malloc(n * 2), *hf = malloc(n * 2);
+            double mag = 0;
+            for (int i = 0; i < n; i++) {
+                a[i] = frand();
+                b[i] = frand();
+                hb[i] = to_bf16(b[i]);
+                hf[i] = to_f16(b[i]);
+                mag += fabs(a[i] * b[i]);
+            }
+            double tol = 1e-5 * (mag + 1);
+            CHECK(fabs(fast[k]->dot_f32(a, b, n) - ref->dot_f32(a, b, n)) <= tol, "%s dot_f32 n=%d", need[k], n);
+            CHECK(fabs(fast[k]->dot_bf16(a, hb, n) - ref->dot_bf16(a, hb, n)) <= tol, "%s dot_bf16 n=%d", need[k], n);
+            CHECK(fabs(fast[k]->dot_f16(a, hf, n) - ref->dot_f16(a, hf, n)) <= tol, "%s dot_f16 n=%d", need[k], n);
+            free(a); free(b); free(hb); free(hf);
+        }
+    }
+    printf("best kernels here: %s\n", dot_kernels_best()->name);
+}
+
+static void test_matmul(thread_pool *pool) {
+    int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 } };
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1], T = shapes[s][2];
+        float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)T * cols * 4), *bias = malloc(rows * 4);
+        uint16_t *wb = malloc((size_t)rows * cols * 2), *wh = malloc((size_t)rows * cols * 2);
+        for (int i = 0; i < rows * cols; i++) { wf[i] = frand(); wb[i] = to_bf16(wf[i]); wh[i] = to_f16(wf[i]); }
+        for (int i = 0; i < T * cols; i++) x[i] = frand();
+        for (int i = 0; i < rows; i++) bias[i] = frand();
+        qtensor ws[] = { { QDT_F32, rows, cols, wf }, { QDT_BF16, rows, cols, wb }, { QDT_F16, rows, cols, wh } };
+        float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4);
+        for (int d = 0; d < 3; d++) {
+            for (int tt = 1; tt <= T; tt += T - 1 > 0 ? T - 1 : 1) {
+                matmul(pool, y, x, tt, &ws[d], bias);
+                matmul_ref(yr, x, tt, &ws[d], bias);
+                double err = 0;
+                for (int i = 0; i < tt * rows; i++) if (fabs(y[i] - yr[i]) > err) err = fabs(y[i] - yr[i]);
+                CHECK(err <= 1e-4 * (cols + 1) / 16.0, "matmul %s %dx%d T=%d: err %g", qdtype_name(ws[d].dtype), rows, cols, tt, err);
+                if (T == 1) break;
+            }
+        }
+        free(wf); free(x); free(bias); free(wb); free(wh); free(y); free(yr);
+    }
+}
+
+static void test_small_ops(void) {
+    float x[5] = { 1, -2, 3, -4, 5 }, w[5] = { 1, 1, 1, 1, 2 }, out[5];
+    rmsnorm(out, x, w, 5, 0);
+    double rms = sqrt((1 + 4 + 9 + 16 + 25) / 5.0);
+    CHECK(fabs(out[4] - 2 * 5 / rms) < 1e-5 && fabs(out[1] + 2 / rms) < 1e-5, "rmsnorm");
+    float p[3] = { 1, 2, 3 };
+    softmax(p, 3);
+    CHECK(fabs(p[0] + p[1] + p[2] - 1) < 1e-6 && p[2] > p[1] && p[1] > p[0], "softmax");
+    CHECK(f16_to_f32(0x3C00) == 1.0f && f16_to_f32(0xC000) == -2.0f && f16_to_f32(0x0001) > 0, "f16 conversion");
+    CHECK(bf16_to_f32(0x3F80) == 1.0f, "bf16 conversion");
+}
+
+int main(void) {
+    test_dot_tables();
+    thread_pool *pool = thread_pool_new(3);
+    test_matmul(pool);
+    test_matmul(NULL);
+    thread_pool_free(pool);
+    test_small_ops();
+    return test_finish("kernels");
+}
