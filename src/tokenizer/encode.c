@@ -5,6 +5,7 @@
  *   4. wrap the result with the post-processor's tokens. */
 #include "tokenizer/tokenizer.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,25 @@ static bool find_added(const qwen_tokenizer *tok, const unsigned char *s, size_t
     return false;
 }
 
+/* Most pieces are whole tokens: when the piece's bytes are a token whose BPE is itself (memoised
+ * per token), the answer is that token without running BPE. Returns the id, or -1. */
+static int32_t whole_token(const qwen_tokenizer *tok, const unsigned char *s, size_t len) {
+    uint32_t id;
+    if (len < 2 || !strmap_get(&tok->vocab, (const char *)s, len, &id)) return -1;
+    uint8_t known = atomic_load_explicit(&tok->bpe_is_self[id], memory_order_relaxed);
+    if (!known) {
+        id_vec tmp = { 0 };
+        if (!bpe_encode_piece(tok, s, len, &tmp)) return -1;
+        known = tmp.len == 1 && tmp.data[0] == (int32_t)id ? 1 : 2;
+        free(tmp.data);
+        atomic_store_explicit(&tok->bpe_is_self[id], known, memory_order_relaxed);
+    }
+    return known == 1 ? (int32_t)id : -1;
+}
+
 static bool encode_piece(encoder *e, const unsigned char *s, size_t len) {
+    int32_t whole = whole_token(e->tok, s, len);
+    if (whole >= 0) return id_vec_push(e->out, whole);
     if (!e->use_cache || len > 48) return bpe_encode_piece(e->tok, s, len, e->out);
     uint32_t off;
     if (strmap_get(&e->cache, (const char *)s, len, &off)) {

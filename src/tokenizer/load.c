@@ -303,6 +303,8 @@ static qwen_status tokenizer_load_json(qwen_tokenizer *tok, json_t *root, qwen_e
         if (tok->post_prefix[i] < 0 || tok->post_prefix[i] >= tok->n_ids) return qwen_fail(err, QWEN_ERR_FORMAT, "post_processor id out of range");
     for (size_t i = 0; i < tok->n_post_suffix; i++)
         if (tok->post_suffix[i] < 0 || tok->post_suffix[i] >= tok->n_ids) return qwen_fail(err, QWEN_ERR_FORMAT, "post_processor id out of range");
+    tok->bpe_is_self = calloc((size_t)tok->n_ids, sizeof *tok->bpe_is_self);
+    if (!tok->bpe_is_self) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
     tok->cp_class = unicode_class_table();
     if (!tok->cp_class) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
     return QWEN_OK;
@@ -342,6 +344,7 @@ void qwen_tokenizer_close(qwen_tokenizer *tok) {
     free(tok->post_prefix);
     free(tok->post_suffix);
     free(tok->cp_class);
+    free((void *)tok->bpe_is_self);
     arena_free(&tok->strings);
     free(tok);
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "qwenc.h"
@@ -46,6 +47,9 @@ struct qwen_tokenizer {
     uint32_t *id_len;       /* [n_ids] */
     uint8_t *id_special;    /* [n_ids] 1 for special added tokens */
     strmap vocab;           /* regular token bytes -> id */
+    /* [n_ids] memo of "BPE of this token's bytes gives back just this token": 0 not known yet,
+     * 1 yes, 2 no. Filled lazily by encode (benign races: every thread computes the same value). */
+    _Atomic uint8_t *bpe_is_self;
     int32_t byte_id[256];   /* the id of each single byte */
 
     merge_slot *merges;     /* open-addressing table, merge_cap slots (power of two) */
