@@ -1,0 +1,360 @@
+/* Jinja values with Python's semantics: truthiness, equality, str(), repr(), json.dumps(). */
+#include "chat/jinja_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/utf8.h"
+
+void jbuf_put(jbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) { b->oom = true; return; }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+jv jv_undef(void) { return (jv){ .kind = JV_UNDEF }; }
+jv jv_none(void) { return (jv){ .kind = JV_NONE }; }
+jv jv_bool(bool b) { return (jv){ .kind = JV_BOOL, .b = b }; }
+jv jv_int(int64_t i) { return (jv){ .kind = JV_INT, .i = i }; }
+jv jv_float(double f) { return (jv){ .kind = JV_FLOAT, .f = f }; }
+
+jv jv_str(arena *a, const char *s, size_t n) {
+    jstr *p = arena_alloc(a, sizeof(jstr) + n + 1);
+    if (!p) return jv_none();
+    p->len = n;
+    if (n) memcpy(p->data, s, n);
+    p->data[n] = 0;
+    return (jv){ .kind = JV_STR, .s = p };
+}
+
+jv jv_list(arena *a, size_t cap) {
+    jlist *l = arena_alloc(a, sizeof *l);
+    if (!l) return jv_none();
+    l->len = 0;
+    l->cap = cap ? cap : 4;
+    l->items = arena_alloc(a, l->cap * sizeof(jv));
+    return (jv){ .kind = JV_LIST, .l = l };
+}
+
+jv jv_dict(arena *a, size_t cap) {
+    jdict *d = arena_alloc(a, sizeof *d);
+    if (!d) return jv_none();
+    d->len = 0;
+    d->cap = cap ? cap : 4;
+    d->keys = arena_alloc(a, d->cap * sizeof(jstr *));
+    d->vals = arena_alloc(a, d->cap * sizeof(jv));
+    return (jv){ .kind = JV_DICT, .d = d };
+}
+
+void jv_list_push(arena *a, jv list, jv item) {
+    jlist *l = list.l;
+    if (l->len == l->cap) {
+        jv *items = arena_alloc(a, l->cap * 2 * sizeof(jv));
+        if (!items) return;
+        memcpy(items, l->items, l->len * sizeof(jv));
+        l->items = items;
+        l->cap *= 2;
+    }
+    l->items[l->len++] = item;
+}
+
+jv jv_dict_get(jv dict, const char *key, size_t klen) {
+    jdict *d = dict.d;
+    for (size_t i = 0; i < d->len; i++)
+        if (d->keys[i]->len == klen && !memcmp(d->keys[i]->data, key, klen)) return d->vals[i];
+    return jv_undef();
+}
+
+void jv_dict_set(arena *a, jv dict, const char *key, size_t klen, jv val) {
+    jdict *d = dict.d;
+    for (size_t i = 0; i < d->len; i++)
+        if (d->keys[i]->len == klen && !memcmp(d->keys[i]->data, key, klen)) { d->vals[i] = val; return; }
+    if (d->len == d->cap) {
+        jstr **keys = arena_alloc(a, d->cap * 2 * sizeof(jstr *));
+        jv *vals = arena_alloc(a, d->cap * 2 * sizeof(jv));
+        if (!keys || !vals) return;
+        memcpy(keys, d->keys, d->len * sizeof(jstr *));
+        memcpy(vals, d->vals, d->len * sizeof(jv));
+        d->keys = keys;
+        d->vals = vals;
+        d->cap *= 2;
+    }
+    d->keys[d->len] = jv_str(a, key, klen).s;
+    d->vals[d->len++] = val;
+}
+
+bool jv_truthy(jv v) {
+    switch (v.kind) {
+    case JV_UNDEF: case JV_NONE: return false;
+    case JV_BOOL: return v.b;
+    case JV_INT: return v.i != 0;
+    case JV_FLOAT: return v.f != 0;
+    case JV_STR: return v.s->len > 0;
+    case JV_LIST: return v.l->len > 0;
+    case JV_DICT: return v.is_namespace || v.d->len > 0;
+    case JV_FUNC: return true;
+    }
+    return false;
+}
+
+static bool is_number(jv v) { return v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL; }
+static double as_double(jv v) { return v.kind == JV_FLOAT ? v.f : v.kind == JV_INT ? (double)v.i : v.b; }
+
+bool jv_equal(jv a, jv b) {
+    if (is_number(a) && is_number(b)) {
+        if (a.kind != JV_FLOAT && b.kind != JV_FLOAT) return (a.kind == JV_INT ? a.i : a.b) == (b.kind == JV_INT ? b.i : b.b);
+        return as_double(a) == as_double(b);
+    }
+    if (a.kind != b.kind) return false;
+    switch (a.kind) {
+    case JV_UNDEF: case JV_NONE: return true;
+    case JV_STR: return a.s->len == b.s->len && !memcmp(a.s->data, b.s->data, a.s->len);
+    case JV_LIST:
+        if (a.l->len != b.l->len) return false;
+        for (size_t i = 0; i < a.l->len; i++) if (!jv_equal(a.l->items[i], b.l->items[i])) return false;
+        return true;
+    case JV_DICT:
+        if (a.d->len != b.d->len) return false;
+        for (size_t i = 0; i < a.d->len; i++) {
+            jv o = jv_dict_get(b, a.d->keys[i]->data, a.d->keys[i]->len);
+            if (o.kind == JV_UNDEF || !jv_equal(a.d->vals[i], o)) return false;
+        }
+        return true;
+    case JV_FUNC: return a.fn == b.fn;
+    default: return false;
+    }
+}
+
+const char *jv_type_name(jv v) {
+    static const char *names[] = { "undefined", "NoneType", "bool", "int", "float", "str", "list", "dict", "function" };
+    return names[v.kind];
+}
+
+size_t utf8_count(const char *s, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* Python's float repr: the shortest digits that read back the same; fixed notation for
+ * 1e-4 <= |f| < 1e16 (with ".0" when integral), exponent notation otherwise. */
+static void put_float(jbuf *b, double f) {
+    if (isnan(f)) { jbuf_puts(b, "nan"); return; }
+    if (isinf(f)) { jbuf_puts(b, f > 0 ? "inf" : "-inf"); return; }
+    char tmp[48];
+    for (int p = 0; p <= 16; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p, f);
+        if (strtod(tmp, NULL) == f) break;
+    }
+    const char *p = tmp;
+    bool neg = *p == '-';
+    if (neg) p++;
+    char digits[24];
+    int nd = 0;
+    for (; *p && *p != 'e'; p++) if (*p >= '0' && *p <= '9' && nd < 20) digits[nd++] = *p;
+    int exp = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--; /* trailing zeros of the mantissa */
+    if (neg) jbuf_puts(b, "-");
+    if (exp < -4 || exp >= 16) {
+        jbuf_put(b, digits, 1);
+        if (nd > 1) { jbuf_puts(b, "."); jbuf_put(b, digits + 1, (size_t)nd - 1); }
+        snprintf(tmp, sizeof tmp, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        jbuf_puts(b, tmp);
+    } else if (exp >= 0) {
+        for (int i = 0; i <= exp; i++) jbuf_put(b, i < nd ? &digits[i] : "0", 1);
+        jbuf_puts(b, ".");
+        if (nd > exp + 1) jbuf_put(b, digits + exp + 1, (size_t)(nd - exp - 1));
+        else jbuf_puts(b, "0");
+    } else {
+        jbuf_puts(b, "0.");
+        for (int i = 0; i < -exp - 1; i++) jbuf_puts(b, "0");
+        jbuf_put(b, digits, (size_t)nd);
+    }
+}
+
+static void put_int(jbuf *b, int64_t i) {
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%lld", (long long)i);
+    jbuf_puts(b, tmp);
+}
+
+static void repr_str(jbuf *b, const char *s, size_t n) {
+    bool has_single = memchr(s, '\'', n) != NULL, has_double = memchr(s, '"', n) != NULL;
+    char q = has_single && !has_double ? '"' : '\'';
+    jbuf_put(b, &q, 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char tmp[8];
+        if (c == (unsigned char)q || c == '\\') { tmp[0] = '\\'; tmp[1] = (char)c; jbuf_put(b, tmp, 2); }
+        else if (c == '\n') jbuf_puts(b, "\\n");
+        else if (c == '\r') jbuf_puts(b, "\\r");
+        else if (c == '\t') jbuf_puts(b, "\\t");
+        else if (c < 0x20 || c == 0x7F) { snprintf(tmp, sizeof tmp, "\\x%02x", c); jbuf_puts(b, tmp); }
+        else jbuf_put(b, (const char *)&c, 1);
+    }
+    jbuf_put(b, &q, 1);
+}
+
+void jv_repr(jbuf *b, jv v) {
+    switch (v.kind) {
+    case JV_STR: repr_str(b, v.s->data, v.s->len); return;
+    case JV_LIST:
+        jbuf_puts(b, "[");
+        for (size_t i = 0; i < v.l->len; i++) {
+            if (i) jbuf_puts(b, ", ");
+            jv_repr(b, v.l->items[i]);
+        }
+        jbuf_puts(b, "]");
+        return;
+    case JV_DICT:
+        if (v.is_namespace) { jbuf_puts(b, "<Namespace>"); return; }
+        jbuf_puts(b, "{");
+        for (size_t i = 0; i < v.d->len; i++) {
+            if (i) jbuf_puts(b, ", ");
+            repr_str(b, v.d->keys[i]->data, v.d->keys[i]->len);
+            jbuf_puts(b, ": ");
+            jv_repr(b, v.d->vals[i]);
+        }
+        jbuf_puts(b, "}");
+        return;
+    default: jv_to_str(b, v);
+    }
+}
+
+void jv_to_str(jbuf *b, jv v) {
+    switch (v.kind) {
+    case JV_UNDEF: return;
+    case JV_NONE: jbuf_puts(b, "None"); return;
+    case JV_BOOL: jbuf_puts(b, v.b ? "True" : "False"); return;
+    case JV_INT: put_int(b, v.i); return;
+    case JV_FLOAT: put_float(b, v.f); return;
+    case JV_STR: jbuf_put(b, v.s->data, v.s->len); return;
+    case JV_FUNC: jbuf_puts(b, "<function>"); return;
+    default: jv_repr(b, v);
+    }
+}
+
+static void json_str(jbuf *b, const char *s, size_t n) {
+    jbuf_puts(b, "\"");
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char tmp[8];
+        if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
+        else if (c == '\b') esc = "\\b";
+        else if (c == '\f') esc = "\\f";
+        else if (c < 0x20) { snprintf(tmp, sizeof tmp, "\\u%04x", c); esc = tmp; }
+        if (esc) {
+            jbuf_put(b, s + i - run, run);
+            run = 0;
+            jbuf_puts(b, esc);
+        } else {
+            run++;
+        }
+    }
+    jbuf_put(b, s + n - run, run);
+    jbuf_puts(b, "\"");
+}
+
+static void newline_indent(jbuf *b, int indent, int depth) {
+    jbuf_puts(b, "\n");
+    for (int i = 0; i < indent * depth; i++) jbuf_puts(b, " ");
+}
+
+static int key_cmp(const void *x, const void *y) {
+    const jstr *a = *(jstr *const *)x, *b = *(jstr *const *)y;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->data, b->data, n);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+bool jv_to_json(jbuf *b, jv v, int indent, const char *item_sep, const char *key_sep, bool sort_keys, int depth) {
+    if (depth > 200) return false;
+    switch (v.kind) {
+    case JV_NONE: jbuf_puts(b, "null"); return true;
+    case JV_BOOL: jbuf_puts(b, v.b ? "true" : "false"); return true;
+    case JV_INT: put_int(b, v.i); return true;
+    case JV_FLOAT:
+        if (isnan(v.f)) jbuf_puts(b, "NaN");
+        else if (isinf(v.f)) jbuf_puts(b, v.f > 0 ? "Infinity" : "-Infinity");
+        else put_float(b, v.f);
+        return true;
+    case JV_STR: json_str(b, v.s->data, v.s->len); return true;
+    case JV_LIST:
+        if (v.l->len == 0) { jbuf_puts(b, "[]"); return true; }
+        jbuf_puts(b, "[");
+        for (size_t i = 0; i < v.l->len; i++) {
+            if (i) jbuf_puts(b, item_sep);
+            if (indent >= 0) newline_indent(b, indent, depth + 1);
+            if (!jv_to_json(b, v.l->items[i], indent, item_sep, key_sep, sort_keys, depth + 1)) return false;
+        }
+        if (indent >= 0) newline_indent(b, indent, depth);
+        jbuf_puts(b, "]");
+        return true;
+    case JV_DICT: {
+        if (v.d->len == 0) { jbuf_puts(b, "{}"); return true; }
+        size_t n = v.d->len;
+        jstr **order = malloc(n * sizeof *order);
+        if (!order) return false;
+        memcpy(order, v.d->keys, n * sizeof *order);
+        if (sort_keys) qsort(order, n, sizeof *order, key_cmp);
+        jbuf_puts(b, "{");
+        bool ok = true;
+        for (size_t i = 0; i < n && ok; i++) {
+            if (i) jbuf_puts(b, item_sep);
+            if (indent >= 0) newline_indent(b, indent, depth + 1);
+            json_str(b, order[i]->data, order[i]->len);
+            jbuf_puts(b, key_sep);
+            ok = jv_to_json(b, jv_dict_get(v, order[i]->data, order[i]->len), indent, item_sep, key_sep, sort_keys, depth + 1);
+        }
+        free(order);
+        if (!ok) return false;
+        if (indent >= 0) newline_indent(b, indent, depth);
+        jbuf_puts(b, "}");
+        return true;
+    }
+    default: return false;
+    }
+}
+
+jv jv_from_json(arena *a, json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_NULL: return jv_none();
+    case JSON_TRUE: return jv_bool(true);
+    case JSON_FALSE: return jv_bool(false);
+    case JSON_INTEGER: return jv_int(json_integer_value(j));
+    case JSON_REAL: return jv_float(json_real_value(j));
+    case JSON_STRING: return jv_str(a, json_string_value(j), json_string_length(j));
+    case JSON_ARRAY: {
+        jv l = jv_list(a, json_array_size(j));
+        size_t i;
+        json_t *x;
+        json_array_foreach(j, i, x) jv_list_push(a, l, jv_from_json(a, x));
+        return l;
+    }
+    case JSON_OBJECT: {
+        jv d = jv_dict(a, json_object_size(j));
+        const char *k;
+        json_t *x;
+        json_object_foreach(j, k, x) jv_dict_set(a, d, k, strlen(k), jv_from_json(a, x));
+        return d;
+    }
+    }
+    return jv_none();
+}
