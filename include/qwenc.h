@@ -95,6 +95,8 @@ typedef struct qwen_model_opts {
 qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_error **err);
 void qwen_model_close(qwen_model *model);
 
+/* The resolved model directory (borrowed). */
+const char *qwen_model_dir(const qwen_model *model);
 /* The model directory's tokenizer (borrowed; lives as long as the model), or NULL if it has none. */
 const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *model);
 int32_t qwen_model_vocab_size(const qwen_model *model);   /* rows of the logits */
@@ -110,6 +112,7 @@ typedef struct qwen_session qwen_session;
 qwen_session *qwen_session_new(qwen_model *model, int max_tokens, qwen_error **err);
 void qwen_session_free(qwen_session *s);
 int qwen_session_length(const qwen_session *s); /* tokens in the cache */
+const int32_t *qwen_session_tokens(const qwen_session *s); /* the cached ids (borrowed) */
 /* Forgets everything after the first `n` tokens (n <= length), e.g. to reuse a common prefix. */
 void qwen_session_truncate(qwen_session *s, int n);
 
@@ -141,6 +144,91 @@ void qwen_sampler_free(qwen_sampler *s);
 /* Picks the next id from logits[vocab] (modified in place), given the ids seen so far (for the
  * penalties). */
 int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const int32_t *seen, size_t n_seen);
+
+/* ---- generation ---------------------------------------------------------------------------- */
+
+typedef struct qwen_generate_opts {
+    int max_tokens;                  /* new tokens at most (<= 0: until the context is full) */
+    bool ignore_eos;                 /* keep going past end-of-sequence tokens */
+    volatile const int *stop;        /* optional: generation stops when *stop becomes non-zero */
+} qwen_generate_opts;
+
+typedef struct qwen_generate_stats {
+    size_t prompt_tokens, reused_tokens, generated_tokens;
+    double prefill_seconds, decode_seconds;
+    bool hit_eos, hit_limit, stopped;
+} qwen_generate_stats;
+
+/* Called with each generated token and the text it completes (complete UTF-8 only, possibly "").
+ * Return false to stop. */
+typedef bool (*qwen_token_fn)(int32_t id, const char *text, size_t len, void *user);
+
+/* Continues `s` with `prompt` and generates. The cached tokens that the prompt starts with are
+ * reused (multi-turn chat re-sends the whole history), the rest is prefilled as one batch, then
+ * tokens are sampled one by one. The stop token itself is not passed to on_token. Needs the
+ * model's tokenizer. */
+qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_prompt, const qwen_sampling *sampling,
+                          const qwen_generate_opts *opts, qwen_token_fn on_token, void *user, qwen_generate_stats *stats,
+                          qwen_error **err);
+
+/* ---- chat ---------------------------------------------------------------------------------- */
+
+typedef struct qwen_chat_template qwen_chat_template;
+
+/* Loads the chat template a model directory ships (tokenizer_config.json's "chat_template", a
+ * string or a list of named templates, or chat_template.jinja), with its special tokens
+ * (bos_token, eos_token ...) as default context. NULL with *err when there is none or it does not parse. */
+qwen_chat_template *qwen_chat_template_open(const char *model_dir, qwen_error **err);
+/* A template from source text (no default special tokens). */
+qwen_chat_template *qwen_chat_template_from_source(const char *source, size_t len, qwen_error **err);
+void qwen_chat_template_free(qwen_chat_template *t);
+/* Renders with a JSON object as context (messages, tools, add_generation_prompt,
+ * enable_thinking, any other key); the template's special tokens fill keys the context lacks.
+ * Returns malloc'ed text, or NULL with *err ("line L, column C: ..." or the template's own
+ * raise_exception message). */
+char *qwen_chat_template_render(const qwen_chat_template *t, const char *context_json, size_t len, size_t *out_len,
+                                qwen_error **err);
+
+/* Output parsing: reasoning (<think>...</think>), content, and <tool_call> blocks. */
+typedef struct qwen_tool_call {
+    char *name;      /* NULL when the call could not be parsed */
+    char *arguments; /* JSON text of the arguments object (OpenAI's "arguments" string) */
+    char *raw;       /* the text between the tags, always kept */
+    char *error;     /* NULL for a valid call, else why it is malformed */
+} qwen_tool_call;
+
+typedef enum qwen_delta_kind { QWEN_DELTA_REASONING, QWEN_DELTA_CONTENT, QWEN_DELTA_TOOL_CALL } qwen_delta_kind;
+
+typedef struct qwen_delta {
+    qwen_delta_kind kind;
+    const char *text;           /* REASONING / CONTENT: new text (borrowed, valid during the callback) */
+    size_t len;
+    const qwen_tool_call *call; /* TOOL_CALL: a completed call (borrowed) */
+} qwen_delta;
+
+typedef void (*qwen_delta_fn)(const qwen_delta *delta, void *user);
+
+typedef struct qwen_output_parser qwen_output_parser;
+/* `in_reasoning`: the prompt already opened <think> (a template that starts the answer with it).
+ * Text that is not reasoning or a tool call is content; reasoning loses the newlines around it,
+ * content the newlines right after </think>; whitespace between tool calls is dropped. */
+qwen_output_parser *qwen_output_parser_new(bool in_reasoning, qwen_delta_fn on_delta, void *user);
+/* Feeds generated text (any chunking: the deltas do not depend on it). */
+void qwen_output_parser_feed(qwen_output_parser *p, const char *text, size_t len);
+/* Ends the output: flushes held text; a <tool_call> without its closing tag becomes a malformed
+ * call (its text kept in `raw`). */
+void qwen_output_parser_finish(qwen_output_parser *p);
+void qwen_output_parser_free(qwen_output_parser *p);
+
+/* The whole result at once. */
+typedef struct qwen_parsed_output {
+    char *reasoning, *content;  /* malloc'ed, never NULL */
+    qwen_tool_call *calls;
+    size_t n_calls;
+} qwen_parsed_output;
+qwen_status qwen_parse_output(const char *text, size_t len, bool in_reasoning, qwen_parsed_output *out);
+void qwen_parsed_output_free(qwen_parsed_output *out);
+void qwen_tool_call_free(qwen_tool_call *call); /* frees the members, not the struct */
 
 #ifdef __cplusplus
 }

@@ -5,12 +5,40 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include "qwenc.h"
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+
+/* Generation options shared by run and chat. */
+typedef struct cli_gen_opts {
+    int n_predict, threads;
+    bool ignore_eos;
+    bool have_temp, have_top_k, have_top_p, have_min_p, have_rep, have_pres, have_seed;
+    qwen_sampling over;
+} cli_gen_opts;
+#define CLI_GEN_HELP \
+    "  -n N              tokens to generate at most (default 256 for run, 4096 for chat)\n" \
+    "  --temp T          temperature; 0 = greedy (default: the model's generation_config.json)\n" \
+    "  --top-k K         keep the K most likely tokens (0 = off)\n" \
+    "  --top-p P         nucleus sampling threshold (1 = off)\n" \
+    "  --min-p P         drop tokens below P x the top probability (0 = off)\n" \
+    "  --repeat-penalty R    HF repetition penalty (1 = off)\n" \
+    "  --presence-penalty X  subtract X from tokens already seen (0 = off)\n" \
+    "  --seed S          random seed (default: from the clock)\n" \
+    "  --ignore-eos      keep going past end-of-sequence tokens\n" \
+    "  -t THREADS        worker threads (default: all CPUs)\n"
+void cli_gen_opts_init(cli_gen_opts *g);
+/* Consumes argv[*i] (and its value) if it is a generation option; returns 0 otherwise. */
+int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i);
+/* The model's defaults with the command-line overrides applied. */
+qwen_sampling cli_gen_sampling(const cli_gen_opts *g, const qwen_model *m);
+void cli_print_stats(const qwen_generate_stats *st);
 
 /* Prints "qwenc <cmd>: <message>" to stderr, frees err, and returns 1 (the exit status). */
 int cli_fail(const char *cmd, qwen_error *err);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "base/error.h"
@@ -18,6 +19,8 @@ static const command COMMANDS[] = {
     { "detokenize", cmd_detokenize, "a JSON array of ids on stdin -> text" },
     { "logits", cmd_logits, "run a forward pass over ids and write the logits as .npy" },
     { "run", cmd_run, "generate a continuation of a raw prompt" },
+    { "chat", cmd_chat, "interactive multi-turn chat with the model's own template" },
+    { "template", cmd_template, "render the model's chat template for a JSON context on stdin" },
 };
 
 static void usage(FILE *f) {
@@ -83,4 +86,44 @@ int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char *
     }
     *value = argv[++*i];
     return 1;
+}
+
+void cli_gen_opts_init(cli_gen_opts *g) {
+    memset(g, 0, sizeof *g);
+    g->n_predict = -1;
+}
+
+int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i) {
+    const char *v;
+    if (cli_flag_value(argc, argv, i, "-n", &v)) g->n_predict = atoi(v);
+    else if (cli_flag_value(argc, argv, i, "-t", &v)) g->threads = atoi(v);
+    else if (cli_flag_value(argc, argv, i, "--temp", &v)) { g->over.temperature = strtof(v, NULL); g->have_temp = true; }
+    else if (cli_flag_value(argc, argv, i, "--top-k", &v)) { g->over.top_k = atoi(v); g->have_top_k = true; }
+    else if (cli_flag_value(argc, argv, i, "--top-p", &v)) { g->over.top_p = strtof(v, NULL); g->have_top_p = true; }
+    else if (cli_flag_value(argc, argv, i, "--min-p", &v)) { g->over.min_p = strtof(v, NULL); g->have_min_p = true; }
+    else if (cli_flag_value(argc, argv, i, "--repeat-penalty", &v)) { g->over.repetition_penalty = strtof(v, NULL); g->have_rep = true; }
+    else if (cli_flag_value(argc, argv, i, "--presence-penalty", &v)) { g->over.presence_penalty = strtof(v, NULL); g->have_pres = true; }
+    else if (cli_flag_value(argc, argv, i, "--seed", &v)) { g->over.seed = strtoull(v, NULL, 10); g->have_seed = true; }
+    else if (!strcmp(argv[*i], "--ignore-eos")) g->ignore_eos = true;
+    else return 0;
+    return 1;
+}
+
+qwen_sampling cli_gen_sampling(const cli_gen_opts *g, const qwen_model *m) {
+    qwen_sampling sp = qwen_model_default_sampling(m);
+    if (g->have_temp) sp.temperature = g->over.temperature;
+    if (g->have_top_k) sp.top_k = g->over.top_k;
+    if (g->have_top_p) sp.top_p = g->over.top_p;
+    if (g->have_min_p) sp.min_p = g->over.min_p;
+    if (g->have_rep) sp.repetition_penalty = g->over.repetition_penalty;
+    if (g->have_pres) sp.presence_penalty = g->over.presence_penalty;
+    sp.seed = g->have_seed ? g->over.seed : (uint64_t)time(NULL);
+    return sp;
+}
+
+void cli_print_stats(const qwen_generate_stats *st) {
+    size_t prefilled = st->prompt_tokens - st->reused_tokens;
+    fprintf(stderr, "qwenc: prompt %zu tokens (%zu reused) in %.3f s (%.1f tok/s), generated %zu tokens in %.3f s (%.1f tok/s)\n",
+            st->prompt_tokens, st->reused_tokens, st->prefill_seconds, st->prefill_seconds > 0 ? prefilled / st->prefill_seconds : 0.0,
+            st->generated_tokens, st->decode_seconds, st->decode_seconds > 0 ? st->generated_tokens / st->decode_seconds : 0.0);
 }

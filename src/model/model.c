@@ -176,15 +176,17 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
     if (st) {
         qwen_error_prefix(err, "%s: ", dir);
         qwen_model_close(m);
-        m = NULL;
+        free(dir);
+        return NULL;
     }
-    free(dir);
+    m->dir = dir;
     return m;
 }
 
 void qwen_model_close(qwen_model *m) {
     if (!m) return;
     thread_pool_free(m->pool);
+    free(m->dir);
     qwen_tokenizer_close(m->tokenizer);
     free(m->layers);
     free(m->inv_freq);
@@ -194,6 +196,7 @@ void qwen_model_close(qwen_model *m) {
 }
 
 const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *m) { return m->tokenizer; }
+const char *qwen_model_dir(const qwen_model *m) { return m->dir; }
 int32_t qwen_model_vocab_size(const qwen_model *m) { return m->cfg.vocab; }
 int32_t qwen_model_max_context(const qwen_model *m) { return m->cfg.max_positions; }
 qwen_sampling qwen_model_default_sampling(const qwen_model *m) { return m->defaults; }
@@ -210,10 +213,11 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     s->model = m;
     s->max_tokens = max_tokens;
     size_t per = (size_t)m->cfg.n_layers * (size_t)max_tokens * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim;
+    s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     s->k_cache = malloc(per * sizeof(float));
     s->v_cache = malloc(per * sizeof(float));
     s->scores = malloc((size_t)thread_pool_size(m->pool) * (size_t)max_tokens * sizeof(float));
-    if (!s->k_cache || !s->v_cache || !s->scores) {
+    if (!s->tokens || !s->k_cache || !s->v_cache || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
         qwen_session_free(s);
         return NULL;
@@ -223,6 +227,7 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
 
 void qwen_session_free(qwen_session *s) {
     if (!s) return;
+    free(s->tokens);
     free(s->k_cache);
     free(s->v_cache);
     free(s->scores);
@@ -238,6 +243,7 @@ void qwen_session_free(qwen_session *s) {
 }
 
 int qwen_session_length(const qwen_session *s) { return s->len; }
+const int32_t *qwen_session_tokens(const qwen_session *s) { return s->tokens; }
 void qwen_session_truncate(qwen_session *s, int n) { if (n >= 0 && n < s->len) s->len = n; }
 
 qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, float *logits, bool all_positions,
@@ -248,5 +254,7 @@ qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, 
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= s->model->cfg.vocab)
             return qwen_fail(err, QWEN_ERR_INVALID_ARG, "token id %d at position %zu is outside the vocabulary (%d)", ids[i], i, s->model->cfg.vocab);
+    memcpy(s->tokens + s->len, ids, n * sizeof *ids);
     return model_forward(s, ids, (int)n, logits, all_positions, err);
 }
+

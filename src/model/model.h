@@ -59,6 +59,7 @@ struct qwen_model {
     double rope_scale;       /* YaRN attention factor applied to cos/sin; 1 otherwise */
     arena small;             /* norms and biases converted to f32 */
     qwen_tokenizer *tokenizer;
+    char *dir;               /* the resolved model directory */
     qwen_sampling defaults;
     thread_pool *pool;
 };
@@ -67,6 +68,7 @@ struct qwen_session {
     qwen_model *model;
     int max_tokens;
     int len;                 /* tokens in the cache */
+    int32_t *tokens;         /* [max_tokens] the ids in the cache */
     float *k_cache, *v_cache;/* [n_layers][max_tokens][n_kv_heads][head_dim] */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;

@@ -1,0 +1,79 @@
+/* The generation loop: reuse the cached prefix, prefill the rest, sample until a stop. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "qwenc.h"
+#include "base/error.h"
+#include "model/model.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_prompt, const qwen_sampling *sampling,
+                          const qwen_generate_opts *opts, qwen_token_fn on_token, void *user, qwen_generate_stats *stats,
+                          qwen_error **err) {
+    qwen_generate_stats local = { 0 };
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    qwen_model *m = s->model;
+    const qwen_tokenizer *tok = qwen_model_tokenizer(m);
+    if (!tok) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the model has no tokenizer");
+    if (n_prompt == 0) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "empty prompt");
+    if (n_prompt > (size_t)s->max_tokens)
+        return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the prompt (%zu tokens) does not fit the context (%d)", n_prompt, s->max_tokens);
+
+    /* reuse the longest cached prefix, keeping at least one token to run for fresh logits */
+    size_t keep = 0, cached = (size_t)qwen_session_length(s);
+    const int32_t *have = qwen_session_tokens(s);
+    while (keep < cached && keep < n_prompt - 1 && have[keep] == prompt[keep]) keep++;
+    qwen_session_truncate(s, (int)keep);
+    stats->prompt_tokens = n_prompt;
+    stats->reused_tokens = keep;
+
+    int32_t vocab = qwen_model_vocab_size(m);
+    float *logits = malloc((size_t)vocab * sizeof(float));
+    int32_t *seen = malloc((n_prompt + (size_t)s->max_tokens + 1) * sizeof *seen);
+    qwen_sampler *sampler = qwen_sampler_new(sampling);
+    qwen_stream_decoder *sd = qwen_stream_decoder_new(tok, false);
+    qwen_status st = QWEN_OK;
+    if (!logits || !seen || !sampler || !sd) { st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); goto done; }
+    memcpy(seen, prompt, n_prompt * sizeof *seen);
+    size_t n_seen = n_prompt;
+
+    double t0 = now_s();
+    if ((st = qwen_session_forward(s, prompt + keep, n_prompt - keep, logits, false, err))) goto done;
+    double t1 = now_s();
+    stats->prefill_seconds = t1 - t0;
+    int limit = opts && opts->max_tokens > 0 ? opts->max_tokens : s->max_tokens;
+    for (;;) {
+        if (opts && opts->stop && *opts->stop) { stats->stopped = true; break; }
+        int32_t next = qwen_sampler_sample(sampler, logits, vocab, seen, n_seen);
+        if (qwen_model_is_eos(m, next) && !(opts && opts->ignore_eos)) { stats->hit_eos = true; break; }
+        stats->generated_tokens++;
+        seen[n_seen++] = next;
+        char *text = NULL;
+        if ((st = qwen_stream_decoder_push(sd, next, &text, err))) break;
+        bool more = on_token ? on_token(next, text, strlen(text), user) : true;
+        free(text);
+        if (!more) { stats->stopped = true; break; }
+        if ((int)stats->generated_tokens >= limit || qwen_session_length(s) >= s->max_tokens) { stats->hit_limit = true; break; }
+        if ((st = qwen_session_forward(s, &next, 1, logits, false, err))) break;
+    }
+    /* the last sampled token is not in the cache yet: a later call re-runs it as part of its prompt */
+    if (!st) {
+        char *rest = qwen_stream_decoder_flush(sd);
+        if (rest && *rest && on_token) on_token(-1, rest, strlen(rest), user);
+        free(rest);
+    }
+    stats->decode_seconds = now_s() - t1;
+done:
+    qwen_stream_decoder_free(sd);
+    qwen_sampler_free(sampler);
+    free(seen);
+    free(logits);
+    return st;
+}
