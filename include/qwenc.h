@@ -101,6 +101,10 @@ const char *qwen_model_dir(const qwen_model *model);
 const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *model);
 int32_t qwen_model_vocab_size(const qwen_model *model);   /* rows of the logits */
 int32_t qwen_model_max_context(const qwen_model *model);  /* max_position_embeddings */
+/* Bytes of weights one decode step reads (every matrix once, plus one embedding row). */
+size_t qwen_model_weight_bytes(const qwen_model *model);
+/* A one-line description: architecture, sizes, weight format, kernels. Borrowed. */
+const char *qwen_model_describe(qwen_model *model);
 /* True when `id` is one of generation_config.json's eos_token_id (or config.json's). */
 bool qwen_model_is_eos(const qwen_model *model, int32_t id);
 

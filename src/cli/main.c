@@ -20,6 +20,8 @@ static const command COMMANDS[] = {
     { "logits", cmd_logits, "run a forward pass over ids and write the logits as .npy" },
     { "run", cmd_run, "generate a continuation of a raw prompt" },
     { "chat", cmd_chat, "interactive multi-turn chat with the model's own template" },
+    { "synth", cmd_synth, "write a random-weight checkpoint with real Qwen shapes (for benchmarks)" },
+    { "bench", cmd_bench, "measure prompt processing and generation speed" },
     { "template", cmd_template, "render the model's chat template for a JSON context on stdin" },
 };
 

@@ -258,3 +258,24 @@ qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, 
     return model_forward(s, ids, (int)n, logits, all_positions, err);
 }
 
+
+static size_t qtensor_bytes(const qtensor *t) { return (size_t)t->rows * (size_t)t->cols * qdtype_size(t->dtype); }
+
+size_t qwen_model_weight_bytes(const qwen_model *m) {
+    size_t total = qtensor_bytes(&m->lm_head) + (size_t)m->cfg.hidden * qdtype_size(m->embed.dtype);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        const qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down };
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) total += qtensor_bytes(ts[i]);
+    }
+    return total;
+}
+
+const char *qwen_model_describe(qwen_model *m) {
+    const model_config *c = &m->cfg;
+    snprintf(m->description, sizeof m->description,
+             "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s, %d threads, kernels %s", c->model_type,
+             c->n_layers, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate, c->vocab, qdtype_name(m->layers[0].wq.dtype),
+             thread_pool_size(m->pool), dot_kernels_best()->name);
+    return m->description;
+}

@@ -60,6 +60,7 @@ struct qwen_model {
     arena small;             /* norms and biases converted to f32 */
     qwen_tokenizer *tokenizer;
     char *dir;               /* the resolved model directory */
+    char description[256];   /* qwen_model_describe's text */
     qwen_sampling defaults;
     thread_pool *pool;
 };
