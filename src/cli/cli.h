@@ -20,6 +20,7 @@ int cmd_bench(int argc, char **argv);
 /* Generation options shared by run and chat. */
 typedef struct cli_gen_opts {
     int n_predict, threads;
+    const char *quant;
     bool ignore_eos;
     bool have_temp, have_top_k, have_top_p, have_min_p, have_rep, have_pres, have_seed;
     qwen_sampling over;
@@ -34,7 +35,8 @@ typedef struct cli_gen_opts {
     "  --presence-penalty X  subtract X from tokens already seen (0 = off)\n" \
     "  --seed S          random seed (default: from the clock)\n" \
     "  --ignore-eos      keep going past end-of-sequence tokens\n" \
-    "  -t THREADS        worker threads (default: all CPUs)\n"
+    "  -t THREADS        worker threads (default: all CPUs)\n" \
+    "  --quant q8|q4     quantize the weights at load time (Q8_0 / Q4_0 blocks)\n"
 void cli_gen_opts_init(cli_gen_opts *g);
 /* Consumes argv[*i] (and its value) if it is a generation option; returns 0 otherwise. */
 int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i);

@@ -109,7 +109,7 @@ int cmd_chat(int argc, char **argv) {
     if (!model) { fprintf(stderr, "qwenc chat: -m MODEL is required\n"); chat_usage(stderr); return 2; }
     if (g.n_predict < 0) g.n_predict = 4096;
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant }, &err);
     if (!m) return cli_fail("chat", err);
     qwen_chat_template *tpl = qwen_chat_template_open(qwen_model_dir(m), &err);
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);

@@ -90,6 +90,63 @@ static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
     return QWEN_OK;
 }
 
+typedef struct quant_job {
+    const qtensor *src;
+    qtensor *dst;
+    int64_t rows_per_part;
+} quant_job;
+
+static void quantize_part(void *ctx, int part, int thread_index) {
+    (void)thread_index;
+    const quant_job *j = ctx;
+    int64_t r0 = part * j->rows_per_part, r1 = r0 + j->rows_per_part;
+    if (r1 > j->src->rows) r1 = j->src->rows;
+    float *row = malloc((size_t)j->src->cols * sizeof(float));
+    if (!row) return;
+    size_t row_bytes = qdtype_row_bytes(j->dst->dtype, j->src->cols);
+    for (int64_t r = r0; r < r1; r++) {
+        qtensor_row_f32(j->src, r, row);
+        void *out = (char *)j->dst->data + (size_t)r * row_bytes;
+        if (j->dst->dtype == QDT_Q8_0) quantize_row_q8_0(row, out, j->src->cols);
+        else quantize_row_q4_0(row, out, j->src->cols);
+    }
+    free(row);
+}
+
+/* Replaces *t by a copy quantized to `type` (memory owned by the model). */
+static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, qwen_error **err) {
+    if (t->cols % QK) return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "cannot quantize a matrix with %lld columns (not a multiple of %d)", (long long)t->cols, QK);
+    void **owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
+    if (!owned) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    m->owned = owned;
+    qtensor q = { type, t->rows, t->cols, NULL };
+    void *data = malloc((size_t)t->rows * qdtype_row_bytes(type, t->cols));
+    if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
+    m->owned[m->n_owned++] = data;
+    q.data = data;
+    quant_job j = { t, &q, 64 };
+    thread_pool_run(m->pool, (int)((t->rows + 63) / 64), quantize_part, &j);
+    *t = q;
+    return QWEN_OK;
+}
+
+static qwen_status quantize_weights(qwen_model *m, const char *quant, qwen_error **err) {
+    qdtype type;
+    if (!strcmp(quant, "q8_0") || !strcmp(quant, "q8")) type = QDT_Q8_0;
+    else if (!strcmp(quant, "q4_0") || !strcmp(quant, "q4")) type = QDT_Q4_0;
+    else return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
+    qwen_status st;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down };
+        /* a matrix whose rows are not whole blocks stays as stored */
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+            if (ts[i]->dtype != type && ts[i]->cols % QK == 0 && (st = quantize_matrix(m, ts[i], type, err))) return st;
+    }
+    if (m->lm_head.dtype != type && m->lm_head.cols % QK == 0 && (st = quantize_matrix(m, &m->lm_head, type, err))) return st;
+    return QWEN_OK;
+}
+
 /* RoPE inverse frequencies, in double as the reference computes them; YaRN blends interpolated
  * and extrapolated frequencies over a ramp (transformers' _compute_yarn_parameters). */
 static qwen_status init_rope(qwen_model *m, qwen_error **err) {
@@ -158,7 +215,12 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
     qwen_status st = m ? QWEN_OK : qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
     if (!st) st = model_config_load(&m->cfg, dir, err);
     if (!st) st = st_open_dir(&m->ck, dir, err);
+    if (!st) {
+        m->pool = thread_pool_new(opts ? opts->threads : 0);
+        if (!m->pool) st = qwen_fail(err, QWEN_ERR_NOMEM, "cannot start threads");
+    }
     if (!st) st = bind_weights(m, err);
+    if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts->quant, err);
     if (!st) st = init_rope(m, err);
     if (!st) {
         load_generation_config(m, dir);
@@ -168,10 +230,6 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
             if (!m->tokenizer) st = QWEN_ERR_FORMAT;
         }
         free(tj);
-    }
-    if (!st) {
-        m->pool = thread_pool_new(opts ? opts->threads : 0);
-        if (!m->pool) st = qwen_fail(err, QWEN_ERR_NOMEM, "cannot start threads");
     }
     if (st) {
         qwen_error_prefix(err, "%s: ", dir);
@@ -190,6 +248,8 @@ void qwen_model_close(qwen_model *m) {
     qwen_tokenizer_close(m->tokenizer);
     free(m->layers);
     free(m->inv_freq);
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
     arena_free(&m->small);
     st_close(&m->ck);
     free(m);
@@ -259,10 +319,10 @@ qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, 
 }
 
 
-static size_t qtensor_bytes(const qtensor *t) { return (size_t)t->rows * (size_t)t->cols * qdtype_size(t->dtype); }
+static size_t qtensor_bytes(const qtensor *t) { return (size_t)t->rows * qdtype_row_bytes(t->dtype, t->cols); }
 
 size_t qwen_model_weight_bytes(const qwen_model *m) {
-    size_t total = qtensor_bytes(&m->lm_head) + (size_t)m->cfg.hidden * qdtype_size(m->embed.dtype);
+    size_t total = qtensor_bytes(&m->lm_head) + qdtype_row_bytes(m->embed.dtype, m->cfg.hidden);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         const qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down };

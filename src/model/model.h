@@ -58,6 +58,8 @@ struct qwen_model {
     double *inv_freq;        /* [head_dim / 2] RoPE frequencies (YaRN-adjusted) */
     double rope_scale;       /* YaRN attention factor applied to cos/sin; 1 otherwise */
     arena small;             /* norms and biases converted to f32 */
+    void **owned;            /* quantized copies of matrices made at load time */
+    size_t n_owned;
     qwen_tokenizer *tokenizer;
     char *dir;               /* the resolved model directory */
     char description[256];   /* qwen_model_describe's text */

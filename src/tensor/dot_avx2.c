@@ -49,7 +49,38 @@ static float avx2_dot_f16(const float *a, const uint16_t *b, int64_t n) {
     return s;
 }
 
+/* Sum of 32 int8 products as 8 float lanes: |x| (unsigned) times sign-adjusted y. */
+static inline __m256 mul_sum_i8(__m256i x, __m256i y) {
+    __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
+}
+
+static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
+    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+static float avx2_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n; b++) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        __m256i wq = _mm256_loadu_si256((const __m256i *)w[b].qs), xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(wq, xq), acc);
+    }
+    return hsum256(acc);
+}
+
+static float avx2_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n; b++) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc);
+    }
+    return hsum256(acc);
+}
+
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16 };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0 };
     return &k;
 }

@@ -50,7 +50,58 @@ static float avx512_dot_f16(const float *a, const uint16_t *b, int64_t n) {
     return s;
 }
 
+/* VNNI: 32 int8 products summed into 8 int32 lanes by one instruction. */
+static inline __m256 mul_sum_i8(__m256i x, __m256i y) {
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(x), _mm256_sign_epi8(y, x));
+    return _mm256_cvtepi32_ps(s);
+}
+
+static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
+    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+static float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float avx512_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 1 < n; b += 2) {
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(x[b + 1].d));
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].qs), _mm256_loadu_si256((const __m256i *)x[b + 1].qs)), acc1);
+    }
+    for (; b < n; b++) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        acc0 = _mm256_fmadd_ps(d, mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+static float avx512_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 1 < n; b += 2) {
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(x[b + 1].d));
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8(unpack_q4(w[b + 1].qs), _mm256_loadu_si256((const __m256i *)x[b + 1].qs)), acc1);
+    }
+    for (; b < n; b++) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        acc0 = _mm256_fmadd_ps(d, mul_sum_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0 };
     return &k;
 }

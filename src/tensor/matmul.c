@@ -6,7 +6,8 @@
 const dot_kernels *dot_kernels_best(void) {
     const dot_kernels *k = NULL;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vnni"))
         k = dot_kernels_avx512();
     if (!k && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
         k = dot_kernels_avx2();
@@ -21,12 +22,29 @@ typedef struct matmul_job {
     const float *bias;
     const dot_kernels *k;
     float *scratch; /* [threads][cols] rows converted to f32 when T > 1 */
+    const block_q8_0 *xq; /* [T][cols / QK] activations quantized for block-quantized weights */
     int64_t rows_per_block;
 } matmul_job;
+
+static void matmul_rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
+    const qtensor *w = j->w;
+    int64_t nb = w->cols / QK;
+    size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+    for (int64_t r = r0; r < r1; r++) {
+        const void *wr = (const char *)w->data + (size_t)r * row_bytes;
+        float b = j->bias ? j->bias[r] : 0.0f;
+        for (int t = 0; t < j->T; t++) {
+            const block_q8_0 *xt = j->xq + (int64_t)t * nb;
+            float d = w->dtype == QDT_Q8_0 ? j->k->dot_q8_0(wr, xt, nb) : j->k->dot_q4_0(wr, xt, nb);
+            j->y[(int64_t)t * w->rows + r] = d + b;
+        }
+    }
+}
 
 static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1, float *row) {
     const qtensor *w = j->w;
     int64_t n = w->cols;
+    if (j->xq) { matmul_rows_quant(j, r0, r1); return; }
     for (int64_t r = r0; r < r1; r++) {
         float b = j->bias ? j->bias[r] : 0.0f;
         if (j->T == 1) {
@@ -54,8 +72,18 @@ static void matmul_block(void *ctx, int block, int thread_index) {
 
 void matmul(thread_pool *pool, float *y, const float *x, int T, const qtensor *w, const float *bias) {
     int threads = thread_pool_size(pool);
-    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, 0 };
-    if (T > 1 && w->dtype != QDT_F32) {
+    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, NULL, 0 };
+    block_q8_0 *xq = NULL;
+    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
+        int64_t nb = w->cols / QK;
+        xq = malloc((size_t)T * (size_t)nb * sizeof *xq);
+        if (!xq) { /* no memory for the quantized activations: the slow exact way */
+            matmul_ref(y, x, T, w, bias);
+            return;
+        }
+        for (int t = 0; t < T; t++) quantize_row_q8_0(x + (int64_t)t * w->cols, xq + (int64_t)t * nb, w->cols);
+        j.xq = xq;
+    } else if (T > 1 && w->dtype != QDT_F32) {
         j.scratch = malloc((size_t)threads * (size_t)w->cols * sizeof(float));
         if (!j.scratch) { /* fall back to converting nothing: the T == 1 path, one row of x at a time */
             for (int t = 0; t < T; t++) matmul(pool, y + (int64_t)t * w->rows, x + (int64_t)t * w->cols, 1, w, bias);
@@ -69,9 +97,27 @@ void matmul(thread_pool *pool, float *y, const float *x, int T, const qtensor *w
     int n_blocks = (int)((w->rows + j.rows_per_block - 1) / j.rows_per_block);
     thread_pool_run(pool, n_blocks, matmul_block, &j);
     free(j.scratch);
+    free(xq);
 }
 
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias) {
+    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
+        /* the quantized path's definition: activations quantized to Q8_0, integer block dots */
+        int64_t nb = w->cols / QK;
+        block_q8_0 *xq = malloc((size_t)nb * sizeof *xq);
+        if (!xq) return;
+        size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+        for (int t = 0; t < T; t++) {
+            quantize_row_q8_0(x + (int64_t)t * w->cols, xq, w->cols);
+            for (int64_t r = 0; r < w->rows; r++) {
+                const void *wr = (const char *)w->data + (size_t)r * row_bytes;
+                float d = w->dtype == QDT_Q8_0 ? ref_dot_q8_0(wr, xq, nb) : ref_dot_q4_0(wr, xq, nb);
+                y[(int64_t)t * w->rows + r] = d + (bias ? bias[r] : 0.0f);
+            }
+        }
+        free(xq);
+        return;
+    }
     float *row = malloc((size_t)w->cols * sizeof(float));
     if (!row) return;
     for (int64_t r = 0; r < w->rows; r++) {

@@ -5,7 +5,10 @@
 #include <string.h>
 
 size_t qdtype_size(qdtype t) { return t == QDT_F32 ? 4 : 2; }
-const char *qdtype_name(qdtype t) { return t == QDT_F32 ? "F32" : t == QDT_F16 ? "F16" : "BF16"; }
+const char *qdtype_name(qdtype t) {
+    static const char *names[] = { "F32", "F16", "BF16", "Q8_0", "Q4_0" };
+    return names[t];
+}
 
 float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
@@ -28,7 +31,9 @@ float f16_to_f32(uint16_t h) {
 
 void qtensor_row_f32(const qtensor *w, int64_t r, float *out) {
     int64_t n = w->cols;
-    if (w->dtype == QDT_F32) {
+    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
+        dequantize_row(w->dtype, (const char *)w->data + (size_t)r * qdtype_row_bytes(w->dtype, n), out, n);
+    } else if (w->dtype == QDT_F32) {
         memcpy(out, (const float *)w->data + r * n, (size_t)n * sizeof(float));
     } else if (w->dtype == QDT_BF16) {
         const uint16_t *p = (const uint16_t *)w->data + r * n;
@@ -66,7 +71,7 @@ static float ref_dot_f16(const float *a, const uint16_t *b, int64_t n) {
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0 };
     return &k;
 }
 

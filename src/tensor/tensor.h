@@ -10,8 +10,18 @@
 
 #include "base/threads.h"
 
-typedef enum qdtype { QDT_F32, QDT_F16, QDT_BF16 } qdtype;
+typedef enum qdtype { QDT_F32, QDT_F16, QDT_BF16, QDT_Q8_0, QDT_Q4_0 } qdtype;
 
+/* Block-quantized formats, byte-compatible with GGUF's Q8_0 and Q4_0: 32 weights per block with
+ * one f16 scale. Q8_0: w = d * q (q int8). Q4_0: w = d * (nibble - 8); byte j holds weight j in its
+ * low nibble and weight j + 16 in its high nibble. */
+enum { QK = 32 };
+typedef struct block_q8_0 { uint16_t d; int8_t qs[QK]; } block_q8_0;
+typedef struct block_q4_0 { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
+
+/* Bytes of one row of `cols` weights (cols a multiple of QK for the block formats). */
+size_t qdtype_row_bytes(qdtype t, int64_t cols);
+/* Element size for the plain formats (4 or 2); the block formats use qdtype_row_bytes. */
 size_t qdtype_size(qdtype t);
 const char *qdtype_name(qdtype t);
 
@@ -45,7 +55,19 @@ typedef struct dot_kernels {
     /* f32 activations against a weight row stored as bf16 / f16 */
     float (*dot_bf16)(const float *a, const uint16_t *b, int64_t n);
     float (*dot_f16)(const float *a, const uint16_t *b, int64_t n);
+    /* quantized weight rows against activations quantized to Q8_0, n_blocks blocks of QK */
+    float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks);
+    float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks);
 } dot_kernels;
+
+/* quant.c: reference quantization (round to nearest, as llama.cpp does) */
+float f32_to_f16_value(float f); /* rounds through f16 */
+uint16_t f32_to_f16(float f);
+void quantize_row_q8_0(const float *x, block_q8_0 *out, int64_t n);
+void quantize_row_q4_0(const float *x, block_q4_0 *out, int64_t n);
+void dequantize_row(qdtype t, const void *row, float *out, int64_t n);
+float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks);
+float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks);
 
 const dot_kernels *dot_kernels_ref(void);
 const dot_kernels *dot_kernels_avx2(void);   /* NULL when not compiled in */

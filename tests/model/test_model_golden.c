@@ -103,6 +103,62 @@ static void check_case(qwen_model *m, const char *model_name, json_t *c) {
     free(ids);
 }
 
+/* Quantized weights: the error against the bf16/f32 reference stays within a documented bound
+ * (README "Quantization accuracy"), as RMS error over RMS of the logits, worst row. */
+static void check_quantized(const char *model_name, const char *dir, json_t *cases) {
+    const char *quants[] = { "q8_0", "q4_0" };
+    const double bound[] = { 0.10, 0.90 }; /* random-weight tiny models amplify errors; see README */
+    for (int q = 0; q < 2; q++) {
+        qwen_error *err = NULL;
+        qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .quant = quants[q] }, &err);
+        CHECK(m, "open %s with %s: %s", dir, quants[q], qwen_error_message(err));
+        qwen_error_free(err);
+        if (!m) continue;
+        int V = qwen_model_vocab_size(m);
+        double worst = 0, worst_max = 0;
+        size_t k, argmax_same = 0, rows_total = 0;
+        json_t *c;
+        json_array_foreach(cases, k, c) {
+            json_t *jids = json_object_get(c, "input_ids");
+            size_t T = json_array_size(jids);
+            int32_t *ids = malloc(T * sizeof *ids);
+            for (size_t i = 0; i < T; i++) ids[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+            char rel[256];
+            snprintf(rel, sizeof rel, "cases/%s", json_string_value(json_object_get(c, "logits_file")));
+            char *path = golden_path(rel);
+            size_t rows, cols;
+            float *ref = npy_read_f32(path, &rows, &cols);
+            float *logits = malloc(T * (size_t)V * sizeof(float));
+            qwen_session *s = qwen_session_new(m, (int)T, NULL);
+            REQUIRE(ref && s && qwen_session_forward(s, ids, T, logits, true, NULL) == QWEN_OK, "quantized forward");
+            for (size_t r = 0; r < rows; r++) {
+                const float *mine = logits + (T - rows + r) * (size_t)V, *want = ref + r * V;
+                double e2 = 0, s2 = 0, e = 0, sc = 0;
+                for (int i = 0; i < V; i++) {
+                    double d = mine[i] - want[i];
+                    e2 += d * d;
+                    s2 += (double)want[i] * want[i];
+                    if (fabs(d) > e) e = fabs(d);
+                    if (fabs(want[i]) > sc) sc = fabs(want[i]);
+                }
+                if (sqrt(e2 / s2) > worst) worst = sqrt(e2 / s2);
+                if (e / sc > worst_max) worst_max = e / sc;
+                argmax_same += argmax(mine, V) == argmax(want, V);
+                rows_total++;
+            }
+            qwen_session_free(s);
+            free(logits);
+            free(ref);
+            free(path);
+            free(ids);
+        }
+        printf("%s %s: RMS error %.3g of the logits' RMS (max |err| %.3g of max|logit|), argmax equal on %zu/%zu rows\n", model_name,
+               quants[q], worst, worst_max, argmax_same, rows_total);
+        CHECK(worst <= bound[q], "%s %s: RMS error %.3g of the logits' RMS exceeds the documented %.2g", model_name, quants[q], worst, bound[q]);
+        qwen_model_close(m);
+    }
+}
+
 int main(void) {
     for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++) {
         char rel[256];
@@ -123,6 +179,7 @@ int main(void) {
         size_t k;
         if (m) json_array_foreach(cases, k, c) check_case(m, MODELS[i], c);
         qwen_model_close(m);
+        if (m) check_quantized(MODELS[i], dir, cases);
         free(dir);
         json_decref(root);
     }

@@ -62,8 +62,43 @@ static void test_dot_tables(void) {
     printf("best kernels here: %s\n", dot_kernels_best()->name);
 }
 
+static void test_quant_dots(void) {
+    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512() };
+    const dot_kernels *ref = dot_kernels_ref();
+    int blocks[] = { 1, 2, 3, 7, 32, 33 };
+    for (size_t s = 0; s < sizeof blocks / sizeof *blocks; s++) {
+        int n = blocks[s] * QK;
+        float *w = malloc(n * 4), *x = malloc(n * 4), *back = malloc(n * 4);
+        for (int i = 0; i < n; i++) { w[i] = frand(); x[i] = frand() * 3; }
+        block_q8_0 *w8 = malloc(blocks[s] * sizeof *w8), *x8 = malloc(blocks[s] * sizeof *x8);
+        block_q4_0 *w4 = malloc(blocks[s] * sizeof *w4);
+        quantize_row_q8_0(w, w8, n);
+        quantize_row_q4_0(w, w4, n);
+        quantize_row_q8_0(x, x8, n);
+        /* quantization error bounds: half a step per weight */
+        dequantize_row(QDT_Q8_0, w8, back, n);
+        double e8 = 0, e4 = 0;
+        for (int i = 0; i < n; i++) if (fabs(back[i] - w[i]) > e8) e8 = fabs(back[i] - w[i]);
+        dequantize_row(QDT_Q4_0, w4, back, n);
+        for (int i = 0; i < n; i++) if (fabs(back[i] - w[i]) > e4) e4 = fabs(back[i] - w[i]);
+        CHECK(e8 <= 1.0 / 127 * 0.5 + 1e-3, "q8_0 round trip error %g", e8);
+        CHECK(e4 <= 1.0 / 8 + 2e-3, "q4_0 round trip error %g (range [-8, 7] steps: one step at the far end)", e4);
+        float r8 = ref->dot_q8_0(w8, x8, blocks[s]), r4 = ref->dot_q4_0(w4, x8, blocks[s]);
+        for (int k = 0; k < 2; k++) {
+            if (!fast[k] || (k == 0 && !__builtin_cpu_supports("avx2")) || (k == 1 && !__builtin_cpu_supports("avx512vnni"))) continue;
+            CHECK(fabs(fast[k]->dot_q8_0(w8, x8, blocks[s]) - r8) <= 1e-4 * (fabs(r8) + 1), "%s dot_q8_0 %d blocks", fast[k]->name, blocks[s]);
+            CHECK(fabs(fast[k]->dot_q4_0(w4, x8, blocks[s]) - r4) <= 1e-4 * (fabs(r4) + 1), "%s dot_q4_0 %d blocks", fast[k]->name, blocks[s]);
+        }
+        free(w); free(x); free(back); free(w8); free(x8); free(w4);
+    }
+    /* f16 conversion round trip on representative values */
+    float vals[] = { 0.0f, 1.0f, -2.5f, 65504.0f, 6.1e-5f, 5.96e-8f, 1e-3f, 0.33333f };
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++)
+        CHECK(fabs(f32_to_f16_value(vals[i]) - vals[i]) <= fabs(vals[i]) * 1e-3 + 6e-8, "f16 round trip %g -> %g", vals[i], f32_to_f16_value(vals[i]));
+}
+
 static void test_matmul(thread_pool *pool) {
-    int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 } };
+    int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 } };
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int rows = shapes[s][0], cols = shapes[s][1], T = shapes[s][2];
         float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)T * cols * 4), *bias = malloc(rows * 4);
@@ -71,9 +106,17 @@ static void test_matmul(thread_pool *pool) {
         for (int i = 0; i < rows * cols; i++) { wf[i] = frand(); wb[i] = to_bf16(wf[i]); wh[i] = to_f16(wf[i]); }
         for (int i = 0; i < T * cols; i++) x[i] = frand();
         for (int i = 0; i < rows; i++) bias[i] = frand();
-        qtensor ws[] = { { QDT_F32, rows, cols, wf }, { QDT_BF16, rows, cols, wb }, { QDT_F16, rows, cols, wh } };
+        int nq = cols % QK == 0 ? 2 : 0;
+        block_q8_0 *w8 = malloc((size_t)rows * (cols / QK + 1) * sizeof *w8);
+        block_q4_0 *w4 = malloc((size_t)rows * (cols / QK + 1) * sizeof *w4);
+        for (int r = 0; nq && r < rows; r++) {
+            quantize_row_q8_0(wf + (size_t)r * cols, w8 + (size_t)r * (cols / QK), cols);
+            quantize_row_q4_0(wf + (size_t)r * cols, w4 + (size_t)r * (cols / QK), cols);
+        }
+        qtensor ws[] = { { QDT_F32, rows, cols, wf }, { QDT_BF16, rows, cols, wb }, { QDT_F16, rows, cols, wh },
+                         { QDT_Q8_0, rows, cols, w8 }, { QDT_Q4_0, rows, cols, w4 } };
         float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4);
-        for (int d = 0; d < 3; d++) {
+        for (int d = 0; d < 3 + nq; d++) {
             for (int tt = 1; tt <= T; tt += T - 1 > 0 ? T - 1 : 1) {
                 matmul(pool, y, x, tt, &ws[d], bias);
                 matmul_ref(yr, x, tt, &ws[d], bias);
@@ -83,7 +126,7 @@ static void test_matmul(thread_pool *pool) {
                 if (T == 1) break;
             }
         }
-        free(wf); free(x); free(bias); free(wb); free(wh); free(y); free(yr);
+        free(wf); free(x); free(bias); free(wb); free(wh); free(y); free(yr); free(w8); free(w4);
     }
 }
 
@@ -101,6 +144,7 @@ static void test_small_ops(void) {
 
 int main(void) {
     test_dot_tables();
+    test_quant_dots();
     thread_pool *pool = thread_pool_new(3);
     test_matmul(pool);
     test_matmul(NULL);
