@@ -1,0 +1,28 @@
+// llama.cpp (through node-llama-cpp's prebuilt CPU libraries) on a GGUF file: pp and tg tokens/s,
+// measured like `qwenc bench`: one batch of PP random tokens, then TG greedy decode steps.
+// usage: node bench/llama_bench.mjs MODEL.gguf PP TG THREADS
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+
+const [modelPath, ppArg, tgArg, threadsArg] = process.argv.slice(2);
+const pp = Number(ppArg || 512), tg = Number(tgArg || 128), threads = Number(threadsArg || 2);
+const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads });
+const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
+let best = { pp: 0, tg: 0 };
+for (let rep = 0; rep < 2; rep++) {
+  const context = await model.createContext({ contextSize: pp + tg + 16, batchSize: pp, threads, flashAttention: false });
+  const seq = context.getSequence();
+  const tokens = Array.from({ length: pp }, (_, i) => (i * 7919 + 12345) % 150000);
+  let t0 = process.hrtime.bigint();
+  await seq.evaluateWithoutGeneratingNewTokens(tokens);
+  const ppS = Number(process.hrtime.bigint() - t0) / 1e9;
+  let n = 0;
+  t0 = process.hrtime.bigint();
+  for await (const _ of seq.evaluate([tokens[0]], { temperature: 0 })) { if (++n >= tg) break; }
+  const tgS = Number(process.hrtime.bigint() - t0) / 1e9;
+  best.pp = Math.max(best.pp, pp / ppS);
+  best.tg = Math.max(best.tg, n / tgS);
+  await context.dispose();
+}
+console.log(JSON.stringify({ pp_tok_s: best.pp, tg_tok_s: best.tg, cpu: llama.cpuMathCores ?? null }));
+await model.dispose();
+await llama.dispose();

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# qwenc vs llama.cpp on the same machine, in one run, on the same Qwen3-0.6B-shaped synthetic
+# weights at bf16, Q8_0 and Q4_0: pp and tg tokens/s side by side, with ratios.
+#   bench/vs_llamacpp.sh [PP=512] [TG=128] [THREADS=all CPUs]
+# llama.cpp comes from npm (node-llama-cpp's prebuilt CPU builds); the weights are written once
+# as a HF directory (qwenc synth) and as GGUF (bench_gguf_write, same quantizer for both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)}
+work=${QWENC_BENCH_DIR:-bench/out}
+mkdir -p "$work"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j --target qwenc bench_gguf_write >/dev/null
+if [ ! -d bench/node_modules/node-llama-cpp ]; then
+  (cd bench && npm install --no-audit --no-fund --no-save node-llama-cpp >/dev/null)
+fi
+model=$work/qwen3-0.6b
+[ -f $model/model.safetensors ] || build/qwenc synth --shape qwen3-0.6b $model --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
+printf 'machine: %s, %s threads\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads"
+printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth)"
+for fmt in bf16 q8_0 q4_0; do
+  gguf=$work/qwen3-0.6b-$fmt.gguf
+  [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
+  quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
+  q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads $quant --json)
+  l=$(cd bench && node llama_bench.mjs "$(cd .. && realpath $gguf)" $pp $tg $threads 2>/dev/null | tail -1)
+  python3 - "$fmt" "$q" "$l" <<'PY'
+import json, sys
+fmt, q, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print(f"{fmt:6} {q['pp_tok_s']:12.1f} {l['pp_tok_s']:12.1f} {q['pp_tok_s']/l['pp_tok_s']:6.2f}x   "
+      f"{q['tg_tok_s']:12.1f} {l['tg_tok_s']:12.1f} {q['tg_tok_s']/l['tg_tok_s']:6.2f}x   "
+      f"{q['decode_gb_s']:.1f} GB/s = {100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f}")
+PY
+done
