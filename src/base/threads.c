@@ -2,8 +2,14 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+/* Workers spin on the job counter for a while before sleeping on a condition variable: a decode
+ * step runs a few hundred short loops, and waking sleeping threads for each would cost more than
+ * the loops themselves. */
+enum { SPIN_ROUNDS = 1 << 16 };
 
 typedef struct worker {
     struct thread_pool *pool;
@@ -13,17 +19,24 @@ typedef struct worker {
 
 struct thread_pool {
     int n_threads;
-    worker *workers;          /* n_threads - 1 of them; the caller is thread 0 */
+    worker *workers;              /* n_threads - 1 of them; the caller is thread 0 */
     pthread_mutex_t mu;
-    pthread_cond_t start, done;
-    unsigned long generation; /* bumped for each loop */
-    int busy;                 /* workers still inside the current loop */
-    int stop;
+    pthread_cond_t start;
+    atomic_ulong generation;      /* bumped for each loop */
+    atomic_int busy;              /* workers still inside the current loop */
+    atomic_int stop;
+    int sleepers;                 /* workers waiting on `start` (under mu) */
     void (*fn)(void *, int, int); /* the current loop */
     void *ctx;
     int n;
-    atomic_int next;          /* next index to hand out */
+    atomic_int next;              /* next index to hand out */
 };
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 static void run_share(thread_pool *p, int thread_index) {
     for (;;) {
@@ -37,17 +50,24 @@ static void *worker_main(void *arg) {
     worker *w = arg;
     thread_pool *p = w->pool;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        for (int spin = 0; g == seen && spin < SPIN_ROUNDS && !atomic_load(&p->stop); spin++) {
+            cpu_relax();
+            g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            p->sleepers++;
+            while (!atomic_load(&p->stop) && (g = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->start, &p->mu);
+            p->sleepers--;
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->stop)) break;
+        seen = g;
         run_share(p, w->index);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
+        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -61,7 +81,6 @@ thread_pool *thread_pool_new(int n_threads) {
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
-    pthread_cond_init(&p->done, NULL);
     p->workers = calloc((size_t)n_threads, sizeof *p->workers);
     if (!p->workers) { free(p); return NULL; }
     for (int i = 1; i < n_threads; i++) {
@@ -78,13 +97,12 @@ thread_pool *thread_pool_new(int n_threads) {
 void thread_pool_free(thread_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n_threads; i++) pthread_join(p->workers[i].thread, NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->start);
-    pthread_cond_destroy(&p->done);
     free(p->workers);
     free(p);
 }
@@ -96,17 +114,16 @@ void thread_pool_run(thread_pool *p, int n, void (*fn)(void *ctx, int i, int thr
         for (int i = 0; i < n; i++) fn(ctx, i, 0);
         return;
     }
-    pthread_mutex_lock(&p->mu);
+    /* the previous loop has fully ended (busy == 0), so no worker reads these while they change */
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
-    atomic_store(&p->next, 0);
-    p->busy = p->n_threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start);
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->busy, p->n_threads - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    pthread_mutex_lock(&p->mu);
+    if (p->sleepers) pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     run_share(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) cpu_relax();
 }
