@@ -71,11 +71,7 @@ static void attend(void *ctx, int item, int thread_index) {
     softmax(sc, pos + 1);
     float *out = s->att + ((size_t)t * c->n_heads + h) * d;
     memset(out, 0, (size_t)d * sizeof(float));
-    for (int p = 0; p <= pos; p++) {
-        const float *vp = vc + (size_t)p * stride;
-        float w = sc[p];
-        for (int i = 0; i < d; i++) out[i] += w * vp[i];
-    }
+    for (int p = 0; p <= pos; p++) k->axpy(out, sc[p], vc + (size_t)p * stride, d);
 }
 
 static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *logits, bool all_positions) {
@@ -89,9 +85,9 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         for (int t = 0; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, w->attn_norm, H, c->rms_eps);
-        matmul(pool, s->q, s->xb, T, &w->wq, w->bq);
-        matmul(pool, s->k, s->xb, T, &w->wk, w->bk);
-        matmul(pool, s->v, s->xb, T, &w->wv, w->bv);
+        matmul(pool, &s->ws, s->q, s->xb, T, &w->wq, w->bq);
+        matmul(pool, &s->ws, s->k, s->xb, T, &w->wk, w->bk);
+        matmul(pool, &s->ws, s->v, s->xb, T, &w->wv, w->bv);
         size_t layer_off = (size_t)l * s->max_tokens * nkv;
         for (int t = 0; t < T; t++) {
             for (int h = 0; h < c->n_heads; h++) {
@@ -109,21 +105,21 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
         }
         attn_job job = { s, l, T, pos0 };
         thread_pool_run(pool, T * c->n_heads, attend, &job);
-        matmul(pool, s->xb, s->att, T, &w->wo, NULL);
+        matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
 
         for (int t = 0; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, w->mlp_norm, H, c->rms_eps);
-        matmul(pool, s->hb, s->xb, T, &w->gate, NULL);
-        matmul(pool, s->hb2, s->xb, T, &w->up, NULL);
+        matmul(pool, &s->ws, s->hb, s->xb, T, &w->gate, NULL);
+        matmul(pool, &s->ws, s->hb2, s->xb, T, &w->up, NULL);
         for (size_t i = 0; i < (size_t)T * c->intermediate; i++) s->hb[i] = silu(s->hb[i]) * s->hb2[i];
-        matmul(pool, s->xb, s->hb, T, &w->down, NULL);
+        matmul(pool, &s->ws, s->xb, s->hb, T, &w->down, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
     }
     s->len += T;
     if (!logits) return;
     int first = all_positions ? 0 : T - 1;
     for (int t = first; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, m->final_norm, H, c->rms_eps);
-    matmul(pool, logits, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
+    matmul(pool, &s->ws, logits, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
 }
 
 qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *logits, bool all_positions, qwen_error **err) {

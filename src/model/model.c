@@ -299,6 +299,7 @@ void qwen_session_free(qwen_session *s) {
     free(s->att);
     free(s->hb);
     free(s->hb2);
+    workspace_free(&s->ws);
     free(s);
 }
 

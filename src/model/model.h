@@ -77,6 +77,7 @@ struct qwen_session {
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
     float *scores;           /* [threads][max_tokens] attention weights */
+    workspace ws;            /* matmul scratch, kept across calls */
 };
 
 /* forward.c */

@@ -36,8 +36,7 @@ void qtensor_row_f32(const qtensor *w, int64_t r, float *out) {
     } else if (w->dtype == QDT_F32) {
         memcpy(out, (const float *)w->data + r * n, (size_t)n * sizeof(float));
     } else if (w->dtype == QDT_BF16) {
-        const uint16_t *p = (const uint16_t *)w->data + r * n;
-        for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(p[i]);
+        dot_kernels_best()->bf16_to_f32((const uint16_t *)w->data + r * n, out, n);
     } else {
         const uint16_t *p = (const uint16_t *)w->data + r * n;
         for (int64_t i = 0; i < n; i++) out[i] = f16_to_f32(p[i]);
@@ -70,8 +69,21 @@ static float ref_dot_f16(const float *a, const uint16_t *b, int64_t n) {
     return s;
 }
 
+void ref_axpy(float *y, float a, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(in[i]);
+}
+
+void ref_gemm4x4_f32(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, float *out) {
+    for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 4; r++) out[t * 4 + r] = ref_dot_f32(x + t * ldx, w + r * ldw, n);
+}
+
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm4x4_f32, ref_axpy, ref_bf16_to_f32 };
     return &k;
 }
 

@@ -42,9 +42,20 @@ float f16_to_f32(uint16_t h);
 /* Converts row `r` of `w` to f32 into out[cols]. */
 void qtensor_row_f32(const qtensor *w, int64_t r, float *out);
 
+/* Scratch memory a caller keeps across matmuls so that none of them allocates (large fresh
+ * allocations cost page faults). Zero-initialise; free with workspace_free. */
+typedef struct workspace { void *data; size_t cap; } workspace;
+/* Returns at least `size` bytes (64-byte aligned), growing the workspace; NULL when out of memory. */
+void *workspace_get(workspace *ws, size_t size);
+void workspace_free(workspace *ws);
+
 /* y[t, r] = sum_i x[t, i] * w[r, i] + (bias ? bias[r] : 0), for t < T, r < w->rows.
- * x is [T, w->cols] and y [T, w->rows], both f32 row-major. Uses the pool's threads. */
-void matmul(thread_pool *pool, float *y, const float *x, int T, const qtensor *w, const float *bias);
+ * x is [T, w->cols] and y [T, w->rows], both f32 row-major. Uses the pool's threads and the
+ * workspace's memory (ws may be NULL: then it allocates per call). */
+void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, const qtensor *w, const float *bias);
+
+void ref_axpy(float *y, float a, const float *x, int64_t n);
+void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 /* The single-threaded plain-C reference for matmul. */
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias);
 
@@ -58,7 +69,14 @@ typedef struct dot_kernels {
     /* quantized weight rows against activations quantized to Q8_0, n_blocks blocks of QK */
     float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks);
     float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks);
+    /* A 4x4 tile of a batched matmul: out[t * 4 + r] = dot(x + t * ldx, w + r * ldw, n) for
+     * 4 activation rows t and 4 f32 weight rows r (prefill: weights are reused across tokens). */
+    void (*gemm4x4_f32)(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, float *out);
+    void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
+    void (*bf16_to_f32)(const uint16_t *in, float *out, int64_t n);
 } dot_kernels;
+
+void ref_gemm4x4_f32(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, float *out);
 
 /* quant.c: reference quantization (round to nearest, as llama.cpp does) */
 float f32_to_f16_value(float f); /* rounds through f16 */

@@ -118,7 +118,9 @@ static void test_matmul(thread_pool *pool) {
         float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4);
         for (int d = 0; d < 3 + nq; d++) {
             for (int tt = 1; tt <= T; tt += T - 1 > 0 ? T - 1 : 1) {
-                matmul(pool, y, x, tt, &ws[d], bias);
+                workspace wsp = { 0 };
+                matmul(pool, &wsp, y, x, tt, &ws[d], bias);
+                workspace_free(&wsp);
                 matmul_ref(yr, x, tt, &ws[d], bias);
                 double err = 0;
                 for (int i = 0; i < tt * rows; i++) if (fabs(y[i] - yr[i]) > err) err = fabs(y[i] - yr[i]);
@@ -127,6 +129,30 @@ static void test_matmul(thread_pool *pool) {
             }
         }
         free(wf); free(x); free(bias); free(wb); free(wh); free(y); free(yr); free(w8); free(w4);
+    }
+}
+
+static void test_axpy_convert_gemm(void) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512() };
+    for (int k = 0; k < 2; k++) {
+        if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx512f")) || (k == 0 && !__builtin_cpu_supports("avx2"))) continue;
+        for (int n = 1; n < 70; n += 7) {
+            float y1[80], y2[80], x[80], o1[80], o2[80], w[4 * 80], xs[4 * 80], g1[16], g2[16];
+            uint16_t h[80];
+            for (int i = 0; i < n; i++) { y1[i] = y2[i] = frand(); x[i] = frand(); h[i] = to_bf16(frand()); }
+            ref_axpy(y1, 0.7f, x, n);
+            ks[k]->axpy(y2, 0.7f, x, n);
+            ref_bf16_to_f32(h, o1, n);
+            ks[k]->bf16_to_f32(h, o2, n);
+            for (int i = 0; i < n; i++) {
+                CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f, "%s axpy n=%d", ks[k]->name, n);
+                CHECK(o1[i] == o2[i], "%s bf16_to_f32 n=%d", ks[k]->name, n);
+            }
+            for (int i = 0; i < 4 * n; i++) { w[i] = frand(); xs[i] = frand(); }
+            ref_gemm4x4_f32(w, n, xs, n, n, g1);
+            ks[k]->gemm4x4_f32(w, n, xs, n, n, g2);
+            for (int i = 0; i < 16; i++) CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1), "%s gemm4x4 n=%d", ks[k]->name, n);
+        }
     }
 }
 
@@ -150,5 +176,6 @@ int main(void) {
     test_matmul(NULL);
     thread_pool_free(pool);
     test_small_ops();
+    test_axpy_convert_gemm();
     return test_finish("kernels");
 }
