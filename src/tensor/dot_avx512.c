@@ -101,26 +101,33 @@ static float avx512_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n
     return hsum256(_mm256_add_ps(acc0, acc1));
 }
 
-/* 4 weight rows x 4 tokens: 16 accumulators, 8 loads per 16 FMAs (the plain dot needs 2 per 1). */
-static void avx512_gemm4x4_f32(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, float *out) {
-    __m512 acc[4][4];
-    for (int t = 0; t < 4; t++)
-        for (int r = 0; r < 4; r++) acc[t][r] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k < n; k += 16) {
-        __mmask16 m = n - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - k)) - 1);
-        __m512 w0 = _mm512_maskz_loadu_ps(m, w + k), w1 = _mm512_maskz_loadu_ps(m, w + ldw + k);
-        __m512 w2 = _mm512_maskz_loadu_ps(m, w + 2 * ldw + k), w3 = _mm512_maskz_loadu_ps(m, w + 3 * ldw + k);
-        for (int t = 0; t < 4; t++) {
-            __m512 xt = _mm512_maskz_loadu_ps(m, x + t * ldx + k);
-            acc[t][0] = _mm512_fmadd_ps(xt, w0, acc[t][0]);
-            acc[t][1] = _mm512_fmadd_ps(xt, w1, acc[t][1]);
-            acc[t][2] = _mm512_fmadd_ps(xt, w2, acc[t][2]);
-            acc[t][3] = _mm512_fmadd_ps(xt, w3, acc[t][3]);
-        }
+/* 6 tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights
+ * and broadcasts one activation per token into 12 FMAs; no horizontal sums. */
+static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx;
+    for (int64_t k = 0; k < n; k++) {
+        __m512 w0 = _mm512_loadu_ps(wt + k * 32), w1 = _mm512_loadu_ps(wt + k * 32 + 16);
+        __m512 b = _mm512_set1_ps(x0[k]);
+        c00 = _mm512_fmadd_ps(b, w0, c00); c01 = _mm512_fmadd_ps(b, w1, c01);
+        b = _mm512_set1_ps(x1[k]);
+        c10 = _mm512_fmadd_ps(b, w0, c10); c11 = _mm512_fmadd_ps(b, w1, c11);
+        b = _mm512_set1_ps(x2[k]);
+        c20 = _mm512_fmadd_ps(b, w0, c20); c21 = _mm512_fmadd_ps(b, w1, c21);
+        b = _mm512_set1_ps(x3[k]);
+        c30 = _mm512_fmadd_ps(b, w0, c30); c31 = _mm512_fmadd_ps(b, w1, c31);
+        b = _mm512_set1_ps(x4[k]);
+        c40 = _mm512_fmadd_ps(b, w0, c40); c41 = _mm512_fmadd_ps(b, w1, c41);
+        b = _mm512_set1_ps(x5[k]);
+        c50 = _mm512_fmadd_ps(b, w0, c50); c51 = _mm512_fmadd_ps(b, w1, c51);
     }
-    for (int t = 0; t < 4; t++)
-        for (int r = 0; r < 4; r++) out[t * 4 + r] = _mm512_reduce_add_ps(acc[t][r]);
+    _mm512_storeu_ps(out, c00); _mm512_storeu_ps(out + 16, c01);
+    _mm512_storeu_ps(out + 32, c10); _mm512_storeu_ps(out + 48, c11);
+    _mm512_storeu_ps(out + 64, c20); _mm512_storeu_ps(out + 80, c21);
+    _mm512_storeu_ps(out + 96, c30); _mm512_storeu_ps(out + 112, c31);
+    _mm512_storeu_ps(out + 128, c40); _mm512_storeu_ps(out + 144, c41);
+    _mm512_storeu_ps(out + 160, c50); _mm512_storeu_ps(out + 176, c51);
 }
 
 static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
@@ -140,6 +147,6 @@ static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm4x4_f32, avx512_axpy, avx512_bf16_to_f32 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_axpy, avx512_bf16_to_f32 };
     return &k;
 }

@@ -1,7 +1,9 @@
 /* matmul: y = x · wᵀ (+ bias), threads over blocks of output rows. */
 #include "tensor/tensor.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 const dot_kernels *dot_kernels_best(void) {
     const dot_kernels *k = NULL;
@@ -14,7 +16,10 @@ const dot_kernels *dot_kernels_best(void) {
     return k ? k : dot_kernels_ref();
 }
 
-enum { TILE_ROWS = 16 }; /* weight rows converted to f32 at a time in prefill */
+/* From this many tokens on, quantized weights are dequantized tile by tile and multiplied in f32
+ * like plain ones: compute-bound prefill gains more from the register-tiled GEMM than from int8. */
+enum { QUANT_GEMM_MIN_TOKENS = 8 };
+enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 + 6 }; /* prefill tile: 32 transposed rows, a row, 6 padded tokens */
 
 typedef struct matmul_job {
     float *y;
@@ -23,7 +28,7 @@ typedef struct matmul_job {
     const qtensor *w;
     const float *bias;
     const dot_kernels *k;
-    float *scratch; /* [threads][TILE_ROWS][cols] weight rows converted to f32 when T > 1 */
+    float *scratch; /* per thread: SCRATCH_ROWS * cols floats for prefill tiles (see matmul_rows_batched) */
     const block_q8_0 *xq; /* [T][cols / QK] activations quantized for block-quantized weights */
     int64_t rows_per_block;
 } matmul_job;
@@ -43,29 +48,37 @@ static void matmul_rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-/* Prefill with plain weights: convert a tile of rows to f32 once, then run 4x4 tiles of
- * (tokens x rows) so each loaded weight serves four tokens. */
+/* Prefill: 32 weight rows at a time are converted to f32 and transposed ([cols][32]) once, then
+ * every group of 6 tokens runs against them in registers (gemm6x32). Rows beyond a multiple of
+ * 32 and the last tokens go through the plain dot product / a zero-padded group. */
 static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, float *tile) {
     const qtensor *w = j->w;
     int64_t n = w->cols, T = j->T;
-    for (int64_t rb = r0; rb < r1; rb += TILE_ROWS) {
-        int64_t nr = r1 - rb < TILE_ROWS ? r1 - rb : TILE_ROWS;
-        for (int64_t i = 0; i < nr; i++) qtensor_row_f32(w, rb + i, tile + i * n);
-        for (int64_t t = 0; t < T; t += 4) {
-            for (int64_t i = 0; i < nr; i += 4) {
-                if (t + 4 <= T && i + 4 <= nr) {
-                    float out[16];
-                    j->k->gemm4x4_f32(tile + i * n, n, j->x + t * n, n, n, out);
-                    for (int a = 0; a < 4; a++)
-                        for (int b = 0; b < 4; b++)
-                            j->y[(t + a) * w->rows + rb + i + b] = out[a * 4 + b] + (j->bias ? j->bias[rb + i + b] : 0.0f);
-                } else {
-                    for (int64_t a = t; a < T && a < t + 4; a++)
-                        for (int64_t b = i; b < nr && b < i + 4; b++)
-                            j->y[a * w->rows + rb + b] = j->k->dot_f32(j->x + a * n, tile + b * n, n) + (j->bias ? j->bias[rb + b] : 0.0f);
-                }
-            }
+    float *row = tile + TILE_ROWS * n;           /* one converted row */
+    float *xpad = row + n;                       /* [6][n] last tokens, zero-padded */
+    int64_t r = r0;
+    for (; r + TILE_ROWS <= r1; r += TILE_ROWS) {
+        for (int i = 0; i < TILE_ROWS; i++) {
+            qtensor_row_f32(w, r + i, row);
+            for (int64_t k = 0; k < n; k++) tile[k * TILE_ROWS + i] = row[k];
         }
+        for (int64_t t = 0; t < T; t += 6) {
+            float out[6 * TILE_ROWS];
+            const float *xs = j->x + t * n;
+            int64_t nt = T - t < 6 ? T - t : 6;
+            if (nt < 6) {
+                memset(xpad, 0, 6 * (size_t)n * sizeof(float));
+                memcpy(xpad, xs, (size_t)(nt * n) * sizeof(float));
+                xs = xpad;
+            }
+            j->k->gemm6x32_f32(tile, xs, n, n, out);
+            for (int64_t a = 0; a < nt; a++)
+                for (int i = 0; i < TILE_ROWS; i++) j->y[(t + a) * w->rows + r + i] = out[a * TILE_ROWS + i] + (j->bias ? j->bias[r + i] : 0.0f);
+        }
+    }
+    for (; r < r1; r++) {
+        qtensor_row_f32(w, r, row);
+        for (int64_t t = 0; t < T; t++) j->y[t * w->rows + r] = j->k->dot_f32(j->x + t * n, row, n) + (j->bias ? j->bias[r] : 0.0f);
     }
 }
 
@@ -87,7 +100,7 @@ static void matmul_block(void *ctx, int block, int thread_index) {
     const matmul_job *j = ctx;
     int64_t r0 = (int64_t)block * j->rows_per_block, r1 = r0 + j->rows_per_block;
     if (r1 > j->w->rows) r1 = j->w->rows;
-    matmul_rows(j, r0, r1, j->scratch ? j->scratch + (int64_t)thread_index * TILE_ROWS * j->w->cols : NULL);
+    matmul_rows(j, r0, r1, j->scratch ? j->scratch + (int64_t)thread_index * SCRATCH_ROWS * j->w->cols : NULL);
 }
 
 void *workspace_get(workspace *ws, size_t size) {
@@ -110,7 +123,9 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
     if (!ws) ws = &local;
     int threads = thread_pool_size(pool);
     matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, NULL, 0 };
-    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
+    bool quantized = w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0;
+    if (quantized && T < QUANT_GEMM_MIN_TOKENS) {
+        /* few tokens: integer dots against quantized activations (reads the weights once) */
         int64_t nb = w->cols / QK;
         block_q8_0 *xq = workspace_get(ws, (size_t)T * (size_t)nb * sizeof *xq);
         if (!xq) { /* no memory for the quantized activations: the slow exact way */
@@ -120,7 +135,7 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
         for (int t = 0; t < T; t++) quantize_row_q8_0(x + (int64_t)t * w->cols, xq + (int64_t)t * nb, w->cols);
         j.xq = xq;
     } else if (T > 1) {
-        j.scratch = workspace_get(ws, (size_t)threads * TILE_ROWS * (size_t)w->cols * sizeof(float));
+        j.scratch = workspace_get(ws, (size_t)threads * SCRATCH_ROWS * (size_t)w->cols * sizeof(float));
         if (!j.scratch) { /* no memory for converted rows: one token at a time */
             for (int t = 0; t < T; t++) matmul(pool, NULL, y + (int64_t)t * w->rows, x + (int64_t)t * w->cols, 1, w, bias);
             return;
@@ -137,8 +152,9 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
 }
 
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias) {
-    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
-        /* the quantized path's definition: activations quantized to Q8_0, integer block dots */
+    if ((w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) && T < QUANT_GEMM_MIN_TOKENS) {
+        /* the few-token quantized path's definition: activations quantized to Q8_0, integer block
+         * dots; from QUANT_GEMM_MIN_TOKENS on, the weights are dequantized (below) */
         int64_t nb = w->cols / QK;
         block_q8_0 *xq = malloc((size_t)nb * sizeof *xq);
         if (!xq) return;

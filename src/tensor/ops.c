@@ -77,13 +77,17 @@ void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
 
-void ref_gemm4x4_f32(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, float *out) {
-    for (int t = 0; t < 4; t++)
-        for (int r = 0; r < 4; r++) out[t * 4 + r] = ref_dot_f32(x + t * ldx, w + r * ldw, n);
+void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out) {
+    for (int t = 0; t < 6; t++)
+        for (int r = 0; r < 32; r++) {
+            float s = 0;
+            for (int64_t k = 0; k < n; k++) s += x[t * ldx + k] * wt[k * 32 + r];
+            out[t * 32 + r] = s;
+        }
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm4x4_f32, ref_axpy, ref_bf16_to_f32 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_axpy, ref_bf16_to_f32 };
     return &k;
 }
 

@@ -56,7 +56,9 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
-/* The single-threaded plain-C reference for matmul. */
+/* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
+ * numerics: under 8 tokens the activations are quantized to Q8_0 too (integer dots, like decode);
+ * from 8 tokens on (prefill) the weights are dequantized and multiplied in f32. */
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias);
 
 /* Dot products of one weight row against f32 vectors. The kernel table is chosen once. */
@@ -69,14 +71,14 @@ typedef struct dot_kernels {
     /* quantized weight rows against activations quantized to Q8_0, n_blocks blocks of QK */
     float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks);
     float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks);
-    /* A 4x4 tile of a batched matmul: out[t * 4 + r] = dot(x + t * ldx, w + r * ldw, n) for
-     * 4 activation rows t and 4 f32 weight rows r (prefill: weights are reused across tokens). */
-    void (*gemm4x4_f32)(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, float *out);
+    /* A tile of a batched matmul (prefill): out[t * 32 + r] = sum_k x[t * ldx + k] * wt[k * 32 + r]
+     * for 6 activation rows t and 32 weight rows r, the weights transposed to f32 [n][32]. */
+    void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
     void (*bf16_to_f32)(const uint16_t *in, float *out, int64_t n);
 } dot_kernels;
 
-void ref_gemm4x4_f32(const float *w, int64_t ldw, const float *x, int64_t ldx, int64_t n, float *out);
+void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
 
 /* quant.c: reference quantization (round to nearest, as llama.cpp does) */
 float f32_to_f16_value(float f); /* rounds through f16 */

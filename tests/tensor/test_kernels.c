@@ -98,7 +98,7 @@ static void test_quant_dots(void) {
 }
 
 static void test_matmul(thread_pool *pool) {
-    int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 } };
+    int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 }, { 67, 96, 9 }, { 64, 64, 13 } };
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int rows = shapes[s][0], cols = shapes[s][1], T = shapes[s][2];
         float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)T * cols * 4), *bias = malloc(rows * 4);
@@ -137,7 +137,7 @@ static void test_axpy_convert_gemm(void) {
     for (int k = 0; k < 2; k++) {
         if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx512f")) || (k == 0 && !__builtin_cpu_supports("avx2"))) continue;
         for (int n = 1; n < 70; n += 7) {
-            float y1[80], y2[80], x[80], o1[80], o2[80], w[4 * 80], xs[4 * 80], g1[16], g2[16];
+            float y1[80], y2[80], x[80], o1[80], o2[80];
             uint16_t h[80];
             for (int i = 0; i < n; i++) { y1[i] = y2[i] = frand(); x[i] = frand(); h[i] = to_bf16(frand()); }
             ref_axpy(y1, 0.7f, x, n);
@@ -148,10 +148,13 @@ static void test_axpy_convert_gemm(void) {
                 CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f, "%s axpy n=%d", ks[k]->name, n);
                 CHECK(o1[i] == o2[i], "%s bf16_to_f32 n=%d", ks[k]->name, n);
             }
-            for (int i = 0; i < 4 * n; i++) { w[i] = frand(); xs[i] = frand(); }
-            ref_gemm4x4_f32(w, n, xs, n, n, g1);
-            ks[k]->gemm4x4_f32(w, n, xs, n, n, g2);
-            for (int i = 0; i < 16; i++) CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1), "%s gemm4x4 n=%d", ks[k]->name, n);
+            float *wt = malloc(32 * n * 4), *xg = malloc(6 * n * 4), *g1 = malloc(6 * 32 * 4), *g2 = malloc(6 * 32 * 4);
+            for (int i = 0; i < 32 * n; i++) wt[i] = frand();
+            for (int i = 0; i < 6 * n; i++) xg[i] = frand();
+            ref_gemm6x32_f32(wt, xg, n, n, g1);
+            ks[k]->gemm6x32_f32(wt, xg, n, n, g2);
+            for (int i = 0; i < 6 * 32; i++) CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1), "%s gemm6x32 n=%d", ks[k]->name, n);
+            free(wt); free(xg); free(g1); free(g2);
         }
     }
 }
