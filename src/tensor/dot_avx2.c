@@ -61,20 +61,22 @@ static inline __m256i unpack_q4(const uint8_t *qs) {
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-static float avx2_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n) {
+static float avx2_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n) {
+    (void)xs;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n; b++) {
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * xd[b]);
         __m256i wq = _mm256_loadu_si256((const __m256i *)w[b].qs), xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
         acc = _mm256_fmadd_ps(d, mul_sum_i8(wq, xq), acc);
     }
     return hsum256(acc);
 }
 
-static float avx2_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n) {
+static float avx2_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n) {
+    (void)xs;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n; b++) {
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * xd[b]);
         acc = _mm256_fmadd_ps(d, mul_sum_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc);
     }
     return hsum256(acc);

@@ -50,55 +50,53 @@ static float avx512_dot_f16(const float *a, const uint16_t *b, int64_t n) {
     return s;
 }
 
-/* VNNI: 32 int8 products summed into 8 int32 lanes by one instruction. */
-static inline __m256 mul_sum_i8(__m256i x, __m256i y) {
-    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(x), _mm256_sign_epi8(y, x));
-    return _mm256_cvtepi32_ps(s);
+/* Quantized dots, two blocks per 512-bit step. VNNI multiplies unsigned by signed bytes, so the
+ * weights enter unsigned and the offset comes off at the end with the activation sums:
+ * Q4_0 nibbles are w + 8 and Q8_0 bytes flipped by 0x80 are w + 128; sum((w + c) x) = dot + c sum(x). */
+static inline __m512 two_scales(float a, float b) {
+    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
 }
 
-static inline __m256i unpack_q4(const uint8_t *qs) {
-    __m128i b = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
-    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+static inline __m512i two_x(const block_q8_0 *x, int64_t b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[b].qs)),
+                              _mm256_loadu_si256((const __m256i *)x[b + 1].qs), 1);
 }
 
-static float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static float avx512_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+static float avx512_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb) {
+    __m512 acc = _mm512_setzero_ps();
+    float corr = 0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i order = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0); /* lo0 hi0 lo1 hi1 */
     int64_t b = 0;
-    for (; b + 1 < n; b += 2) {
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
-        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(x[b + 1].d));
-        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].qs), _mm256_loadu_si256((const __m256i *)x[b + 1].qs)), acc1);
+    for (; b + 1 < nb; b += 2) {
+        __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)w[b + 1].qs), _mm_loadu_si128((const __m128i *)w[b].qs));
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        __m512i wu = _mm512_permutex2var_epi64(_mm512_castsi256_si512(lo), order, _mm512_castsi256_si512(hi));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu, two_x(x, b));
+        float d0 = _cvtsh_ss(w[b].d), d1 = _cvtsh_ss(w[b + 1].d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), two_scales(d0 * xd[b], d1 * xd[b + 1]), acc);
+        corr += d0 * xs[b] + d1 * xs[b + 1];
     }
-    for (; b < n; b++) {
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
-        acc0 = _mm256_fmadd_ps(d, mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-    }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    float s = _mm512_reduce_add_ps(acc) - 8 * corr;
+    if (b < nb) s += ref_dot_q4_0(w + b, x + b, NULL, NULL, 1);
+    return s;
 }
 
-static float avx512_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+static float avx512_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb) {
+    __m512 acc = _mm512_setzero_ps();
+    float corr = 0;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
     int64_t b = 0;
-    for (; b + 1 < n; b += 2) {
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
-        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(x[b + 1].d));
-        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8(unpack_q4(w[b + 1].qs), _mm256_loadu_si256((const __m256i *)x[b + 1].qs)), acc1);
+    for (; b + 1 < nb; b += 2) {
+        __m512i wu = _mm512_xor_si512(two_x(w, b), flip);
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu, two_x(x, b));
+        float d0 = _cvtsh_ss(w[b].d), d1 = _cvtsh_ss(w[b + 1].d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), two_scales(d0 * xd[b], d1 * xd[b + 1]), acc);
+        corr += d0 * xs[b] + d1 * xs[b + 1];
     }
-    for (; b < n; b++) {
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
-        acc0 = _mm256_fmadd_ps(d, mul_sum_i8(unpack_q4(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-    }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    float s = _mm512_reduce_add_ps(acc) - 128 * corr;
+    if (b < nb) s += ref_dot_q8_0(w + b, x + b, NULL, NULL, 1);
+    return s;
 }
 
 /* 6 tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights

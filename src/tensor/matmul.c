@@ -30,6 +30,7 @@ typedef struct matmul_job {
     const dot_kernels *k;
     float *scratch; /* per thread: SCRATCH_ROWS * cols floats for prefill tiles (see matmul_rows_batched) */
     const block_q8_0 *xq; /* [T][cols / QK] activations quantized for block-quantized weights */
+    const float *xd, *xs; /* [T][cols / QK] their f32 scales and scaled sums (q8_0_block_sums) */
     int64_t rows_per_block;
 } matmul_job;
 
@@ -41,8 +42,9 @@ static void matmul_rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
         const void *wr = (const char *)w->data + (size_t)r * row_bytes;
         float b = j->bias ? j->bias[r] : 0.0f;
         for (int t = 0; t < j->T; t++) {
-            const block_q8_0 *xt = j->xq + (int64_t)t * nb;
-            float d = w->dtype == QDT_Q8_0 ? j->k->dot_q8_0(wr, xt, nb) : j->k->dot_q4_0(wr, xt, nb);
+            int64_t o = (int64_t)t * nb;
+            float d = w->dtype == QDT_Q8_0 ? j->k->dot_q8_0(wr, j->xq + o, j->xd + o, j->xs + o, nb)
+                                           : j->k->dot_q4_0(wr, j->xq + o, j->xd + o, j->xs + o, nb);
             j->y[(int64_t)t * w->rows + r] = d + b;
         }
     }
@@ -122,18 +124,23 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
     workspace local = { 0 };
     if (!ws) ws = &local;
     int threads = thread_pool_size(pool);
-    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, NULL, 0 };
+    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, NULL, NULL, NULL, 0 };
     bool quantized = w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0;
     if (quantized && T < QUANT_GEMM_MIN_TOKENS) {
         /* few tokens: integer dots against quantized activations (reads the weights once) */
         int64_t nb = w->cols / QK;
-        block_q8_0 *xq = workspace_get(ws, (size_t)T * (size_t)nb * sizeof *xq);
+        size_t blocks = (size_t)T * (size_t)nb;
+        block_q8_0 *xq = workspace_get(ws, blocks * (sizeof *xq + 2 * sizeof(float)));
         if (!xq) { /* no memory for the quantized activations: the slow exact way */
             matmul_ref(y, x, T, w, bias);
             return;
         }
+        float *xd = (float *)(xq + blocks), *xs = xd + blocks;
         for (int t = 0; t < T; t++) quantize_row_q8_0(x + (int64_t)t * w->cols, xq + (int64_t)t * nb, w->cols);
+        q8_0_block_sums(xq, (int64_t)blocks, xd, xs);
         j.xq = xq;
+        j.xd = xd;
+        j.xs = xs;
     } else if (T > 1) {
         j.scratch = workspace_get(ws, (size_t)threads * SCRATCH_ROWS * (size_t)w->cols * sizeof(float));
         if (!j.scratch) { /* no memory for converted rows: one token at a time */
@@ -163,7 +170,7 @@ void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *
             quantize_row_q8_0(x + (int64_t)t * w->cols, xq, w->cols);
             for (int64_t r = 0; r < w->rows; r++) {
                 const void *wr = (const char *)w->data + (size_t)r * row_bytes;
-                float d = w->dtype == QDT_Q8_0 ? ref_dot_q8_0(wr, xq, nb) : ref_dot_q4_0(wr, xq, nb);
+                float d = w->dtype == QDT_Q8_0 ? ref_dot_q8_0(wr, xq, NULL, NULL, nb) : ref_dot_q4_0(wr, xq, NULL, NULL, nb);
                 y[(int64_t)t * w->rows + r] = d + (bias ? bias[r] : 0.0f);
             }
         }

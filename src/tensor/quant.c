@@ -88,7 +88,9 @@ void dequantize_row(qdtype t, const void *row, float *out, int64_t n) {
     }
 }
 
-float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks) {
+float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks) {
+    (void)xd;
+    (void)xs;
     float s = 0;
     for (int64_t b = 0; b < n_blocks; b++) {
         int32_t acc = 0;
@@ -98,7 +100,9 @@ float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks) {
     return s;
 }
 
-float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks) {
+float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks) {
+    (void)xd;
+    (void)xs;
     float s = 0;
     for (int64_t b = 0; b < n_blocks; b++) {
         int32_t acc = 0;
@@ -109,4 +113,13 @@ float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks) {
         s += (float)acc * f16_to_f32(w[b].d) * f16_to_f32(x[b].d);
     }
     return s;
+}
+
+void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs) {
+    for (int64_t b = 0; b < n_blocks; b++) {
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++) sum += x[b].qs[i];
+        xd[b] = f16_to_f32(x[b].d);
+        xs[b] = xd[b] * (float)sum;
+    }
 }

@@ -68,9 +68,11 @@ typedef struct dot_kernels {
     /* f32 activations against a weight row stored as bf16 / f16 */
     float (*dot_bf16)(const float *a, const uint16_t *b, int64_t n);
     float (*dot_f16)(const float *a, const uint16_t *b, int64_t n);
-    /* quantized weight rows against activations quantized to Q8_0, n_blocks blocks of QK */
-    float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks);
-    float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks);
+    /* quantized weight rows against activations quantized to Q8_0, n_blocks blocks of QK;
+     * xd[b] is activation block b's scale as f32 and xs[b] = xd[b] * (sum of its quants), from
+     * q8_0_block_sums (fast kernels take weights as unsigned bytes and correct with xs) */
+    float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
+    float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
     /* A tile of a batched matmul (prefill): out[t * 32 + r] = sum_k x[t * ldx + k] * wt[k * 32 + r]
      * for 6 activation rows t and 32 weight rows r, the weights transposed to f32 [n][32]. */
     void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
@@ -86,8 +88,9 @@ uint16_t f32_to_f16(float f);
 void quantize_row_q8_0(const float *x, block_q8_0 *out, int64_t n);
 void quantize_row_q4_0(const float *x, block_q4_0 *out, int64_t n);
 void dequantize_row(qdtype t, const void *row, float *out, int64_t n);
-float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, int64_t n_blocks);
-float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, int64_t n_blocks);
+float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
+float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
+void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs);
 
 const dot_kernels *dot_kernels_ref(void);
 const dot_kernels *dot_kernels_avx2(void);   /* NULL when not compiled in */

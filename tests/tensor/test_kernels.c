@@ -65,7 +65,7 @@ static void test_dot_tables(void) {
 static void test_quant_dots(void) {
     const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512() };
     const dot_kernels *ref = dot_kernels_ref();
-    int blocks[] = { 1, 2, 3, 7, 32, 33 };
+    int blocks[] = { 1, 2, 3, 7, 32, 33, 64 };
     for (size_t s = 0; s < sizeof blocks / sizeof *blocks; s++) {
         int n = blocks[s] * QK;
         float *w = malloc(n * 4), *x = malloc(n * 4), *back = malloc(n * 4);
@@ -83,11 +83,14 @@ static void test_quant_dots(void) {
         for (int i = 0; i < n; i++) if (fabs(back[i] - w[i]) > e4) e4 = fabs(back[i] - w[i]);
         CHECK(e8 <= 1.0 / 127 * 0.5 + 1e-3, "q8_0 round trip error %g", e8);
         CHECK(e4 <= 1.0 / 8 + 2e-3, "q4_0 round trip error %g (range [-8, 7] steps: one step at the far end)", e4);
-        float r8 = ref->dot_q8_0(w8, x8, blocks[s]), r4 = ref->dot_q4_0(w4, x8, blocks[s]);
+        float xd[64], xs[64];
+        q8_0_block_sums(x8, blocks[s], xd, xs);
+        float r8 = ref->dot_q8_0(w8, x8, xd, xs, blocks[s]), r4 = ref->dot_q4_0(w4, x8, xd, xs, blocks[s]);
         for (int k = 0; k < 2; k++) {
             if (!fast[k] || (k == 0 && !__builtin_cpu_supports("avx2")) || (k == 1 && !__builtin_cpu_supports("avx512vnni"))) continue;
-            CHECK(fabs(fast[k]->dot_q8_0(w8, x8, blocks[s]) - r8) <= 1e-4 * (fabs(r8) + 1), "%s dot_q8_0 %d blocks", fast[k]->name, blocks[s]);
-            CHECK(fabs(fast[k]->dot_q4_0(w4, x8, blocks[s]) - r4) <= 1e-4 * (fabs(r4) + 1), "%s dot_q4_0 %d blocks", fast[k]->name, blocks[s]);
+            float f8 = fast[k]->dot_q8_0(w8, x8, xd, xs, blocks[s]), f4 = fast[k]->dot_q4_0(w4, x8, xd, xs, blocks[s]);
+            CHECK(fabs(f8 - r8) <= 1e-4 * (fabs(r8) + 1), "%s dot_q8_0 %d blocks: %g vs %g", fast[k]->name, blocks[s], f8, r8);
+            CHECK(fabs(f4 - r4) <= 1e-4 * (fabs(r4) + 1), "%s dot_q4_0 %d blocks: %g vs %g", fast[k]->name, blocks[s], f4, r4);
         }
         free(w); free(x); free(back); free(w8); free(x8); free(w4);
     }
