@@ -53,25 +53,29 @@ typedef struct attn_job {
     int layer, T, pos0;
 } attn_job;
 
-/* One (token, head) pair: softmax(q·Kᵀ / sqrt(d)) · V over positions 0..pos. */
+/* One (token, KV head) pair: for each of the query heads sharing that KV head (grouped-query
+ * attention), softmax(q·Kᵀ / sqrt(d)) · V over positions 0..pos; the group's heads run back to
+ * back so the cached rows they share are still in cache. */
 static void attend(void *ctx, int item, int thread_index) {
     const attn_job *j = ctx;
     qwen_session *s = j->s;
     const model_config *c = &s->model->cfg;
-    int t = item / c->n_heads, h = item % c->n_heads, d = c->head_dim;
-    int kvh = h / (c->n_heads / c->n_kv_heads), pos = j->pos0 + t;
+    int group = c->n_heads / c->n_kv_heads, t = item / c->n_kv_heads, kvh = item % c->n_kv_heads, d = c->head_dim;
+    int pos = j->pos0 + t;
     size_t stride = (size_t)c->n_kv_heads * d;
-    const float *q = s->q + ((size_t)t * c->n_heads + h) * d;
     const float *kc = s->k_cache + (size_t)j->layer * s->max_tokens * stride + (size_t)kvh * d;
     const float *vc = s->v_cache + (size_t)j->layer * s->max_tokens * stride + (size_t)kvh * d;
-    float *sc = s->scores + (size_t)thread_index * s->max_tokens;
+    float *sc = s->scores + (size_t)thread_index * s->max_tokens * group;
     const dot_kernels *k = dot_kernels_best();
     float scale = 1.0f / sqrtf((float)d);
-    for (int p = 0; p <= pos; p++) sc[p] = k->dot_f32(q, kc + (size_t)p * stride, d) * scale;
-    softmax(sc, pos + 1);
-    float *out = s->att + ((size_t)t * c->n_heads + h) * d;
-    memset(out, 0, (size_t)d * sizeof(float));
-    for (int p = 0; p <= pos; p++) k->axpy(out, sc[p], vc + (size_t)p * stride, d);
+    const float *q = s->q + ((size_t)t * c->n_heads + (size_t)kvh * group) * d;
+    float *out = s->att + ((size_t)t * c->n_heads + (size_t)kvh * group) * d;
+    for (int g = 0; g < group; g++) {
+        float *sg = sc + (size_t)g * s->max_tokens;
+        k->attn_scores(q + (size_t)g * d, kc, (int64_t)stride, pos + 1, d, scale, sg);
+        softmax(sg, pos + 1);
+        k->attn_values(sg, vc, (int64_t)stride, pos + 1, d, out + (size_t)g * d);
+    }
 }
 
 static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *logits, bool all_positions) {
@@ -104,7 +108,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
             memcpy(s->v_cache + layer_off + (size_t)(pos0 + t) * nkv, s->v + (size_t)t * nkv, (size_t)nkv * sizeof(float));
         }
         attn_job job = { s, l, T, pos0 };
-        thread_pool_run(pool, T * c->n_heads, attend, &job);
+        thread_pool_run(pool, T * c->n_kv_heads, attend, &job);
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
 

@@ -276,7 +276,7 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     s->k_cache = malloc(per * sizeof(float));
     s->v_cache = malloc(per * sizeof(float));
-    s->scores = malloc((size_t)thread_pool_size(m->pool) * (size_t)max_tokens * sizeof(float));
+    s->scores = malloc((size_t)thread_pool_size(m->pool) * (size_t)(m->cfg.n_heads / m->cfg.n_kv_heads) * (size_t)max_tokens * sizeof(float));
     if (!s->tokens || !s->k_cache || !s->v_cache || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
         qwen_session_free(s);

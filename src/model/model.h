@@ -76,7 +76,7 @@ struct qwen_session {
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
-    float *scores;           /* [threads][max_tokens] attention weights */
+    float *scores;           /* [threads][heads per KV head][max_tokens] attention weights */
     workspace ws;            /* matmul scratch, kept across calls */
 };
 

@@ -138,6 +138,38 @@ static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
     }
 }
 
+/* Head dimensions up to 256 in multiples of 16 keep q (or the output) in registers across all
+ * positions; others take the reference. */
+static void avx512_attn_scores(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores) {
+    if (d % 16 || d > 256) { ref_attn_scores(q, k, stride, n, d, scale, scores); return; }
+    int64_t chunks = d / 16;
+    __m512 qv[16];
+    for (int64_t c = 0; c < chunks; c++) qv[c] = _mm512_loadu_ps(q + 16 * c);
+    for (int64_t p = 0; p < n; p++) {
+        const float *kp = k + p * stride;
+        __m512 a0 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp)), a1 = _mm512_setzero_ps();
+        for (int64_t c = 1; c + 1 < chunks; c += 2) {
+            a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kp + 16 * c), a1);
+            a0 = _mm512_fmadd_ps(qv[c + 1], _mm512_loadu_ps(kp + 16 * (c + 1)), a0);
+        }
+        if (chunks % 2 == 0) a1 = _mm512_fmadd_ps(qv[chunks - 1], _mm512_loadu_ps(kp + 16 * (chunks - 1)), a1);
+        scores[p] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+    }
+}
+
+static void avx512_attn_values(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out) {
+    if (d % 16 || d > 256) { ref_attn_values(w, v, stride, n, d, out); return; }
+    int64_t chunks = d / 16;
+    __m512 acc[16];
+    for (int64_t c = 0; c < chunks; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n; p++) {
+        __m512 wp = _mm512_set1_ps(w[p]);
+        const float *vp = v + p * stride;
+        for (int64_t c = 0; c < chunks; c++) acc[c] = _mm512_fmadd_ps(wp, _mm512_loadu_ps(vp + 16 * c), acc[c]);
+    }
+    for (int64_t c = 0; c < chunks; c++) _mm512_storeu_ps(out + 16 * c, acc[c]);
+}
+
 static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_bf16x16(in + i));
@@ -145,6 +177,6 @@ static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_axpy, avx512_bf16_to_f32 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_axpy, avx512_attn_scores, avx512_attn_values, avx512_bf16_to_f32 };
     return &k;
 }

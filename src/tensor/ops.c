@@ -73,6 +73,15 @@ void ref_axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+void ref_attn_scores(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores) {
+    for (int64_t p = 0; p < n; p++) scores[p] = ref_dot_f32(q, k + p * stride, d) * scale;
+}
+
+void ref_attn_values(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out) {
+    memset(out, 0, (size_t)d * sizeof(float));
+    for (int64_t p = 0; p < n; p++) ref_axpy(out, w[p], v + p * stride, d);
+}
+
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
@@ -87,7 +96,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, f
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_axpy, ref_bf16_to_f32 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_axpy, ref_attn_scores, ref_attn_values, ref_bf16_to_f32 };
     return &k;
 }
 

@@ -55,6 +55,8 @@ void workspace_free(workspace *ws);
 void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, const qtensor *w, const float *bias);
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
+void ref_attn_scores(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores);
+void ref_attn_values(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
  * numerics: under 8 tokens the activations are quantized to Q8_0 too (integer dots, like decode);
@@ -77,6 +79,10 @@ typedef struct dot_kernels {
      * for 6 activation rows t and 32 weight rows r, the weights transposed to f32 [n][32]. */
     void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
+    /* Attention over n cached rows `stride` floats apart: scores[p] = scale * dot(q, k + p * stride, d),
+     * and out[0..d) = sum_p w[p] * (v + p * stride). */
+    void (*attn_scores)(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores);
+    void (*attn_values)(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out);
     void (*bf16_to_f32)(const uint16_t *in, float *out, int64_t n);
 } dot_kernels;
 

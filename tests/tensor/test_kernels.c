@@ -162,6 +162,27 @@ static void test_axpy_convert_gemm(void) {
     }
 }
 
+static void test_attention_kernels(void) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512() };
+    int dims[] = { 16, 32, 64, 80, 128, 256, 40, 300 };
+    for (int k = 0; k < 2; k++) {
+        if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx512f")) || (k == 0 && !__builtin_cpu_supports("avx2"))) continue;
+        for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+            int d = dims[di], n = 37, stride = d * 3;
+            float *q = malloc(d * 4), *kv = malloc((size_t)n * stride * 4), *s1 = malloc(n * 4), *s2 = malloc(n * 4), *o1 = malloc(d * 4), *o2 = malloc(d * 4);
+            for (int i = 0; i < d; i++) q[i] = frand();
+            for (int i = 0; i < n * stride; i++) kv[i] = frand();
+            ref_attn_scores(q, kv, stride, n, d, 0.125f, s1);
+            ks[k]->attn_scores(q, kv, stride, n, d, 0.125f, s2);
+            for (int p = 0; p < n; p++) CHECK(fabsf(s1[p] - s2[p]) <= 1e-5f * d, "%s attn_scores d=%d", ks[k]->name, d);
+            ref_attn_values(s1, kv, stride, n, d, o1);
+            ks[k]->attn_values(s1, kv, stride, n, d, o2);
+            for (int i = 0; i < d; i++) CHECK(fabsf(o1[i] - o2[i]) <= 1e-5f * n, "%s attn_values d=%d", ks[k]->name, d);
+            free(q); free(kv); free(s1); free(s2); free(o1); free(o2);
+        }
+    }
+}
+
 static void test_small_ops(void) {
     float x[5] = { 1, -2, 3, -4, 5 }, w[5] = { 1, 1, 1, 1, 2 }, out[5];
     rmsnorm(out, x, w, 5, 0);
@@ -183,5 +204,6 @@ int main(void) {
     thread_pool_free(pool);
     test_small_ops();
     test_axpy_convert_gemm();
+    test_attention_kernels();
     return test_finish("kernels");
 }
