@@ -130,12 +130,13 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
         /* few tokens: integer dots against quantized activations (reads the weights once) */
         int64_t nb = w->cols / QK;
         size_t blocks = (size_t)T * (size_t)nb;
-        block_q8_0 *xq = workspace_get(ws, blocks * (sizeof *xq + 2 * sizeof(float)));
-        if (!xq) { /* no memory for the quantized activations: the slow exact way */
+        float *xd = workspace_get(ws, blocks * (2 * sizeof(float) + sizeof(block_q8_0)));
+        if (!xd) { /* no memory for the quantized activations: the slow exact way */
             matmul_ref(y, x, T, w, bias);
             return;
         }
-        float *xd = (float *)(xq + blocks), *xs = xd + blocks;
+        float *xs = xd + blocks; /* the floats first: blocks are 34 bytes, unaligned for floats */
+        block_q8_0 *xq = (block_q8_0 *)(xs + blocks);
         for (int t = 0; t < T; t++) quantize_row_q8_0(x + (int64_t)t * w->cols, xq + (int64_t)t * nb, w->cols);
         q8_0_block_sums(xq, (int64_t)blocks, xd, xs);
         j.xq = xq;
