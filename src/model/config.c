@@ -30,7 +30,7 @@ static int get_num(json_t *o, const char *key, double def, double *out, qwen_err
     return 0;
 }
 
-static void add_eos(model_config *cfg, json_t *v) {
+void model_config_add_eos(model_config *cfg, json_t *v) {
     if (json_is_integer(v)) {
         int32_t id = (int32_t)json_integer_value(v);
         for (int i = 0; i < cfg->n_eos; i++) if (cfg->eos[i] == id) return;
@@ -38,7 +38,7 @@ static void add_eos(model_config *cfg, json_t *v) {
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) add_eos(cfg, x);
+        json_array_foreach(v, i, x) model_config_add_eos(cfg, x);
     }
 }
 
@@ -126,7 +126,7 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
     cfg->qkv_bias = qwen3 ? json_is_true(json_object_get(root, "attention_bias")) : true;
     cfg->qk_norm = qwen3;
     if ((st = load_rope_scaling(cfg, json_object_get(root, "rope_scaling"), err))) { json_decref(root); return st; }
-    add_eos(cfg, json_object_get(root, "eos_token_id"));
+    model_config_add_eos(cfg, json_object_get(root, "eos_token_id"));
     json_decref(root);
     return QWEN_OK;
 }

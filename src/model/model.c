@@ -194,14 +194,7 @@ static void load_generation_config(qwen_model *m, const char *dir) {
         json_t *eos = json_object_get(g, "eos_token_id");
         if (eos) {
             m->cfg.n_eos = 0; /* generation_config's list is the authority when present */
-            json_t *one = eos;
-            if (json_is_integer(one)) {
-                m->cfg.eos[m->cfg.n_eos++] = (int32_t)json_integer_value(one);
-            } else if (json_is_array(one)) {
-                size_t i;
-                json_t *x;
-                json_array_foreach(one, i, x) if (json_is_integer(x) && m->cfg.n_eos < 8) m->cfg.eos[m->cfg.n_eos++] = (int32_t)json_integer_value(x);
-            }
+            model_config_add_eos(&m->cfg, eos);
         }
         json_decref(g);
     }

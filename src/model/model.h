@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "qwenc.h"
 #include "base/arena.h"
 #include "base/threads.h"
@@ -34,8 +36,10 @@ typedef struct model_config {
     int n_eos;
 } model_config;
 
-/* Parses config.json (and eos ids from generation_config.json when present). */
+/* Parses config.json. */
 qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **err);
+/* Adds an eos id, or each id of a JSON list, to cfg->eos (duplicates and overflow ignored). */
+void model_config_add_eos(model_config *cfg, json_t *ids);
 
 typedef struct layer_weights {
     const float *attn_norm;             /* [hidden] */
