@@ -186,6 +186,51 @@ static size_t lex_tag(parser *p, size_t i, char close, bool *strip_after, int op
 
 static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
+/* {% raw %}...{% endraw %}: if the tag opened at s[k] (after "{%" and a modifier) is "raw",
+ * emits everything up to the matching endraw tag as text, sets *next past that tag and returns
+ * true. Whitespace modifiers on the two tags are honoured. */
+static bool raw_block(parser *p, size_t k, size_t *next, bool *line_starting) {
+    size_t i = k;
+    while (i < p->len && is_ws(p->src[i])) i++;
+    if (p->len - i < 3 || memcmp(p->src + i, "raw", 3)) return false;
+    i += 3;
+    while (i < p->len && is_ws(p->src[i])) i++;
+    bool strip_inner = i < p->len && p->src[i] == '-';
+    if (strip_inner) i++;
+    if (p->len - i < 2 || memcmp(p->src + i, "%}", 2)) return false;
+    size_t body = i + 2;
+    if (strip_inner) while (body < p->len && is_ws(p->src[body])) body++;
+    for (size_t m = body; m + 1 < p->len; m++) {
+        if (p->src[m] != '{' || p->src[m + 1] != '%') continue;
+        size_t q = m + 2;
+        bool strip_before = q < p->len && p->src[q] == '-';
+        if (strip_before) q++;
+        while (q < p->len && is_ws(p->src[q])) q++;
+        if (p->len - q < 6 || memcmp(p->src + q, "endraw", 6)) continue;
+        q += 6;
+        while (q < p->len && is_ws(p->src[q])) q++;
+        bool strip_after = q < p->len && p->src[q] == '-';
+        if (strip_after) q++;
+        if (p->len - q < 2 || memcmp(p->src + q, "%}", 2)) continue;
+        size_t text_end = m;
+        if (strip_before) while (text_end > body && is_ws(p->src[text_end - 1])) text_end--;
+        if (text_end > body) {
+            token *t = push_tok(p, T_TEXT, body);
+            t->s = p->src + body;
+            t->len = text_end - body;
+        }
+        q += 2;
+        *line_starting = false;
+        if (strip_after) while (q < p->len && is_ws(p->src[q])) q++;
+        else if (q < p->len && p->src[q] == '\n') { q++; *line_starting = true; }
+        *next = q;
+        return true;
+    }
+    int l, c;
+    line_col(p, k, &l, &c);
+    fail_at(p, l, c, "{%% raw %%} without {%% endraw %%}");
+}
+
 static void lex(parser *p) {
     size_t i = 0;
     /* jinja2's "line_starting": the text before the next tag begins a line (template start, or
@@ -222,6 +267,7 @@ static void lex(parser *p) {
         int l, c;
         line_col(p, j, &l, &c);
         bool strip_after = false;
+        if (kind == '%' && raw_block(p, k, &i, &line_starting)) continue;
         if (kind == '#') {
             size_t m = k;
             while (m + 1 < p->len && !(p->src[m] == '#' && p->src[m + 1] == '}')) m++;
@@ -708,6 +754,14 @@ static void parse_body(parser *p, node_list *body, const char *const *ends, size
             else if (is_name(kw, "for")) list_push(p, body, parse_for(p, kw));
             else if (is_name(kw, "set")) list_push(p, body, parse_set(p, kw));
             else if (is_name(kw, "macro")) list_push(p, body, parse_macro(p, kw));
+            else if (is_name(kw, "generation")) {
+                /* transformers' AssistantTracker block: marks assistant text, renders its body as is */
+                expect_block_end(p);
+                static const char *const end[] = { "endgeneration" };
+                const char *which;
+                parse_body(p, body, end, 1, &which);
+                expect_block_end(p);
+            }
             else if (is_name(kw, "break") || is_name(kw, "continue")) {
                 list_push(p, body, mk(p, is_name(kw, "break") ? N_BREAK : N_CONTINUE, kw));
                 expect_block_end(p);

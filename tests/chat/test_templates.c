@@ -66,6 +66,8 @@ static void test_engine(void) {
     expect_render("{{ [{'a': 1}, {'a': 2}] | map(attribute='a') | list }}{{ [{'a': 1}, {'b': 2}] | selectattr('a', 'defined') | list | length }}",
                   "{}", "[1, 2]1");
     expect_render("{% set x %}in{{ 1 }}{% endset %}[{{ x }}]", "{}", "[in1]");
+    expect_render("a{% raw %}{{ not evaluated }}{% endraw %}b", "{}", "a{{ not evaluated }}b");
+    expect_render("{% for m in ms %}{% generation %}{{ m }}{% endgeneration %}{% endfor %}", "{\"ms\": [1, 2]}", "12");
 
     expect_error("{{ raise_exception('boom') }}", "{}", "boom");
     expect_error("{{ missing.attr }}", "{}", "'missing' is undefined");
@@ -78,6 +80,7 @@ static void test_engine(void) {
     expect_error("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "{}", "too deep");
     expect_error("{{ 'unterminated }}", "{}", "unterminated string");
     expect_error("{% set x = 1 %}{% set x.y = 2 %}", "{}", "namespace");
+    expect_error("{% raw %} never closed", "{}", "endraw");
 }
 
 static void test_golden_cases(void) {
