@@ -31,6 +31,7 @@ typedef struct parser {
     size_t n_toks, cap_toks, pos;
     jmp_buf fail;
     qwen_error **err;
+    int depth;          /* nesting of expressions and blocks being parsed */
     size_t lc_off;      /* line_col's cursor */
     int lc_line, lc_col;
 } parser;
@@ -294,6 +295,8 @@ static void lex(parser *p) {
 
 /* ---- parser ---- */
 
+enum { MAX_DEPTH = 200 }; /* deeper nesting is refused rather than risking the stack */
+
 static token *peek(parser *p) { return &p->toks[p->pos]; }
 static token *next(parser *p) { token *t = &p->toks[p->pos]; if (t->kind != T_EOF) p->pos++; return t; }
 static bool is_op(const token *t, const char *op) { return t->kind == T_OP && t->len == strlen(op) && !memcmp(t->s, op, t->len); }
@@ -500,8 +503,9 @@ static node *parse_filters_and_tests(parser *p, node *n) {
 static node *parse_unary(parser *p) {
     token *t = peek(p);
     node *n;
-    if (accept_op(p, "-")) { n = mk(p, N_NEG, t); n->a = parse_unary(p); return n; }
-    if (accept_op(p, "+")) { n = mk(p, N_POS, t); n->a = parse_unary(p); return n; }
+    if (p->depth > MAX_DEPTH) fail_at(p, t->line, t->col, "expression nested too deeply");
+    if (accept_op(p, "-")) { p->depth++; n = mk(p, N_NEG, t); n->a = parse_unary(p); p->depth--; return n; }
+    if (accept_op(p, "+")) { p->depth++; n = mk(p, N_POS, t); n->a = parse_unary(p); p->depth--; return n; }
     n = parse_postfix(p, parse_primary(p));
     return parse_filters_and_tests(p, n);
 }
@@ -580,7 +584,8 @@ static node *parse_compare(parser *p) {
 
 static node *parse_not(parser *p) {
     token *t = peek(p);
-    if (accept_name(p, "not")) { node *n = mk(p, N_NOT, t); n->a = parse_not(p); return n; }
+    if (p->depth > MAX_DEPTH) fail_at(p, t->line, t->col, "expression nested too deeply");
+    if (accept_name(p, "not")) { p->depth++; node *n = mk(p, N_NOT, t); n->a = parse_not(p); p->depth--; return n; }
     return parse_compare(p);
 }
 
@@ -597,10 +602,11 @@ static node *parse_or(parser *p) {
 }
 
 static node *parse_expr(parser *p) {
+    if (++p->depth > MAX_DEPTH) fail_at(p, peek(p)->line, peek(p)->col, "expression nested too deeply");
     node *n = parse_or(p);
     for (;;) {
         token *t = peek(p);
-        if (!accept_name(p, "if")) return n;
+        if (!accept_name(p, "if")) { p->depth--; return n; }
         node *c = mk(p, N_COND, t);
         c->a = n;
         c->b = parse_or(p);
@@ -728,10 +734,12 @@ static node *parse_macro(parser *p, token *at) {
 /* Parses statements until one of `ends` (the end keyword is consumed, its name in *which) or,
  * when n_ends == 0, the end of the template. */
 static void parse_body(parser *p, node_list *body, const char *const *ends, size_t n_ends, const char **which) {
+    if (++p->depth > MAX_DEPTH) fail_at(p, peek(p)->line, peek(p)->col, "blocks nested too deeply");
     for (;;) {
         token *t = next(p);
         if (t->kind == T_EOF) {
             if (n_ends) fail_at(p, t->line, t->col, "unexpected end of template, expected '%s'", ends[n_ends - 1]);
+            p->depth--;
             return;
         }
         if (t->kind == T_TEXT) {
@@ -749,7 +757,7 @@ static void parse_body(parser *p, node_list *body, const char *const *ends, size
             token *kw = next(p);
             if (kw->kind != T_NAME) fail_at(p, kw->line, kw->col, "expected a statement name");
             for (size_t k = 0; k < n_ends; k++)
-                if (is_name(kw, ends[k])) { *which = ends[k]; return; }
+                if (is_name(kw, ends[k])) { *which = ends[k]; p->depth--; return; }
             if (is_name(kw, "if")) list_push(p, body, parse_if(p, kw));
             else if (is_name(kw, "for")) list_push(p, body, parse_for(p, kw));
             else if (is_name(kw, "set")) list_push(p, body, parse_set(p, kw));

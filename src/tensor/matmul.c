@@ -11,7 +11,8 @@ const dot_kernels *dot_kernels_best(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512vnni"))
         k = dot_kernels_avx512();
-    if (!k && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    /* every AVX2 CPU also has F16C (not a feature name every compiler accepts here) */
+    if (!k && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         k = dot_kernels_avx2();
     return k ? k : dot_kernels_ref();
 }

@@ -81,6 +81,14 @@ static void test_engine(void) {
     expect_error("{{ 'unterminated }}", "{}", "unterminated string");
     expect_error("{% set x = 1 %}{% set x.y = 2 %}", "{}", "namespace");
     expect_error("{% raw %} never closed", "{}", "endraw");
+    char deep[4096] = "{{ ";
+    for (int i = 0; i < 1000; i++) strcat(deep, "(");
+    strcat(deep, "x }}");
+    expect_error(deep, "{}", "nested too deeply");
+    char deep_not[8000] = "{{ ";
+    for (int i = 0; i < 1000; i++) strcat(deep_not, "not ");
+    strcat(deep_not, "x }}");
+    expect_error(deep_not, "{}", "nested too deeply");
 }
 
 static void test_golden_cases(void) {
