@@ -511,17 +511,19 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
     (void)f;
     if (!strcmp(name, "safe") || !strcmp(name, "e") || !strcmp(name, "escape")) return v;
     if (!strcmp(name, "tojson")) {
-        jv indent = kwarg(a, "indent", 1, jv_none());
-        jv seps = kwarg(a, "separators", 99, jv_none());
-        bool sort = jv_truthy(kwarg(a, "sort_keys", 99, jv_bool(false)));
-        int ind = indent.kind == JV_NONE || indent.kind == JV_UNDEF ? -1 : (int)as_int(r, n, indent);
-        const char *item_sep = ind >= 0 ? "," : ", ", *key_sep = ": ";
+        /* transformers' tojson: json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) */
+        jv indent = kwarg(a, "indent", 2, jv_none());
+        jv ascii = kwarg(a, "ensure_ascii", 1, jv_bool(false));
+        jv seps = kwarg(a, "separators", 3, jv_none());
+        json_style st = { indent.kind == JV_NONE || indent.kind == JV_UNDEF ? -1 : (int)as_int(r, n, indent), NULL, ": ",
+                          jv_truthy(kwarg(a, "sort_keys", 4, jv_bool(false))), jv_truthy(ascii) };
+        st.item_sep = st.indent >= 0 ? "," : ", ";
         if (seps.kind == JV_LIST && seps.l->len == 2 && seps.l->items[0].kind == JV_STR && seps.l->items[1].kind == JV_STR) {
-            item_sep = seps.l->items[0].s->data;
-            key_sep = seps.l->items[1].s->data;
+            st.item_sep = seps.l->items[0].s->data;
+            st.key_sep = seps.l->items[1].s->data;
         }
         jbuf b = { 0 };
-        if (!jv_to_json(&b, v, ind, item_sep, key_sep, sort, 0)) { free(b.data); fail(r, n, "Object of type %s is not JSON serializable", jv_type_name(v)); }
+        if (!jv_to_json(&b, v, &st, 0)) { free(b.data); fail(r, n, "Object of type %s is not JSON serializable", jv_type_name(v)); }
         jv out = str_of(r, b.data ? b.data : "", b.len);
         free(b.data);
         return out;

@@ -58,9 +58,15 @@ bool jv_equal(jv a, jv b);
 void jv_to_str(jbuf *b, jv v);
 /* Python repr() */
 void jv_repr(jbuf *b, jv v);
-/* json.dumps(v, ensure_ascii=False, indent, separators, sort_keys). indent < 0: none.
- * Returns false when v holds something JSON cannot represent. */
-bool jv_to_json(jbuf *b, jv v, int indent, const char *item_sep, const char *key_sep, bool sort_keys, int depth);
+/* json.dumps options: indent < 0 is none; separators; sort_keys; ensure_ascii (\uXXXX escapes). */
+typedef struct json_style {
+    int indent;
+    const char *item_sep, *key_sep;
+    bool sort_keys, ensure_ascii;
+} json_style;
+/* json.dumps(v, ...) as Python writes it. Returns false when v holds something JSON cannot
+ * represent (undefined, functions) or nests too deeply. */
+bool jv_to_json(jbuf *b, jv v, const json_style *style, int depth);
 jv jv_from_json(arena *a, json_t *j);
 const char *jv_type_name(jv v);
 size_t utf8_count(const char *s, size_t n); /* code points */

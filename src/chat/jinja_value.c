@@ -245,7 +245,7 @@ void jv_to_str(jbuf *b, jv v) {
     }
 }
 
-static void json_str(jbuf *b, const char *s, size_t n) {
+static void json_str(jbuf *b, const char *s, size_t n, bool ascii) {
     jbuf_puts(b, "\"");
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -260,6 +260,20 @@ static void json_str(jbuf *b, const char *s, size_t n) {
         else if (c == '\b') esc = "\\b";
         else if (c == '\f') esc = "\\f";
         else if (c < 0x20) { snprintf(tmp, sizeof tmp, "\\u%04x", c); esc = tmp; }
+        if (ascii && c >= 0x80) {
+            uint32_t cp;
+            int len = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+            if (len) {
+                char u[16];
+                if (cp >= 0x10000) snprintf(u, sizeof u, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF));
+                else snprintf(u, sizeof u, "\\u%04x", cp);
+                jbuf_put(b, s + i - run, run);
+                run = 0;
+                jbuf_puts(b, u);
+                i += (size_t)len - 1;
+                continue;
+            }
+        }
         if (esc) {
             jbuf_put(b, s + i - run, run);
             run = 0;
@@ -284,7 +298,8 @@ static int key_cmp(const void *x, const void *y) {
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-bool jv_to_json(jbuf *b, jv v, int indent, const char *item_sep, const char *key_sep, bool sort_keys, int depth) {
+bool jv_to_json(jbuf *b, jv v, const json_style *st, int depth) {
+    int indent = st->indent;
     if (depth > 200) return false;
     switch (v.kind) {
     case JV_NONE: jbuf_puts(b, "null"); return true;
@@ -295,14 +310,14 @@ bool jv_to_json(jbuf *b, jv v, int indent, const char *item_sep, const char *key
         else if (isinf(v.f)) jbuf_puts(b, v.f > 0 ? "Infinity" : "-Infinity");
         else put_float(b, v.f);
         return true;
-    case JV_STR: json_str(b, v.s->data, v.s->len); return true;
+    case JV_STR: json_str(b, v.s->data, v.s->len, st->ensure_ascii); return true;
     case JV_LIST:
         if (v.l->len == 0) { jbuf_puts(b, "[]"); return true; }
         jbuf_puts(b, "[");
         for (size_t i = 0; i < v.l->len; i++) {
-            if (i) jbuf_puts(b, item_sep);
+            if (i) jbuf_puts(b, st->item_sep);
             if (indent >= 0) newline_indent(b, indent, depth + 1);
-            if (!jv_to_json(b, v.l->items[i], indent, item_sep, key_sep, sort_keys, depth + 1)) return false;
+            if (!jv_to_json(b, v.l->items[i], st, depth + 1)) return false;
         }
         if (indent >= 0) newline_indent(b, indent, depth);
         jbuf_puts(b, "]");
@@ -313,15 +328,15 @@ bool jv_to_json(jbuf *b, jv v, int indent, const char *item_sep, const char *key
         jstr **order = malloc(n * sizeof *order);
         if (!order) return false;
         memcpy(order, v.d->keys, n * sizeof *order);
-        if (sort_keys) qsort(order, n, sizeof *order, key_cmp);
+        if (st->sort_keys) qsort(order, n, sizeof *order, key_cmp);
         jbuf_puts(b, "{");
         bool ok = true;
         for (size_t i = 0; i < n && ok; i++) {
-            if (i) jbuf_puts(b, item_sep);
+            if (i) jbuf_puts(b, st->item_sep);
             if (indent >= 0) newline_indent(b, indent, depth + 1);
-            json_str(b, order[i]->data, order[i]->len);
-            jbuf_puts(b, key_sep);
-            ok = jv_to_json(b, jv_dict_get(v, order[i]->data, order[i]->len), indent, item_sep, key_sep, sort_keys, depth + 1);
+            json_str(b, order[i]->data, order[i]->len, st->ensure_ascii);
+            jbuf_puts(b, st->key_sep);
+            ok = jv_to_json(b, jv_dict_get(v, order[i]->data, order[i]->len), st, depth + 1);
         }
         free(order);
         if (!ok) return false;

@@ -40,6 +40,8 @@ static void test_engine(void) {
     expect_render("{{ x | tojson }}|{{ x | tojson(indent=2) }}", "{\"x\": {\"a\": [1, 2.0, \"é\\n\"], \"b\": null}}",
                   "{\"a\": [1, 2.0, \"é\\n\"], \"b\": null}|{\n  \"a\": [\n    1,\n    2.0,\n    \"é\\n\"\n  ],\n  \"b\": null\n}");
     expect_render("{{ x | tojson(separators=(',', ':'), sort_keys=true) }}", "{\"x\": {\"b\": 1, \"a\": 2}}", "{\"a\":2,\"b\":1}");
+    /* transformers' positional order: ensure_ascii, indent, separators, sort_keys */
+    expect_render("{{ x | tojson(ensure_ascii=true) }}|{{ x | tojson(false, 1) }}", "{\"x\": [\"é😀\"]}", "[\"\\u00e9\\ud83d\\ude00\"]|[\n \"é😀\"\n]");
     expect_render("{{ 'abcdef'[::-1] }}|{{ 'abcdef'[1:3] }}|{{ [1,2,3,4][-2:] }}|{{ 'héllo'[1] }}", "{}", "fedcba|bc|[3, 4]|é");
     expect_render("{% for x in [3,4,5] %}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{% if not loop.last %},{% endif %}{% endfor %}",
                   "{}", "0TrueFalse3,1FalseFalse3,2FalseTrue3");
