@@ -1,0 +1,104 @@
+/* The same checkpoint stored as f32, f16 and bf16 (one file instead of shards) gives the same
+ * logits up to the rounding of the weights: exercises the f16/bf16 paths end to end. */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "qwenc.h"
+#include "base/file.h"
+#include "io/safetensors.h"
+#include "io/safetensors_write.h"
+#include "tensor/tensor.h"
+
+typedef struct convert { const st_checkpoint *ck; qdtype to; } convert;
+
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
+static void fill(void *user, size_t index, size_t offset, unsigned char *out, size_t len) {
+    const convert *c = user;
+    const st_tensor *t = &c->ck->tensors[index];
+    const float *src = (const float *)t->data + offset / 2;
+    for (size_t i = 0; i < len / 2; i++) {
+        uint16_t h = c->to == QDT_F16 ? f32_to_f16(src[i]) : to_bf16(src[i]);
+        memcpy(out + 2 * i, &h, 2);
+    }
+}
+
+static float *logits_of(const char *dir, const int32_t *ids, size_t n, int *vocab) {
+    qwen_error *err = NULL;
+    qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2 }, &err);
+    REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
+    *vocab = qwen_model_vocab_size(m);
+    float *out = malloc(n * (size_t)*vocab * sizeof(float));
+    qwen_session *s = qwen_session_new(m, (int)n, NULL);
+    REQUIRE(s && qwen_session_forward(s, ids, n, out, true, NULL) == QWEN_OK, "forward");
+    qwen_session_free(s);
+    qwen_model_close(m);
+    return out;
+}
+
+int main(void) {
+    char *src = golden_path("models/qwen2-untied-f32");
+    const int32_t ids[] = { 1, 17, 300, 2000, 5, 99, 1024, 7, 42, 1500 };
+    size_t n = sizeof ids / sizeof *ids;
+    int vocab;
+    float *ref = logits_of(src, ids, n, &vocab);
+    st_checkpoint ck;
+    REQUIRE(st_open_dir(&ck, src, NULL) == QWEN_OK, "open checkpoint");
+    qdtype types[] = { QDT_F16, QDT_BF16 };
+    const double bound[] = { 2e-3, 2e-2 }; /* relative to max|logit|: f16 keeps 11 bits, bf16 8 */
+    for (int k = 0; k < 2; k++) {
+        char dir[] = "/tmp/qwenc-dtype-XXXXXX";
+        REQUIRE(mkdtemp(dir), "mkdtemp");
+        st_write_tensor *ts = calloc(ck.n_tensors, sizeof *ts);
+        for (size_t i = 0; i < ck.n_tensors; i++) {
+            ts[i].name = ck.tensors[i].name;
+            ts[i].dtype = types[k] == QDT_F16 ? "F16" : "BF16";
+            ts[i].ndim = ck.tensors[i].ndim;
+            memcpy(ts[i].shape, ck.tensors[i].shape, sizeof ts[i].shape);
+            ts[i].nbytes = ck.tensors[i].nbytes / 2;
+        }
+        convert c = { &ck, types[k] };
+        char *st_path = path_join(dir, "model.safetensors"), *cfg_from = path_join(src, "config.json"), *cfg_to = path_join(dir, "config.json");
+        REQUIRE(st_write(st_path, ts, ck.n_tensors, fill, &c, NULL) == QWEN_OK, "write");
+        size_t len;
+        char *cfg = file_read_all(cfg_from, &len, NULL);
+        FILE *f = fopen(cfg_to, "w");
+        fwrite(cfg, 1, len, f);
+        fclose(f);
+        float *got = logits_of(dir, ids, n, &vocab);
+        double err = 0, scale = 0;
+        size_t same = 0;
+        for (size_t t = 0; t < n; t++) {
+            int a = 0, b = 0;
+            for (int i = 0; i < vocab; i++) {
+                size_t o = t * (size_t)vocab + (size_t)i;
+                if (fabs(got[o] - ref[o]) > err) err = fabs(got[o] - ref[o]);
+                if (fabs(ref[o]) > scale) scale = fabs(ref[o]);
+                if (got[o] > got[t * (size_t)vocab + (size_t)a]) a = i;
+                if (ref[o] > ref[t * (size_t)vocab + (size_t)b]) b = i;
+            }
+            same += a == b;
+        }
+        printf("%s copy: max |err| %.3g of max|logit|, argmax equal %zu/%zu\n", ts[0].dtype, err / scale, same, n);
+        CHECK(err <= bound[k] * scale, "%s copy differs by %.3g of max|logit|", ts[0].dtype, err / scale);
+        free(got);
+        free(cfg);
+        unlink(st_path);
+        unlink(cfg_to);
+        rmdir(dir);
+        free(st_path);
+        free(cfg_from);
+        free(cfg_to);
+        free(ts);
+    }
+    st_close(&ck);
+    free(ref);
+    free(src);
+    return test_finish("model_dtypes");
+}
