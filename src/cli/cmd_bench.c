@@ -120,7 +120,7 @@ int cmd_bench(int argc, char **argv) {
                    pp, tg, pp_tps, tg_tps, best_pp, t_load, rss_mb, anon_after_load, anon_rss_mb(), qwen_model_weight_bytes(m) / 1e9, gbps, bw);
         } else {
             printf("model   %s\n", qwen_model_describe(m));
-            printf("load    %.3f s (weights mapped, not copied)\n", t_load);
+            printf("load    %.3f s (%s)\n", t_load, quant ? "weights quantized into memory" : "weights mapped, not copied");
             printf("pp%-4d  %8.2f tok/s   (time to first token %.3f s)\n", pp, pp_tps, best_pp);
             printf("tg%-4d  %8.2f tok/s   (%.2f GB/s of weights = %.0f%% of the measured %.1f GB/s memory bandwidth)\n", tg, tg_tps, gbps,
                    100 * gbps / bw, bw);

@@ -52,13 +52,10 @@ static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
     if ((st = bind_vector(m, &m->final_norm, "norm.weight", H, err))) return st;
     if (c->tie_embeddings) {
         m->lm_head = m->embed;
-    } else {
-        const st_tensor *t = st_find(&m->ck, "lm_head.weight");
-        if (!t) return qwen_fail(err, QWEN_ERR_FORMAT, "missing tensor 'lm_head.weight' (tie_word_embeddings is false)");
-        if ((st = bind_matrix(m, &m->lm_head, "lm_head.weight", c->vocab, H, err))) {
-            /* bind_matrix looked for model.lm_head first; this name has no prefix either way */
-            return st;
-        }
+    } else if (!st_find(&m->ck, "lm_head.weight")) {
+        return qwen_fail(err, QWEN_ERR_FORMAT, "missing tensor 'lm_head.weight' (tie_word_embeddings is false)");
+    } else if ((st = bind_matrix(m, &m->lm_head, "lm_head.weight", c->vocab, H, err))) {
+        return st;
     }
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
