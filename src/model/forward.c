@@ -24,9 +24,9 @@ static bool grow_scratch(qwen_session *s, int T) {
     if (T <= s->batch_cap) return true;
     const model_config *c = &s->model->cfg;
     size_t t = (size_t)T, q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim;
-    float **bufs[] = { &s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2 };
+    float **bufs[] = { &s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2, &s->rope_cs };
     size_t sizes[] = { t * c->hidden, t * c->hidden, t * q, t * kv, t * kv, t * q,
-                       t * c->intermediate, t * c->intermediate };
+                       t * c->intermediate, t * c->intermediate, t * c->head_dim };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
         float *p = realloc(*bufs[i], sizes[i] * sizeof(float));
         if (!p) return false;
@@ -36,12 +36,22 @@ static bool grow_scratch(qwen_session *s, int T) {
     return true;
 }
 
-/* Rotate-half RoPE on one head vector at position `pos`. */
-static void rope(const qwen_model *m, float *v, int pos) {
+/* cos and sin of every rotary angle of one position (times YaRN's attention factor), computed in
+ * double as the reference does: cs[0..half) cosines, cs[half..2*half) sines. */
+static void rope_angles(const qwen_model *m, int pos, float *cs) {
     int half = m->cfg.head_dim / 2;
     for (int i = 0; i < half; i++) {
         double angle = pos * m->inv_freq[i];
-        float c = (float)(cos(angle) * m->rope_scale), s = (float)(sin(angle) * m->rope_scale);
+        cs[i] = (float)(cos(angle) * m->rope_scale);
+        cs[half + i] = (float)(sin(angle) * m->rope_scale);
+    }
+}
+
+/* Rotate-half RoPE on one head vector with its position's angles. */
+static void rope(int head_dim, float *v, const float *cs) {
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        float c = cs[i], s = cs[half + i];
         float a = v[i], b = v[i + half];
         v[i] = a * c - b * s;
         v[i + half] = b * c + a * s;
@@ -85,6 +95,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
     thread_pool *pool = m->pool;
 
     for (int t = 0; t < T; t++) qtensor_row_f32(&m->embed, ids[t], s->x + (size_t)t * H);
+    for (int t = 0; t < T; t++) rope_angles(m, pos0 + t, s->rope_cs + (size_t)t * d); /* shared by every layer and head */
 
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
@@ -97,12 +108,12 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
             for (int h = 0; h < c->n_heads; h++) {
                 float *qh = s->q + (size_t)t * nq + (size_t)h * d;
                 if (w->q_norm) rmsnorm(qh, qh, w->q_norm, d, c->rms_eps);
-                rope(m, qh, pos0 + t);
+                rope(d, qh, s->rope_cs + (size_t)t * d);
             }
             for (int h = 0; h < c->n_kv_heads; h++) {
                 float *kh = s->k + (size_t)t * nkv + (size_t)h * d;
                 if (w->k_norm) rmsnorm(kh, kh, w->k_norm, d, c->rms_eps);
-                rope(m, kh, pos0 + t);
+                rope(d, kh, s->rope_cs + (size_t)t * d);
             }
             memcpy(s->k_cache + layer_off + (size_t)(pos0 + t) * nkv, s->k + (size_t)t * nkv, (size_t)nkv * sizeof(float));
             memcpy(s->v_cache + layer_off + (size_t)(pos0 + t) * nkv, s->v + (size_t)t * nkv, (size_t)nkv * sizeof(float));

@@ -289,6 +289,7 @@ void qwen_session_free(qwen_session *s) {
     free(s->att);
     free(s->hb);
     free(s->hb2);
+    free(s->rope_cs);
     workspace_free(&s->ws);
     free(s);
 }

@@ -80,6 +80,7 @@ struct qwen_session {
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
+    float *rope_cs;          /* [batch][head_dim] cos | sin of each token's rotary angles */
     float *scores;           /* [threads][heads per KV head][max_tokens] attention weights */
     workspace ws;            /* matmul scratch, kept across calls */
 };

@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 static inline __m512 load_bf16x16(const uint16_t *p) {
     __m256i h = _mm256_loadu_si256((const __m256i *)p);
@@ -128,6 +129,39 @@ static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, in
     _mm512_storeu_ps(out + 160, c50); _mm512_storeu_ps(out + 176, c51);
 }
 
+/* Quantized prefill tile: a vector of 16 rows x 4 weights (unsigned) against one token's 4
+ * activations broadcast to every lane; VNNI sums the 4 products per lane. Integer sums are scaled
+ * once per block of 32. */
+static void avx512_gemm6x32_q(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                              int64_t nb, float offset, float *out) {
+    __m512 acc[6][2];
+    for (int t = 0; t < 6; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
+        __m512i u0 = s0, u1 = s0, u2 = s0, u3 = s0, u4 = s0, u5 = s0;
+        const uint8_t *pb = packed + b * 8 * 128;
+        for (int g = 0; g < 8; g++) {
+            __m512i w0 = _mm512_loadu_si512(pb + g * 128), w1 = _mm512_loadu_si512(pb + g * 128 + 64);
+            int32_t q;
+#define TOK(T, S, U) memcpy(&q, x[(T) * ldx + b].qs + 4 * g, 4); { __m512i bx = _mm512_set1_epi32(q); \
+                     S = _mm512_dpbusd_epi32(S, w0, bx); U = _mm512_dpbusd_epi32(U, w1, bx); }
+            TOK(0, s0, u0) TOK(1, s1, u1) TOK(2, s2, u2) TOK(3, s3, u3) TOK(4, s4, u4) TOK(5, s5, u5)
+#undef TOK
+        }
+        __m512 d0 = _mm512_loadu_ps(pdw + b * 32), d1 = _mm512_loadu_ps(pdw + b * 32 + 16);
+        __m512i sums[6][2] = { { s0, u0 }, { s1, u1 }, { s2, u2 }, { s3, u3 }, { s4, u4 }, { s5, u5 } };
+        for (int t = 0; t < 6; t++) {
+            __m512 xdv = _mm512_set1_ps(xd[t * ldx + b]), corr = _mm512_set1_ps(offset * xs[t * ldx + b]);
+            acc[t][0] = _mm512_fmadd_ps(d0, _mm512_fmsub_ps(xdv, _mm512_cvtepi32_ps(sums[t][0]), corr), acc[t][0]);
+            acc[t][1] = _mm512_fmadd_ps(d1, _mm512_fmsub_ps(xdv, _mm512_cvtepi32_ps(sums[t][1]), corr), acc[t][1]);
+        }
+    }
+    for (int t = 0; t < 6; t++) {
+        _mm512_storeu_ps(out + t * 32, acc[t][0]);
+        _mm512_storeu_ps(out + t * 32 + 16, acc[t][1]);
+    }
+}
+
 static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
     __m512 va = _mm512_set1_ps(a);
     int64_t i = 0;
@@ -177,6 +211,6 @@ static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_axpy, avx512_attn_scores, avx512_attn_values, avx512_bf16_to_f32 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_q, avx512_axpy, avx512_attn_scores, avx512_attn_values, avx512_bf16_to_f32 };
     return &k;
 }

@@ -17,8 +17,8 @@ const dot_kernels *dot_kernels_best(void) {
     return k ? k : dot_kernels_ref();
 }
 
-/* From this many tokens on, quantized weights are dequantized tile by tile and multiplied in f32
- * like plain ones: compute-bound prefill gains more from the register-tiled GEMM than from int8. */
+/* From this many tokens on, quantized weights are repacked 32 rows at a time for the int8 tile
+ * kernel (gemm6x32_q); fewer tokens use one integer dot per row and token. */
 enum { QUANT_GEMM_MIN_TOKENS = 8 };
 enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 + 6 }; /* prefill tile: 32 transposed rows, a row, 6 padded tokens */
 
@@ -29,7 +29,8 @@ typedef struct matmul_job {
     const qtensor *w;
     const float *bias;
     const dot_kernels *k;
-    float *scratch; /* per thread: SCRATCH_ROWS * cols floats for prefill tiles (see matmul_rows_batched) */
+    float *scratch; /* per-thread prefill tiles (matmul_rows_batched, matmul_rows_quant_batched) */
+    int64_t scratch_stride; /* floats from one thread's scratch to the next */
     const block_q8_0 *xq; /* [T][cols / QK] activations quantized for block-quantized weights */
     const float *xd, *xs; /* [T][cols / QK] their f32 scales and scaled sums (q8_0_block_sums) */
     int64_t rows_per_block;
@@ -49,6 +50,40 @@ static void matmul_rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
             j->y[(int64_t)t * w->rows + r] = d + b;
         }
     }
+}
+
+/* Prefill with quantized weights: 32 rows at a time are repacked as unsigned bytes (repack_q_tile)
+ * and every group of 6 tokens runs against them (gemm6x32_q). Rows beyond a multiple of 32 use the
+ * per-row dots; the last tokens a zero-padded group. */
+static void matmul_rows_quant_batched(const matmul_job *j, int64_t r0, int64_t r1, float *scratch) {
+    const qtensor *w = j->w;
+    int64_t nb = w->cols / QK, T = j->T;
+    uint8_t *packed = (uint8_t *)scratch;
+    float *pdw = (float *)(packed + 32 * (size_t)w->cols);
+    float *pad_d = pdw + nb * 32, *pad_s = pad_d + 6 * nb;
+    block_q8_0 *pad_q = (block_q8_0 *)(pad_s + 6 * nb);
+    int64_t r = r0;
+    for (; r + TILE_ROWS <= r1; r += TILE_ROWS) {
+        float offset = repack_q_tile(w, r, packed, pdw);
+        for (int64_t t = 0; t < T; t += 6) {
+            int64_t nt = T - t < 6 ? T - t : 6;
+            const block_q8_0 *xq = j->xq + t * nb;
+            const float *xd = j->xd + t * nb, *xs = j->xs + t * nb;
+            if (nt < 6) {
+                memset(pad_q, 0, 6 * (size_t)nb * sizeof *pad_q);
+                memset(pad_d, 0, 12 * (size_t)nb * sizeof(float));
+                memcpy(pad_q, xq, (size_t)(nt * nb) * sizeof *pad_q);
+                memcpy(pad_d, xd, (size_t)(nt * nb) * sizeof(float));
+                memcpy(pad_s, xs, (size_t)(nt * nb) * sizeof(float));
+                xq = pad_q, xd = pad_d, xs = pad_s;
+            }
+            float out[6 * TILE_ROWS];
+            j->k->gemm6x32_q(packed, pdw, xq, xd, xs, nb, nb, offset, out);
+            for (int64_t a = 0; a < nt; a++)
+                for (int i = 0; i < TILE_ROWS; i++) j->y[(t + a) * w->rows + r + i] = out[a * TILE_ROWS + i] + (j->bias ? j->bias[r + i] : 0.0f);
+        }
+    }
+    if (r < r1) matmul_rows_quant(j, r, r1);
 }
 
 /* Prefill: 32 weight rows at a time are converted to f32 and transposed ([cols][32]) once, then
@@ -88,7 +123,11 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
 static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1, float *row) {
     const qtensor *w = j->w;
     int64_t n = w->cols;
-    if (j->xq) { matmul_rows_quant(j, r0, r1); return; }
+    if (j->xq) {
+        if (j->T >= QUANT_GEMM_MIN_TOKENS && row) matmul_rows_quant_batched(j, r0, r1, row);
+        else matmul_rows_quant(j, r0, r1);
+        return;
+    }
     if (j->T > 1) { matmul_rows_batched(j, r0, r1, row); return; }
     for (int64_t r = r0; r < r1; r++) {
         float b = j->bias ? j->bias[r] : 0.0f;
@@ -103,7 +142,7 @@ static void matmul_block(void *ctx, int block, int thread_index) {
     const matmul_job *j = ctx;
     int64_t r0 = (int64_t)block * j->rows_per_block, r1 = r0 + j->rows_per_block;
     if (r1 > j->w->rows) r1 = j->w->rows;
-    matmul_rows(j, r0, r1, j->scratch ? j->scratch + (int64_t)thread_index * SCRATCH_ROWS * j->w->cols : NULL);
+    matmul_rows(j, r0, r1, j->scratch ? j->scratch + (int64_t)thread_index * j->scratch_stride : NULL);
 }
 
 void *workspace_get(workspace *ws, size_t size) {
@@ -125,13 +164,17 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
     workspace local = { 0 };
     if (!ws) ws = &local;
     int threads = thread_pool_size(pool);
-    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, NULL, NULL, NULL, 0 };
+    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, 0, NULL, NULL, NULL, 0 };
     bool quantized = w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0;
-    if (quantized && T < QUANT_GEMM_MIN_TOKENS) {
-        /* few tokens: integer dots against quantized activations (reads the weights once) */
+    if (quantized) {
+        /* activations quantized once: [xd | xs | blocks], then per-thread tiles for prefill */
         int64_t nb = w->cols / QK;
         size_t blocks = (size_t)T * (size_t)nb;
-        float *xd = workspace_get(ws, blocks * (2 * sizeof(float) + sizeof(block_q8_0)));
+        size_t act = (blocks * (2 * sizeof(float) + sizeof(block_q8_0)) + 63) / 64 * 64;
+        size_t per_thread = T >= QUANT_GEMM_MIN_TOKENS
+                                ? (32 * (size_t)w->cols + (size_t)nb * (32 + 12) * sizeof(float) + 6 * (size_t)nb * sizeof(block_q8_0) + 63) / 64 * 64
+                                : 0;
+        float *xd = workspace_get(ws, act + (size_t)threads * per_thread);
         if (!xd) { /* no memory for the quantized activations: the slow exact way */
             matmul_ref(y, x, T, w, bias);
             return;
@@ -143,8 +186,13 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
         j.xq = xq;
         j.xd = xd;
         j.xs = xs;
+        if (per_thread) {
+            j.scratch = (float *)((char *)xd + act);
+            j.scratch_stride = (int64_t)(per_thread / sizeof(float));
+        }
     } else if (T > 1) {
         j.scratch = workspace_get(ws, (size_t)threads * SCRATCH_ROWS * (size_t)w->cols * sizeof(float));
+        j.scratch_stride = SCRATCH_ROWS * w->cols;
         if (!j.scratch) { /* no memory for converted rows: one token at a time */
             for (int t = 0; t < T; t++) matmul(pool, NULL, y + (int64_t)t * w->rows, x + (int64_t)t * w->cols, 1, w, bias);
             return;
@@ -161,9 +209,8 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
 }
 
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias) {
-    if ((w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) && T < QUANT_GEMM_MIN_TOKENS) {
-        /* the few-token quantized path's definition: activations quantized to Q8_0, integer block
-         * dots; from QUANT_GEMM_MIN_TOKENS on, the weights are dequantized (below) */
+    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
+        /* the quantized path's definition: activations quantized to Q8_0, integer block dots */
         int64_t nb = w->cols / QK;
         block_q8_0 *xq = malloc((size_t)nb * sizeof *xq);
         if (!xq) return;

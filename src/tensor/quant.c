@@ -123,3 +123,41 @@ void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs
         xs[b] = xd[b] * (float)sum;
     }
 }
+
+float repack_q_tile(const qtensor *w, int64_t r0, uint8_t *packed, float *pdw) {
+    int64_t nb = w->cols / QK;
+    size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+    for (int r = 0; r < 32; r++) {
+        const char *row = (const char *)w->data + (size_t)(r0 + r) * row_bytes;
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t u[QK];
+            if (w->dtype == QDT_Q8_0) {
+                const block_q8_0 *blk = (const block_q8_0 *)row + b;
+                pdw[b * 32 + r] = f16_to_f32(blk->d);
+                for (int i = 0; i < QK; i++) u[i] = (uint8_t)(blk->qs[i] ^ 0x80);
+            } else {
+                const block_q4_0 *blk = (const block_q4_0 *)row + b;
+                pdw[b * 32 + r] = f16_to_f32(blk->d);
+                for (int i = 0; i < QK / 2; i++) { u[i] = blk->qs[i] & 0xF; u[i + QK / 2] = blk->qs[i] >> 4; }
+            }
+            for (int g = 0; g < 8; g++)
+                for (int j = 0; j < 4; j++) packed[((b * 8 + g) * 32 + r) * 4 + j] = u[4 * g + j];
+        }
+    }
+    return w->dtype == QDT_Q8_0 ? 128.0f : 8.0f;
+}
+
+void ref_gemm6x32_q(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                    int64_t n_blocks, float offset, float *out) {
+    for (int t = 0; t < 6; t++)
+        for (int r = 0; r < 32; r++) {
+            float acc = 0;
+            for (int64_t b = 0; b < n_blocks; b++) {
+                int32_t dot = 0;
+                for (int g = 0; g < 8; g++)
+                    for (int j = 0; j < 4; j++) dot += packed[((b * 8 + g) * 32 + r) * 4 + j] * x[t * ldx + b].qs[4 * g + j];
+                acc += pdw[b * 32 + r] * (xd[t * ldx + b] * (float)dot - offset * xs[t * ldx + b]);
+            }
+            out[t * 32 + r] = acc;
+        }
+}

@@ -59,8 +59,7 @@ void ref_attn_scores(const float *q, const float *k, int64_t stride, int64_t n, 
 void ref_attn_values(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
- * numerics: under 8 tokens the activations are quantized to Q8_0 too (integer dots, like decode);
- * from 8 tokens on (prefill) the weights are dequantized and multiplied in f32. */
+ * numerics: the activations are quantized to Q8_0 too and multiplied with integer block dots. */
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias);
 
 /* Dot products of one weight row against f32 vectors. The kernel table is chosen once. */
@@ -78,6 +77,11 @@ typedef struct dot_kernels {
     /* A tile of a batched matmul (prefill): out[t * 32 + r] = sum_k x[t * ldx + k] * wt[k * 32 + r]
      * for 6 activation rows t and 32 weight rows r, the weights transposed to f32 [n][32]. */
     void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
+    /* The same tile for block-quantized weights against Q8_0 activations: 32 rows repacked by
+     * repack_q_tile (unsigned bytes, `offset` = 8 for Q4_0, 128 for Q8_0, and their f32 scales),
+     * 6 tokens whose blocks, scales and scaled sums lie `ldx` blocks apart. out[t * 32 + r]. */
+    void (*gemm6x32_q)(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                       int64_t n_blocks, float offset, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
     /* Attention over n cached rows `stride` floats apart: scores[p] = scale * dot(q, k + p * stride, d),
      * and out[0..d) = sum_p w[p] * (v + p * stride). */
@@ -87,6 +91,12 @@ typedef struct dot_kernels {
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
+void ref_gemm6x32_q(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                    int64_t n_blocks, float offset, float *out);
+/* Repacks rows r0..r0+31 of a Q8_0/Q4_0 matrix for gemm6x32_q: for block b and group g of 4
+ * weights, packed[((b * 8 + g) * 32 + r) * 4 + j] = weight (b * 32 + 4g + j) of row r as an
+ * unsigned byte, pdw[b * 32 + r] its scale. Returns the offset to subtract (8 or 128). */
+float repack_q_tile(const qtensor *w, int64_t r0, uint8_t *packed, float *pdw);
 
 /* quant.c: reference quantization (round to nearest, as llama.cpp does) */
 float f32_to_f16_value(float f); /* rounds through f16 */

@@ -183,6 +183,47 @@ static void test_attention_kernels(void) {
     }
 }
 
+static void test_quant_gemm_tile(void) {
+    const dot_kernels *fast = dot_kernels_avx512(), *ref = dot_kernels_ref();
+    if (!fast || !__builtin_cpu_supports("avx512vnni")) { printf("skipping gemm6x32_q: no AVX-512 VNNI\n"); return; }
+    int nbs[] = { 1, 3, 8 };
+    for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
+        int nb = nbs[s], cols = nb * QK;
+        float *wf = malloc((size_t)32 * cols * 4), *xf = malloc((size_t)6 * cols * 4);
+        for (int i = 0; i < 32 * cols; i++) wf[i] = frand();
+        for (int i = 0; i < 6 * cols; i++) xf[i] = frand() * 2;
+        block_q8_0 *xq = malloc(6 * nb * sizeof *xq);
+        float *xd = malloc(6 * nb * 4), *xs = malloc(6 * nb * 4);
+        for (int t = 0; t < 6; t++) quantize_row_q8_0(xf + t * cols, xq + t * nb, cols);
+        q8_0_block_sums(xq, 6 * nb, xd, xs);
+        for (int q = 0; q < 2; q++) {
+            qdtype type = q ? QDT_Q4_0 : QDT_Q8_0;
+            void *wq = malloc((size_t)32 * qdtype_row_bytes(type, cols));
+            for (int r = 0; r < 32; r++) {
+                void *row = (char *)wq + (size_t)r * qdtype_row_bytes(type, cols);
+                if (q) quantize_row_q4_0(wf + r * cols, row, cols);
+                else quantize_row_q8_0(wf + r * cols, row, cols);
+            }
+            qtensor w = { type, 32, cols, wq };
+            uint8_t *packed = malloc((size_t)32 * cols);
+            float *pdw = malloc((size_t)nb * 32 * 4), o1[192], o2[192];
+            float off = repack_q_tile(&w, 0, packed, pdw);
+            ref->gemm6x32_q(packed, pdw, xq, xd, xs, nb, nb, off, o1);
+            fast->gemm6x32_q(packed, pdw, xq, xd, xs, nb, nb, off, o2);
+            for (int t = 0; t < 6; t++)
+                for (int r = 0; r < 32; r++) {
+                    const void *row = (const char *)wq + (size_t)r * qdtype_row_bytes(type, cols);
+                    float want = q ? ref_dot_q4_0(row, xq + t * nb, NULL, NULL, nb) : ref_dot_q8_0(row, xq + t * nb, NULL, NULL, nb);
+                    CHECK(fabsf(o1[t * 32 + r] - want) <= 1e-4f * (fabsf(want) + 1), "ref gemm6x32_q %s nb=%d", qdtype_name(type), nb);
+                    CHECK(fabsf(o2[t * 32 + r] - want) <= 1e-4f * (fabsf(want) + 1), "avx512 gemm6x32_q %s nb=%d: %g vs %g", qdtype_name(type), nb,
+                          o2[t * 32 + r], want);
+                }
+            free(wq); free(packed); free(pdw);
+        }
+        free(wf); free(xf); free(xq); free(xd); free(xs);
+    }
+}
+
 static void test_small_ops(void) {
     float x[5] = { 1, -2, 3, -4, 5 }, w[5] = { 1, 1, 1, 1, 2 }, out[5];
     rmsnorm(out, x, w, 5, 0);
@@ -205,5 +246,6 @@ int main(void) {
     test_small_ops();
     test_axpy_convert_gemm();
     test_attention_kernels();
+    test_quant_gemm_tile();
     return test_finish("kernels");
 }
