@@ -11,6 +11,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "base/utf8.h"
+#include "tokenizer/json_scan.h"
 
 static const char QWEN_SPLIT_REGEX[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
@@ -157,55 +158,93 @@ static qwen_status ensure_id(qwen_tokenizer *tok, json_int_t id, qwen_error **er
     return QWEN_OK;
 }
 
-static qwen_status load_vocab(qwen_tokenizer *tok, json_t *vocab, qwen_error **err) {
-    int16_t char_to_byte[512];
-    for (int i = 0; i < 512; i++) char_to_byte[i] = -1;
-    for (int b = 0; b < 256; b++) char_to_byte[byte_level_char((unsigned char)b)] = (int16_t)b;
-    for (int b = 0; b < 256; b++) tok->byte_id[b] = -1;
+/* State shared by the vocab and merge readers (jansson or the text scanner). */
+typedef struct loader {
+    qwen_tokenizer *tok;
+    int16_t char_to_byte[512]; /* byte-level code point -> byte, -1 for others */
+    qwen_error **err;
+} loader;
 
-    const char *key;
-    json_t *val;
+static void loader_init(loader *ld, qwen_tokenizer *tok, qwen_error **err) {
+    ld->tok = tok;
+    ld->err = err;
+    for (int i = 0; i < 512; i++) ld->char_to_byte[i] = -1;
+    for (int b = 0; b < 256; b++) ld->char_to_byte[byte_level_char((unsigned char)b)] = (int16_t)b;
+    for (int b = 0; b < 256; b++) tok->byte_id[b] = -1;
+}
+
+/* One vocab entry: a byte-level token string and its id. Returns non-zero (with *err) on failure. */
+static int vocab_add(void *user, const char *key, size_t klen, long long id) {
+    loader *ld = user;
+    qwen_tokenizer *tok = ld->tok;
     char buf[1024];
-    json_object_foreach(vocab, key, val) {
-        size_t klen = strlen(key), blen;
-        if (!json_is_integer(val)) return qwen_fail(err, QWEN_ERR_FORMAT, "vocab entry '%.40s' has no integer id", key);
-        if (klen > sizeof buf || !byte_level_decode(char_to_byte, key, klen, buf, &blen))
-            return qwen_fail(err, QWEN_ERR_FORMAT, "vocab entry '%.40s' is not a byte-level token", key);
-        json_int_t id = json_integer_value(val);
-        if (ensure_id(tok, id, err)) return QWEN_ERR_FORMAT;
-        char *bytes = arena_strndup(&tok->strings, buf, blen);
-        if (!bytes || !strmap_put(&tok->vocab, bytes, blen, (uint32_t)id)) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-        tok->id_bytes[id] = bytes;
-        tok->id_len[id] = (uint32_t)blen;
-        if (blen == 1) tok->byte_id[(unsigned char)bytes[0]] = (int32_t)id;
-    }
+    size_t blen;
+    if (klen > sizeof buf || !byte_level_decode(ld->char_to_byte, key, klen, buf, &blen))
+        return qwen_fail(ld->err, QWEN_ERR_FORMAT, "vocab entry '%.40s' is not a byte-level token", key);
+    if (ensure_id(tok, id, ld->err)) return QWEN_ERR_FORMAT;
+    char *bytes = arena_strndup(&tok->strings, buf, blen);
+    if (!bytes || !strmap_put(&tok->vocab, bytes, blen, (uint32_t)id)) return qwen_fail(ld->err, QWEN_ERR_NOMEM, "out of memory");
+    tok->id_bytes[id] = bytes;
+    tok->id_len[id] = (uint32_t)blen;
+    if (blen == 1) tok->byte_id[(unsigned char)bytes[0]] = (int32_t)id;
+    return 0;
+}
+
+static qwen_status check_byte_tokens(const loader *ld) {
     for (int b = 0; b < 256; b++)
-        if (tok->byte_id[b] < 0) return qwen_fail(err, QWEN_ERR_FORMAT, "vocab lacks a token for byte 0x%02x", b);
+        if (ld->tok->byte_id[b] < 0) return qwen_fail(ld->err, QWEN_ERR_FORMAT, "vocab lacks a token for byte 0x%02x", b);
     return QWEN_OK;
 }
 
+static qwen_status load_vocab(loader *ld, json_t *vocab) {
+    const char *key;
+    json_t *val;
+    json_object_foreach(vocab, key, val) {
+        if (!json_is_integer(val)) return qwen_fail(ld->err, QWEN_ERR_FORMAT, "vocab entry '%.40s' has no integer id", key);
+        if (vocab_add(ld, key, strlen(key), json_integer_value(val))) return QWEN_ERR_FORMAT;
+    }
+    return check_byte_tokens(ld);
+}
+
 /* Looks up the id of a byte-level token string from merges. */
-static int32_t vocab_id_of(const qwen_tokenizer *tok, const int16_t *char_to_byte, const char *s, size_t len) {
+static int32_t vocab_id_of(const loader *ld, const char *s, size_t len) {
     char buf[1024];
     size_t blen;
     uint32_t id;
-    if (len > sizeof buf || !byte_level_decode(char_to_byte, s, len, buf, &blen)) return -1;
-    return strmap_get(&tok->vocab, buf, blen, &id) ? (int32_t)id : -1;
+    if (len > sizeof buf || !byte_level_decode(ld->char_to_byte, s, len, buf, &blen)) return -1;
+    return strmap_get(&ld->tok->vocab, buf, blen, &id) ? (int32_t)id : -1;
 }
 
-static qwen_status load_merges(qwen_tokenizer *tok, json_t *merges, qwen_error **err) {
-    if (!json_is_array(merges)) return qwen_fail(err, QWEN_ERR_FORMAT, "model.merges is not a list");
-    int16_t char_to_byte[512];
-    for (int i = 0; i < 512; i++) char_to_byte[i] = -1;
-    for (int b = 0; b < 256; b++) char_to_byte[byte_level_char((unsigned char)b)] = (int16_t)b;
-
-    size_t n = json_array_size(merges);
+/* Sizes the merge table for n merges (at most half full). */
+static qwen_status merges_init(loader *ld, size_t n) {
+    qwen_tokenizer *tok = ld->tok;
     tok->merge_cap = 64;
     while (tok->merge_cap < 2 * n) tok->merge_cap *= 2;
     tok->merges = malloc(tok->merge_cap * sizeof *tok->merges);
-    if (!tok->merges) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    if (!tok->merges) return qwen_fail(ld->err, QWEN_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < tok->merge_cap; i++) tok->merges[i].pair = UINT64_MAX;
+    return QWEN_OK;
+}
 
+/* One merge "a b" of rank `rank`. Returns non-zero (with *err) on failure. */
+static int merge_add(void *user, const char *a, size_t alen, const char *b, size_t blen, long rank) {
+    loader *ld = user;
+    char joined[2048];
+    if (alen + blen > sizeof joined) return qwen_fail(ld->err, QWEN_ERR_FORMAT, "merge %ld is too long", rank);
+    memcpy(joined, a, alen);
+    memcpy(joined + alen, b, blen);
+    int32_t ia = vocab_id_of(ld, a, alen), ib = vocab_id_of(ld, b, blen), ij = vocab_id_of(ld, joined, alen + blen);
+    if (ia < 0 || ib < 0 || ij < 0)
+        return qwen_fail(ld->err, QWEN_ERR_FORMAT, "merge %ld ('%.*s' '%.*s') uses a token missing from the vocab", rank,
+                         (int)(alen > 40 ? 40 : alen), a, (int)(blen > 40 ? 40 : blen), b);
+    bpe_merge_put(ld->tok, ia, ib, (uint32_t)rank, ij);
+    return 0;
+}
+
+static qwen_status load_merges(loader *ld, json_t *merges) {
+    if (!json_is_array(merges)) return qwen_fail(ld->err, QWEN_ERR_FORMAT, "model.merges is not a list");
+    size_t n = json_array_size(merges);
+    if (merges_init(ld, n)) return QWEN_ERR_NOMEM;
     for (size_t r = 0; r < n; r++) {
         json_t *m = json_array_get(merges, r);
         const char *a, *b;
@@ -223,19 +262,21 @@ static qwen_status load_merges(qwen_tokenizer *tok, json_t *merges, qwen_error *
             b = sp + 1;
             blen = strlen(b);
         } else {
-            return qwen_fail(err, QWEN_ERR_FORMAT, "merge %zu is malformed", r);
+            return qwen_fail(ld->err, QWEN_ERR_FORMAT, "merge %zu is malformed", r);
         }
-        char joined[2048];
-        if (alen + blen > sizeof joined) return qwen_fail(err, QWEN_ERR_FORMAT, "merge %zu is too long", r);
-        memcpy(joined, a, alen);
-        memcpy(joined + alen, b, blen);
-        int32_t ia = vocab_id_of(tok, char_to_byte, a, alen), ib = vocab_id_of(tok, char_to_byte, b, blen);
-        int32_t ij = vocab_id_of(tok, char_to_byte, joined, alen + blen);
-        if (ia < 0 || ib < 0 || ij < 0)
-            return qwen_fail(err, QWEN_ERR_FORMAT, "merge %zu ('%.*s' '%.*s') uses a token missing from the vocab", r,
-                             (int)(alen > 40 ? 40 : alen), a, (int)(blen > 40 ? 40 : blen), b);
-        bpe_merge_put(tok, ia, ib, (uint32_t)r, ij);
+        if (merge_add(ld, a, alen, b, blen, (long)r)) return QWEN_ERR_FORMAT;
     }
+    return QWEN_OK;
+}
+
+/* The same from the raw text (json_scan.c). */
+static qwen_status load_vocab_and_merges_fast(loader *ld, const char *text, tj_span vocab, tj_span merges) {
+    if (tj_each_vocab(text, vocab, vocab_add, ld) < 0) return qwen_fail(ld->err, QWEN_ERR_FORMAT, "model.vocab is malformed");
+    if (check_byte_tokens(ld)) return QWEN_ERR_FORMAT;
+    long n = tj_count_elements(text, merges);
+    if (n < 0) return qwen_fail(ld->err, QWEN_ERR_FORMAT, "model.merges is malformed");
+    if (merges_init(ld, (size_t)n)) return QWEN_ERR_NOMEM;
+    if (tj_each_merge(text, merges, merge_add, ld) != n) return qwen_fail(ld->err, QWEN_ERR_FORMAT, "model.merges is malformed");
     return QWEN_OK;
 }
 
@@ -275,7 +316,10 @@ static qwen_status load_added_tokens(qwen_tokenizer *tok, json_t *list, qwen_err
     return QWEN_OK;
 }
 
-static qwen_status tokenizer_load_json(qwen_tokenizer *tok, json_t *root, qwen_error **err) {
+/* Fills tok from the parsed document. With `text` non-NULL, model.vocab and model.merges are read
+ * from those spans of the raw text (the parsed document holds empty placeholders there). */
+static qwen_status tokenizer_load_json(qwen_tokenizer *tok, json_t *root, const char *text, tj_span vocab_span,
+                                       tj_span merges_span, qwen_error **err) {
     if (!json_is_object(root)) return qwen_fail(err, QWEN_ERR_FORMAT, "the top level is not an object");
     json_t *model = json_object_get(root, "model");
     if (!json_is_object(model)) return qwen_fail(err, QWEN_ERR_FORMAT, "no 'model' object");
@@ -295,8 +339,14 @@ static qwen_status tokenizer_load_json(qwen_tokenizer *tok, json_t *root, qwen_e
     json_t *dec = json_object_get(root, "decoder");
     if (dec && !json_is_null(dec) && strcmp(type_of(dec), "ByteLevel"))
         return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "unsupported decoder type '%s'", type_of(dec));
-    if ((st = load_vocab(tok, vocab, err))) return st;
-    if ((st = load_merges(tok, json_object_get(model, "merges"), err))) return st;
+    loader ld;
+    loader_init(&ld, tok, err);
+    if (text) {
+        if ((st = load_vocab_and_merges_fast(&ld, text, vocab_span, merges_span))) return st;
+    } else {
+        if ((st = load_vocab(&ld, vocab))) return st;
+        if ((st = load_merges(&ld, json_object_get(model, "merges")))) return st;
+    }
     if ((st = load_added_tokens(tok, json_object_get(root, "added_tokens"), err))) return st;
     if ((st = load_post_processor(tok, json_object_get(root, "post_processor"), err))) return st;
     for (size_t i = 0; i < tok->n_post_prefix; i++)
@@ -316,18 +366,36 @@ qwen_tokenizer *qwen_tokenizer_open(const char *path, qwen_error **err) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    json_t *root = json_load_path(file, err);
+    size_t len;
+    char *text = file_read_all(file, &len, err);
     qwen_tokenizer *tok = NULL;
-    if (root) {
-        tok = calloc(1, sizeof *tok);
-        if (!tok) {
-            qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-        } else if (tokenizer_load_json(tok, root, err)) {
-            qwen_error_prefix(err, "%s: ", file);
-            qwen_tokenizer_close(tok);
-            tok = NULL;
+    if (text) {
+        /* jansson parses everything but the vocab and merges, which are blanked out (same length, so
+         * error positions still match the file) and read straight from the text */
+        tj_span vocab = { 0, 0 }, merges = { 0, 0 };
+        char *rest = NULL;
+        bool fast = tj_find_spans(text, len, &vocab, &merges) && (rest = malloc(len + 1));
+        if (fast) {
+            memcpy(rest, text, len + 1);
+            memset(rest + vocab.begin, ' ', vocab.end - vocab.begin);
+            memcpy(rest + vocab.begin, "{}", 2);
+            memset(rest + merges.begin, ' ', merges.end - merges.begin);
+            memcpy(rest + merges.begin, "[]", 2);
         }
-        json_decref(root);
+        json_t *root = json_load_text(fast ? rest : text, len, file, err);
+        free(rest);
+        if (root) {
+            tok = calloc(1, sizeof *tok);
+            if (!tok) {
+                qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+            } else if (tokenizer_load_json(tok, root, fast ? text : NULL, vocab, merges, err)) {
+                qwen_error_prefix(err, "%s: ", file);
+                qwen_tokenizer_close(tok);
+                tok = NULL;
+            }
+            json_decref(root);
+        }
+        free(text);
     }
     free(file);
     return tok;

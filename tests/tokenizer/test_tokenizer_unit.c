@@ -1,5 +1,6 @@
 /* Tokenizer behaviour beyond the parity file: options, post-processor, bad input, streaming. */
 #include <string.h>
+#include <jansson.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -209,10 +210,73 @@ static void test_bad_files(void) {
         qwen_error_free(err);
         err = NULL;
     }
+    /* Corrupted bytes inside the vocab and merges (read by the fast scanner) must not crash. */
+    uint64_t x = 7;
+    for (int k = 0; k < 8; k++) {
+        char *copy = malloc((size_t)size);
+        memcpy(copy, buf, (size_t)size);
+        for (int flips = 0; flips < 3; flips++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            long at = 2000 + (long)(x % (uint64_t)(size - 4000));
+            const char junk[] = "\"\\{}[],:0u";
+            copy[at] = junk[x % (sizeof junk - 1)];
+        }
+        FILE *o = fopen(path, "wb");
+        fwrite(copy, 1, (size_t)size, o);
+        fclose(o);
+        qwen_tokenizer *t = qwen_tokenizer_open(dir, &err);
+        CHECK(t || err, "corrupted copy %d: either loads or fails with an error", k);
+        qwen_tokenizer_close(t);
+        qwen_error_free(err);
+        err = NULL;
+        free(copy);
+    }
     free(buf);
     free(real);
     unlink(path);
     rmdir(dir);
+}
+
+/* The same tokenizer re-serialized differently (every non-ASCII character escaped, indented,
+ * merges in the older "a b" form) must load and encode identically. */
+static void test_reserialized(void) {
+    char *src = golden_path("models/qwen3-tiny/tokenizer.json");
+    json_t *root = json_load_file(src, 0, NULL);
+    REQUIRE(root, "load %s", src);
+    json_t *merges = json_object_get(json_object_get(root, "model"), "merges"), *m;
+    size_t i;
+    json_t *old = json_array();
+    json_array_foreach(merges, i, m) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s %s", json_string_value(json_array_get(m, 0)), json_string_value(json_array_get(m, 1)));
+        json_array_append_new(old, json_string(buf));
+    }
+    json_object_set_new(json_object_get(root, "model"), "merges", old);
+    char dir[] = "/tmp/qwenc-reser-XXXXXX";
+    REQUIRE(mkdtemp(dir), "mkdtemp");
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    REQUIRE(json_dump_file(root, path, JSON_ENSURE_ASCII | JSON_INDENT(1)) == 0, "write");
+    json_decref(root);
+    qwen_error *err = NULL;
+    qwen_tokenizer *other = qwen_tokenizer_open(dir, &err);
+    CHECK(other, "re-serialized tokenizer opens: %s", qwen_error_message(err));
+    const char *texts[] = { "Hello world, this is a test.", "你好，世界！今天天气很好。", "  def f(x):\n\treturn x**2  # ok\n",
+                            "<|im_start|>user\nHi 🙂<|im_end|>", "Ünïcödé façade naïve 1234567 'll 're" };
+    for (size_t t = 0; other && t < sizeof texts / sizeof *texts; t++) {
+        int32_t *a, *b;
+        size_t na, nb;
+        REQUIRE(qwen_tokenize(tok, texts[t], strlen(texts[t]), NULL, &a, &na, NULL) == QWEN_OK, "encode");
+        REQUIRE(qwen_tokenize(other, texts[t], strlen(texts[t]), NULL, &b, &nb, NULL) == QWEN_OK, "encode");
+        CHECK(na == nb && !memcmp(a, b, na * sizeof *a), "same ids for text %zu", t);
+        free(a);
+        free(b);
+    }
+    qwen_tokenizer_close(other);
+    qwen_error_free(err);
+    unlink(path);
+    rmdir(dir);
+    free(src);
 }
 
 int main(void) {
@@ -226,6 +290,7 @@ int main(void) {
     test_post_processor();
     test_long_unsplittable();
     test_bad_files();
+    test_reserialized();
     qwen_tokenizer_close(tok);
     free(model);
     return test_finish("tokenizer_unit");
