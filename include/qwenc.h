@@ -236,6 +236,39 @@ qwen_status qwen_parse_output(const char *text, size_t len, bool in_reasoning, q
 void qwen_parsed_output_free(qwen_parsed_output *out);
 void qwen_tool_call_free(qwen_tool_call *call); /* frees the members, not the struct */
 
+/* ---- conversations ------------------------------------------------------------------------ */
+
+/* A conversation with a model: the history (OpenAI-shaped messages), rendered by the model's own
+ * chat template every turn, generated on one session whose KV cache keeps the common prefix, and
+ * parsed into reasoning / content / tool calls. What `qwenc chat` (and later the server) runs on. */
+typedef struct qwen_chat qwen_chat;
+
+typedef struct qwen_chat_opts {
+    const char *system;     /* optional system message */
+    bool disable_thinking;  /* enable_thinking=false (Qwen3 hybrid models) */
+    int context;            /* KV cache size in tokens; <= 0: 8192 capped at the model's maximum */
+} qwen_chat_opts;
+
+/* Loads the model's chat template. The model must outlive the chat. NULL with *err on failure. */
+qwen_chat *qwen_chat_new(qwen_model *model, const qwen_chat_opts *opts, qwen_error **err);
+void qwen_chat_free(qwen_chat *chat);
+/* Appends a message (role "system", "user", "assistant" or "tool"). Fails on invalid UTF-8. */
+qwen_status qwen_chat_add(qwen_chat *chat, const char *role, const char *content, qwen_error **err);
+/* Sets the tools offered to the model: a JSON array of OpenAI tool objects, or NULL for none. */
+qwen_status qwen_chat_set_tools(qwen_chat *chat, const char *tools_json, qwen_error **err);
+void qwen_chat_set_thinking(qwen_chat *chat, bool enable);
+/* Forgets the history except the system message. */
+void qwen_chat_reset(qwen_chat *chat);
+/* Renders the history with add_generation_prompt, generates with `sampling`, streams the parsed
+ * output to on_delta (may be NULL), and appends the assistant message (content, reasoning_content,
+ * tool_calls) to the history — also when generation was stopped early. */
+qwen_status qwen_chat_reply(qwen_chat *chat, const qwen_sampling *sampling, const qwen_generate_opts *gen, qwen_delta_fn on_delta,
+                            void *user, qwen_generate_stats *stats, qwen_error **err);
+/* The history as a JSON array (malloc'ed), and the template context of the last reply, with its
+ * rendered prompt under "prompt" (malloc'ed; NULL before the first reply). */
+char *qwen_chat_messages_json(const qwen_chat *chat);
+char *qwen_chat_last_turn_json(const qwen_chat *chat);
+
 #ifdef __cplusplus
 }
 #endif

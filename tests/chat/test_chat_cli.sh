@@ -35,7 +35,8 @@ printf '{%% if x %%}' > $tmp/bad.jinja
 echo '{}' | $bin template --template $tmp/bad.jinja >/dev/null 2>$tmp/err && bad template-syntax || ok "template-syntax: $(cat $tmp/err)"
 
 # chat: three turns piped in, thinking switched off for the last
-printf 'Hello there\nTell me more.\n/no_think\nAnd now?\n' | $bin chat -m $model --temp 0 -n 12 --dump-prompts $tmp/turns.jsonl > $tmp/out.txt 2>$tmp/err.txt
+echo '[{"type": "function", "function": {"name": "get_time", "description": "Current time", "parameters": {"type": "object", "properties": {}}}}]' > $tmp/tools.json
+printf 'Hello there\nTell me more.\n/no_think\nAnd now?\n' | $bin chat -m $model --temp 0 -n 12 --tools $tmp/tools.json --dump-prompts $tmp/turns.jsonl > $tmp/out.txt 2>$tmp/err.txt
 [ $? -eq 0 ] && ok chat-exit || bad "chat-exit: $(cat $tmp/err.txt)"
 python3 - "$tmp/turns.jsonl" "$bin" "$model" <<'PY' && ok chat-history-prompts || bad chat-history-prompts
 import json, subprocess, sys
@@ -43,7 +44,8 @@ path, binary, model = sys.argv[1:]
 turns = [json.loads(l) for l in open(path)]
 assert len(turns) == 3, len(turns)
 for i, t in enumerate(turns):
-    ctx = {"messages": t["messages"], "add_generation_prompt": True, "enable_thinking": t["enable_thinking"]}
+    ctx = {k: v for k, v in t.items() if k != "prompt"}
+    assert ctx["add_generation_prompt"] is True
     r = subprocess.run([binary, "template", "-m", model], input=json.dumps(ctx).encode(), capture_output=True, check=True)
     assert r.stdout.decode() == t["prompt"], f"turn {i}: prompt differs from the template's rendering of the history"
     assert len(t["messages"]) == 2 * i + 1, "history keeps every turn"
@@ -53,6 +55,7 @@ for i, t in enumerate(turns):
         assert t["messages"][-2]["role"] == "assistant"
 assert turns[2]["enable_thinking"] is False and turns[0]["enable_thinking"] is True
 assert turns[2]["prompt"].endswith("<think>\n\n</think>\n\n")
+assert all("<tools>" in t["prompt"] and "get_time" in t["prompt"] for t in turns)
 PY
 grep -q "thinking off" $tmp/out.txt && ok chat-no-think-command || bad chat-no-think-command
 exit $fail

@@ -1,0 +1,180 @@
+/* Conversations: history -> the model's template -> tokens -> generation -> parsed reply. */
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "qwenc.h"
+#include "base/error.h"
+#include "base/json.h"
+
+struct qwen_chat {
+    qwen_model *model;          /* borrowed */
+    qwen_chat_template *tpl;
+    qwen_session *session;
+    json_t *messages;           /* array of OpenAI-shaped messages */
+    json_t *tools;              /* array or NULL */
+    json_t *last_turn;          /* the last reply's template context + "prompt", or NULL */
+    char *system;
+    bool thinking;
+};
+
+qwen_chat *qwen_chat_new(qwen_model *model, const qwen_chat_opts *opts, qwen_error **err) {
+    static const qwen_chat_opts defaults = { 0 };
+    if (!opts) opts = &defaults;
+    if (!qwen_model_tokenizer(model)) {
+        qwen_fail(err, QWEN_ERR_INVALID_ARG, "%s has no tokenizer.json", qwen_model_dir(model));
+        return NULL;
+    }
+    qwen_chat *c = calloc(1, sizeof *c);
+    if (!c) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
+    c->model = model;
+    c->thinking = !opts->disable_thinking;
+    c->messages = json_array();
+    c->tpl = qwen_chat_template_open(qwen_model_dir(model), err);
+    int ctx = opts->context > 0 ? opts->context : 8192;
+    if (ctx > qwen_model_max_context(model)) ctx = qwen_model_max_context(model);
+    if (c->tpl) c->session = qwen_session_new(model, ctx, err);
+    if (!c->tpl || !c->session || !c->messages) {
+        qwen_chat_free(c);
+        return NULL;
+    }
+    if (opts->system && (!(c->system = strdup(opts->system)) || qwen_chat_add(c, "system", opts->system, err))) {
+        qwen_chat_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void qwen_chat_free(qwen_chat *c) {
+    if (!c) return;
+    qwen_chat_template_free(c->tpl);
+    qwen_session_free(c->session);
+    json_decref(c->messages);
+    json_decref(c->tools);
+    json_decref(c->last_turn);
+    free(c->system);
+    free(c);
+}
+
+qwen_status qwen_chat_add(qwen_chat *c, const char *role, const char *content, qwen_error **err) {
+    json_t *msg = json_pack("{s:s, s:s}", "role", role, "content", content);
+    if (!msg) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the %s message is not valid UTF-8", role);
+    json_array_append_new(c->messages, msg);
+    return QWEN_OK;
+}
+
+qwen_status qwen_chat_set_tools(qwen_chat *c, const char *tools_json, qwen_error **err) {
+    json_t *tools = NULL;
+    if (tools_json) {
+        tools = json_load_text(tools_json, strlen(tools_json), "tools", err);
+        if (!tools) return QWEN_ERR_FORMAT;
+        if (!json_is_array(tools)) {
+            json_decref(tools);
+            return qwen_fail(err, QWEN_ERR_INVALID_ARG, "tools must be a JSON array");
+        }
+    }
+    json_decref(c->tools);
+    c->tools = tools;
+    return QWEN_OK;
+}
+
+void qwen_chat_set_thinking(qwen_chat *c, bool enable) { c->thinking = enable; }
+
+void qwen_chat_reset(qwen_chat *c) {
+    json_array_clear(c->messages);
+    if (c->system) qwen_chat_add(c, "system", c->system, NULL);
+}
+
+char *qwen_chat_messages_json(const qwen_chat *c) { return json_dumps(c->messages, JSON_COMPACT); }
+char *qwen_chat_last_turn_json(const qwen_chat *c) { return c->last_turn ? json_dumps(c->last_turn, JSON_COMPACT) : NULL; }
+
+typedef struct reply_state {
+    qwen_output_parser *parser;
+    qwen_delta_fn on_delta;
+    void *user;
+    json_t *calls;
+    char *reasoning, *content;
+    size_t reasoning_len, content_len;
+} reply_state;
+
+static void append(char **buf, size_t *len, const char *s, size_t n) {
+    char *b = realloc(*buf, *len + n + 1);
+    if (!b) return;
+    memcpy(b + *len, s, n);
+    *len += n;
+    b[*len] = 0;
+    *buf = b;
+}
+
+static void collect_delta(const qwen_delta *d, void *user) {
+    reply_state *r = user;
+    if (d->kind == QWEN_DELTA_REASONING) {
+        append(&r->reasoning, &r->reasoning_len, d->text, d->len);
+    } else if (d->kind == QWEN_DELTA_CONTENT) {
+        append(&r->content, &r->content_len, d->text, d->len);
+    } else if (d->call->error) {
+        /* a malformed call stays in the history as the text the model wrote */
+        append(&r->content, &r->content_len, "<tool_call>", 11);
+        if (d->call->raw) append(&r->content, &r->content_len, d->call->raw, strlen(d->call->raw));
+        append(&r->content, &r->content_len, "</tool_call>", 12);
+    } else {
+        json_t *args = json_loads(d->call->arguments, JSON_DECODE_ANY, NULL);
+        json_array_append_new(r->calls, json_pack("{s:s, s:{s:s, s:o}}", "type", "function", "function", "name", d->call->name,
+                                                  "arguments", args ? args : json_string(d->call->arguments)));
+    }
+    if (r->on_delta) r->on_delta(d, r->user);
+}
+
+static bool feed_token(int32_t id, const char *text, size_t len, void *user) {
+    (void)id;
+    qwen_output_parser_feed(((reply_state *)user)->parser, text, len);
+    return true;
+}
+
+qwen_status qwen_chat_reply(qwen_chat *c, const qwen_sampling *sampling, const qwen_generate_opts *gen, qwen_delta_fn on_delta,
+                            void *user, qwen_generate_stats *stats, qwen_error **err) {
+    /* a copy: the history grows after this turn, the record of what this turn saw must not */
+    json_t *ctx = json_pack("{s:o, s:b, s:b}", "messages", json_deep_copy(c->messages), "add_generation_prompt", 1, "enable_thinking",
+                            c->thinking);
+    if (!ctx) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    if (c->tools) json_object_set_new(ctx, "tools", json_deep_copy(c->tools));
+    char *ctx_text = json_dumps(ctx, JSON_COMPACT);
+    size_t prompt_len = 0;
+    char *prompt = ctx_text ? qwen_chat_template_render(c->tpl, ctx_text, strlen(ctx_text), &prompt_len, err) : NULL;
+    free(ctx_text);
+    if (!prompt) {
+        json_decref(ctx);
+        return err && *err ? qwen_error_status(*err) : QWEN_ERR_FORMAT;
+    }
+    json_object_set_new(ctx, "prompt", json_stringn(prompt, prompt_len));
+    json_decref(c->last_turn);
+    c->last_turn = ctx;
+
+    int32_t *ids;
+    size_t n_ids;
+    qwen_status st = qwen_tokenize(qwen_model_tokenizer(c->model), prompt, prompt_len, NULL, &ids, &n_ids, err);
+    /* a template that opens <think> in the prompt starts the answer inside the reasoning */
+    size_t tail = prompt_len;
+    while (tail > 0 && (prompt[tail - 1] == '\n' || prompt[tail - 1] == ' ')) tail--;
+    bool opened = tail >= 7 && !memcmp(prompt + tail - 7, "<think>", 7);
+    free(prompt);
+    if (st) return st;
+
+    reply_state r = { .on_delta = on_delta, .user = user, .calls = json_array() };
+    r.parser = qwen_output_parser_new(opened, collect_delta, &r);
+    if (!r.parser) { free(ids); json_decref(r.calls); return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); }
+    st = qwen_generate(c->session, ids, n_ids, sampling, gen, feed_token, &r, stats, err);
+    qwen_output_parser_finish(r.parser);
+    qwen_output_parser_free(r.parser);
+    free(ids);
+    if (!st) {
+        json_t *reply = json_pack("{s:s, s:s}", "role", "assistant", "content", r.content ? r.content : "");
+        if (r.reasoning_len) json_object_set_new(reply, "reasoning_content", json_string(r.reasoning));
+        if (json_array_size(r.calls)) json_object_set(reply, "tool_calls", r.calls);
+        if (reply) json_array_append_new(c->messages, reply);
+    }
+    json_decref(r.calls);
+    free(r.reasoning);
+    free(r.content);
+    return st;
+}
