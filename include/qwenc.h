@@ -103,6 +103,12 @@ const char *qwen_model_dir(const qwen_model *model);
 const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *model);
 int32_t qwen_model_vocab_size(const qwen_model *model);   /* rows of the logits */
 int32_t qwen_model_max_context(const qwen_model *model);  /* max_position_embeddings */
+/* Writes `in_spec`'s model to `out_dir` as a Hugging Face directory whose matrices are stored
+ * quantized ("q8_0" or "q4_0"; U8 tensors of blocks, marked in the safetensors metadata), so that
+ * later opens map them instead of quantizing at load time. The embedding table keeps its dtype; a
+ * tied output head is written as its own quantized lm_head. Copies the config (untied when the head
+ * was tied), generation config, tokenizer and chat template files. */
+qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err);
 /* Bytes of weights one decode step reads (every matrix once, plus one embedding row). */
 size_t qwen_model_weight_bytes(const qwen_model *model);
 /* A one-line description: architecture, sizes, weight format, kernels. Borrowed. */

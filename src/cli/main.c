@@ -21,6 +21,7 @@ static const command COMMANDS[] = {
     { "run", cmd_run, "generate a continuation of a raw prompt" },
     { "chat", cmd_chat, "interactive multi-turn chat with the model's own template" },
     { "synth", cmd_synth, "write a random-weight checkpoint with real Qwen shapes (for benchmarks)" },
+    { "quantize", cmd_quantize, "write a model with its matrices stored as Q8_0 / Q4_0 blocks" },
     { "bench", cmd_bench, "measure prompt processing and generation speed" },
     { "template", cmd_template, "render the model's chat template for a JSON context on stdin" },
 };

@@ -13,8 +13,12 @@ static int span_cmp(const void *a, const void *b) {
     return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
 }
 
+/* U8 tensors are the block-quantized matrices qwenc quantize writes (see st_open_file). */
+enum { DT_U8 = -1 };
+
 static int parse_dtype(const char *s, qdtype *out) {
-    if (!strcmp(s, "F32")) *out = QDT_F32;
+    if (!strcmp(s, "U8")) *out = (qdtype)DT_U8;
+    else if (!strcmp(s, "F32")) *out = QDT_F32;
     else if (!strcmp(s, "F16")) *out = QDT_F16;
     else if (!strcmp(s, "BF16")) *out = QDT_BF16;
     else return 0;
@@ -63,6 +67,15 @@ qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) 
     const char *name;
     json_t *info;
     qwen_status st = QWEN_OK;
+    /* "qwenc.quant": "q8_0" | "q4_0" in the metadata: 2-D U8 tensors hold rows of such blocks */
+    json_t *quant = json_object_get(json_object_get(hdr, "__metadata__"), "qwenc.quant");
+    int quant_type = !json_is_string(quant) ? -1 : !strcmp(json_string_value(quant), "q8_0") ? QDT_Q8_0
+                   : !strcmp(json_string_value(quant), "q4_0") ? QDT_Q4_0 : -2;
+    if (quant_type == -2) {
+        free(spans);
+        json_decref(hdr);
+        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "%s: unknown qwenc.quant '%s'", path, json_string_value(quant));
+    }
     json_object_foreach(hdr, name, info) {
         if (!strcmp(name, "__metadata__")) continue;
         json_t *dt = json_object_get(info, "dtype"), *shape = json_object_get(info, "shape"),
@@ -103,12 +116,22 @@ qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) 
             break;
         }
         size_t begin = (size_t)json_integer_value(b), end = (size_t)json_integer_value(e);
-        if (end - begin != count * qdtype_size(t.dtype)) {
+        size_t elem = (int)t.dtype == DT_U8 ? 1 : qdtype_size(t.dtype);
+        if (end - begin != count * elem) {
             st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' holds %zu bytes but its shape and dtype need %llu", path, name,
-                           end - begin, (unsigned long long)(count * qdtype_size(t.dtype)));
+                           end - begin, (unsigned long long)(count * elem));
             break;
         }
-        if (begin % qdtype_size(t.dtype)) {
+        if ((int)t.dtype == DT_U8) {
+            size_t block = quant_type == QDT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+            if (quant_type < 0 || t.ndim != 2 || t.shape[1] % (int64_t)block) {
+                st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "%s: tensor '%s' is U8 but not a qwenc block-quantized matrix", path, name);
+                break;
+            }
+            t.dtype = (qdtype)quant_type;
+            t.shape[1] = t.shape[1] / (int64_t)block * QK; /* the logical number of columns */
+        }
+        if (begin % elem) {
             st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' is misaligned", path, name);
             break;
         }

@@ -9,11 +9,16 @@
 #include "base/error.h"
 
 qwen_status st_write(const char *path, const st_write_tensor *tensors, size_t n, st_fill_fn fill, void *user, qwen_error **err) {
+    return st_write_meta(path, NULL, tensors, n, fill, user, err);
+}
+
+qwen_status st_write_meta(const char *path, const char *meta, const st_write_tensor *tensors, size_t n, st_fill_fn fill, void *user,
+                          qwen_error **err) {
     /* header: {"name": {"dtype": ..., "shape": [...], "data_offsets": [b, e]}, ...} padded to 8 bytes */
-    size_t cap = 256 + n * 256, len = 0, offset = 0;
+    size_t cap = 256 + n * 256 + (meta ? strlen(meta) : 0), len = 0, offset = 0;
     char *hdr = malloc(cap);
     if (!hdr) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"%s%s}", meta ? "," : "", meta ? meta : "");
     for (size_t i = 0; i < n; i++) {
         const st_write_tensor *t = &tensors[i];
         if (cap - len < 512) {

@@ -19,5 +19,8 @@ typedef void (*st_fill_fn)(void *user, size_t index, size_t offset, unsigned cha
 
 /* Writes `n` tensors to `path`, streaming their bytes from `fill` in 1 MiB pieces. */
 qwen_status st_write(const char *path, const st_write_tensor *tensors, size_t n, st_fill_fn fill, void *user, qwen_error **err);
+/* The same with extra "__metadata__" members: `meta` is JSON object members text ("\"k\":\"v\"") or NULL. */
+qwen_status st_write_meta(const char *path, const char *meta, const st_write_tensor *tensors, size_t n, st_fill_fn fill, void *user,
+                          qwen_error **err);
 
 #endif

@@ -42,6 +42,51 @@ static float *logits_of(const char *dir, const int32_t *ids, size_t n, int *voca
     return out;
 }
 
+static float *logits_quant(const char *dir, const char *quant, const int32_t *ids, size_t n, int *vocab) {
+    qwen_error *err = NULL;
+    qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .quant = quant }, &err);
+    REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
+    *vocab = qwen_model_vocab_size(m);
+    float *out = malloc(n * (size_t)*vocab * sizeof(float));
+    qwen_session *s = qwen_session_new(m, (int)n, NULL);
+    REQUIRE(s && qwen_session_forward(s, ids, n, out, true, NULL) == QWEN_OK, "forward");
+    qwen_session_free(s);
+    qwen_model_close(m);
+    return out;
+}
+
+/* qwen_model_save_quantized writes a directory that maps to exactly the load-time quantized model. */
+static void test_saved_quantized(void) {
+    const char *models[] = { "models/qwen3-tiny", "models/qwen2-untied-f32" };
+    const char *quants[] = { "q8_0", "q4_0" };
+    const int32_t ids[] = { 151644, 872, 198, 9707, 1879, 0, 5, 17, 2000, 13 };
+    for (int mi = 0; mi < 2; mi++)
+        for (int q = 0; q < 2; q++) {
+            char *src = golden_path(models[mi]);
+            char dir[] = "/tmp/qwenc-quant-XXXXXX";
+            REQUIRE(mkdtemp(dir), "mkdtemp");
+            qwen_error *err = NULL;
+            REQUIRE(qwen_model_save_quantized(src, dir, quants[q], 2, &err) == QWEN_OK, "save %s: %s", quants[q], qwen_error_message(err));
+            size_t n = mi == 0 ? 10 : 6; /* the f32 model's vocab is 2048 */
+            const int32_t *use = mi == 0 ? ids : ids + 4;
+            int v1, v2;
+            float *a = logits_quant(src, quants[q], use, n, &v1), *b = logits_quant(dir, NULL, use, n, &v2);
+            double e = 0;
+            for (size_t i = 0; v1 == v2 && i < n * (size_t)v1; i++) if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
+            CHECK(v1 == v2 && e <= 1e-5, "%s %s: saved file differs from load-time quantization by %g", models[mi], quants[q], e);
+            free(a);
+            free(b);
+            const char *files[] = { "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" };
+            for (size_t f = 0; f < 5; f++) {
+                char *p = path_join(dir, files[f]);
+                unlink(p);
+                free(p);
+            }
+            rmdir(dir);
+            free(src);
+        }
+}
+
 int main(void) {
     char *src = golden_path("models/qwen2-untied-f32");
     const int32_t ids[] = { 1, 17, 300, 2000, 5, 99, 1024, 7, 42, 1500 };
@@ -100,5 +145,6 @@ int main(void) {
     st_close(&ck);
     free(ref);
     free(src);
+    test_saved_quantized();
     return test_finish("model_dtypes");
 }

@@ -1,0 +1,128 @@
+/* qwen_model_save_quantized: a checkpoint whose matrices are stored as Q8_0/Q4_0 blocks. The model
+ * is opened with load-time quantization (model.c), and what it holds is written out: quantized
+ * matrices as U8 tensors, everything else as stored. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model/model.h"
+#include "base/error.h"
+#include "base/file.h"
+#include "base/json.h"
+#include "io/safetensors_write.h"
+
+typedef struct out_tensor {
+    char name[160];
+    const void *data;  /* the bytes to write */
+    size_t nbytes;
+} out_tensor;
+
+static void fill(void *user, size_t index, size_t offset, unsigned char *out, size_t len) {
+    const out_tensor *t = (const out_tensor *)user + index;
+    memcpy(out, (const unsigned char *)t->data + offset, len);
+}
+
+/* The quantized matrix bound under a checkpoint tensor name, or NULL. */
+static const qtensor *quantized_for(const qwen_model *m, const char *name) {
+    static const struct { const char *suffix; size_t offset; } mats[] = {
+        { "self_attn.q_proj.weight", offsetof(layer_weights, wq) }, { "self_attn.k_proj.weight", offsetof(layer_weights, wk) },
+        { "self_attn.v_proj.weight", offsetof(layer_weights, wv) }, { "self_attn.o_proj.weight", offsetof(layer_weights, wo) },
+        { "mlp.gate_proj.weight", offsetof(layer_weights, gate) }, { "mlp.up_proj.weight", offsetof(layer_weights, up) },
+        { "mlp.down_proj.weight", offsetof(layer_weights, down) },
+    };
+    const char *p = strstr(name, "layers.");
+    if (!p) return NULL;
+    char *end;
+    long l = strtol(p + 7, &end, 10);
+    if (end == p + 7 || *end != '.' || l < 0 || l >= m->cfg.n_layers) return NULL;
+    for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
+        if (!strcmp(end + 1, mats[i].suffix)) {
+            const qtensor *q = (const qtensor *)((const char *)&m->layers[l] + mats[i].offset);
+            return q->dtype == QDT_Q8_0 || q->dtype == QDT_Q4_0 ? q : NULL;
+        }
+    return NULL;
+}
+
+static qwen_status copy_if_present(const char *in_dir, const char *out_dir, const char *name, qwen_error **err) {
+    char *from = path_join(in_dir, name), *to = path_join(out_dir, name);
+    qwen_status st = QWEN_OK;
+    if (from && to && file_exists(from)) {
+        size_t len;
+        char *data = file_read_all(from, &len, err);
+        FILE *f = data ? fopen(to, "wb") : NULL;
+        if (!data) st = QWEN_ERR_IO;
+        else if (!f || fwrite(data, 1, len, f) != len) st = qwen_fail(err, QWEN_ERR_IO, "cannot write %s", to);
+        if (f && fclose(f)) st = qwen_fail(err, QWEN_ERR_IO, "cannot write %s", to);
+        free(data);
+    }
+    free(from);
+    free(to);
+    return st;
+}
+
+qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err) {
+    qwen_model *m = qwen_model_open(in_spec, &(qwen_model_opts){ .threads = threads, .quant = quant }, err);
+    if (!m) return QWEN_ERR_FORMAT;
+    const char *qname = m->lm_head.dtype == QDT_Q8_0 ? "q8_0" : "q4_0";
+    qwen_status st = QWEN_OK;
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) st = qwen_fail(err, QWEN_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
+    out_tensor *outs = calloc(m->ck.n_tensors + 1, sizeof *outs);
+    st_write_tensor *ts = calloc(m->ck.n_tensors + 1, sizeof *ts);
+    size_t n = 0;
+    if (!st && (!outs || !ts)) st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < m->ck.n_tensors; i++) {
+        const st_tensor *t = &m->ck.tensors[i];
+        const qtensor *q = quantized_for(m, t->name);
+        if (!q && !strcmp(t->name, "lm_head.weight") && (m->lm_head.dtype == QDT_Q8_0 || m->lm_head.dtype == QDT_Q4_0)) q = &m->lm_head;
+        snprintf(outs[n].name, sizeof outs[n].name, "%s", t->name);
+        ts[n].name = outs[n].name;
+        ts[n].ndim = t->ndim;
+        memcpy(ts[n].shape, t->shape, sizeof ts[n].shape);
+        if (q) {
+            ts[n].dtype = "U8";
+            ts[n].shape[1] = (int64_t)qdtype_row_bytes(q->dtype, q->cols);
+            outs[n].data = q->data;
+            outs[n].nbytes = (size_t)q->rows * qdtype_row_bytes(q->dtype, q->cols);
+        } else {
+            ts[n].dtype = t->dtype == QDT_F32 ? "F32" : t->dtype == QDT_F16 ? "F16" : "BF16";
+            outs[n].data = t->data;
+            outs[n].nbytes = t->nbytes;
+        }
+        ts[n].nbytes = outs[n].nbytes;
+        n++;
+    }
+    if (!st && m->cfg.tie_embeddings && (m->lm_head.dtype == QDT_Q8_0 || m->lm_head.dtype == QDT_Q4_0)) {
+        snprintf(outs[n].name, sizeof outs[n].name, "lm_head.weight");
+        outs[n].data = m->lm_head.data;
+        outs[n].nbytes = (size_t)m->lm_head.rows * qdtype_row_bytes(m->lm_head.dtype, m->lm_head.cols);
+        ts[n] = (st_write_tensor){ outs[n].name, "U8", 2, { m->lm_head.rows, (int64_t)qdtype_row_bytes(m->lm_head.dtype, m->lm_head.cols) }, outs[n].nbytes };
+        n++;
+    }
+    char *st_path = path_join(out_dir, "model.safetensors");
+    char meta[64];
+    snprintf(meta, sizeof meta, "\"qwenc.quant\":\"%s\"", qname);
+    if (!st) st = st_write_meta(st_path, meta, ts, n, fill, outs, err);
+    free(st_path);
+    /* config: the head is now its own tensor */
+    if (!st) {
+        char *cfg_in = path_join(m->dir, "config.json"), *cfg_out = path_join(out_dir, "config.json");
+        json_t *cfg = json_load_path(cfg_in, err);
+        if (!cfg) st = QWEN_ERR_FORMAT;
+        else {
+            json_object_set_new(cfg, "tie_word_embeddings", json_false());
+            if (json_dump_file(cfg, cfg_out, JSON_INDENT(2))) st = qwen_fail(err, QWEN_ERR_IO, "cannot write %s", cfg_out);
+            json_decref(cfg);
+        }
+        free(cfg_in);
+        free(cfg_out);
+    }
+    const char *copies[] = { "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja" };
+    for (size_t i = 0; !st && i < sizeof copies / sizeof *copies; i++) st = copy_if_present(m->dir, out_dir, copies[i], err);
+    free(outs);
+    free(ts);
+    qwen_model_close(m);
+    return st;
+}
