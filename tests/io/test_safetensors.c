@@ -65,6 +65,19 @@ static void test_safetensors_files(void) {
     expect_st_error("negative shape", "shape");
     write_st("x.safetensors", "{\"a\": [1, 2", 16, -1);
     expect_st_error("malformed header", "JSON");
+    write_st("x.safetensors", "{\"a\": {\"dtype\": \"U8\", \"shape\": [2, 34], \"data_offsets\": [0, 68]}}", 68, -1);
+    expect_st_error("U8 without qwenc.quant metadata", "U8");
+    write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q3\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 34], \"data_offsets\": [0, 68]}}", 68, -1);
+    expect_st_error("unknown quantization", "q3");
+    write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q8_0\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 33], \"data_offsets\": [0, 66]}}", 66, -1);
+    expect_st_error("rows not whole blocks", "block-quantized");
+    write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q4_0\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 36], \"data_offsets\": [0, 72]}}", 72, -1);
+    {
+        st_checkpoint q = { 0 };
+        CHECK(st_open_file(&q, in_dir("x.safetensors"), NULL) == QWEN_OK && q.n_tensors == 1 && q.tensors[0].dtype == QDT_Q4_0 &&
+              q.tensors[0].shape[1] == 64, "a Q4_0 matrix of 2 x 64");
+        st_close(&q);
+    }
     /* a valid one parses */
     write_st("x.safetensors", "{\"__metadata__\": {\"format\": \"pt\"}, \"a\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]}}", 16, -1);
     st_checkpoint ck = { 0 };
