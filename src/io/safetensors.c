@@ -72,9 +72,10 @@ qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) 
     int quant_type = !json_is_string(quant) ? -1 : !strcmp(json_string_value(quant), "q8_0") ? QDT_Q8_0
                    : !strcmp(json_string_value(quant), "q4_0") ? QDT_Q4_0 : -2;
     if (quant_type == -2) {
+        qwen_fail(err, QWEN_ERR_UNSUPPORTED, "%s: unknown qwenc.quant '%s'", path, json_string_value(quant));
         free(spans);
         json_decref(hdr);
-        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "%s: unknown qwenc.quant '%s'", path, json_string_value(quant));
+        return QWEN_ERR_UNSUPPORTED;
     }
     json_object_foreach(hdr, name, info) {
         if (!strcmp(name, "__metadata__")) continue;
