@@ -132,7 +132,8 @@ qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) 
             t.dtype = (qdtype)quant_type;
             t.shape[1] = t.shape[1] / (int64_t)block * QK; /* the logical number of columns */
         }
-        if (begin % elem) {
+        size_t align = t.dtype == QDT_Q8_0 || t.dtype == QDT_Q4_0 ? 2 : elem; /* the blocks start with an f16 scale */
+        if ((uintptr_t)(base + begin) % align) {
             st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' is misaligned", path, name);
             break;
         }

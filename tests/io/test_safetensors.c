@@ -16,13 +16,19 @@ static char *in_dir(const char *name) {
 }
 
 /* Writes a safetensors file: 8-byte little-endian header length, the header, then `data_len` bytes. */
-static void write_st(const char *name, const char *header, size_t data_len, long long fake_hlen) {
+static void write_st_pad(const char *name, const char *header, size_t data_len, long long fake_hlen, size_t align) {
     FILE *f = fopen(in_dir(name), "wb");
-    unsigned long long h = fake_hlen >= 0 ? (unsigned long long)fake_hlen : strlen(header);
+    size_t pad = (align - strlen(header) % align) % align; /* writers pad the header so the data is aligned */
+    unsigned long long h = fake_hlen >= 0 ? (unsigned long long)fake_hlen : strlen(header) + pad;
     for (int i = 0; i < 8; i++) fputc((int)((h >> (8 * i)) & 0xFF), f);
     fputs(header, f);
+    for (size_t i = 0; i < pad; i++) fputc(' ', f);
     for (size_t i = 0; i < data_len; i++) fputc(0, f);
     fclose(f);
+}
+
+static void write_st(const char *name, const char *header, size_t data_len, long long fake_hlen) {
+    write_st_pad(name, header, data_len, fake_hlen, 8);
 }
 
 static void write_text(const char *name, const char *text) {
@@ -78,6 +84,10 @@ static void test_safetensors_files(void) {
               q.tensors[0].shape[1] == 64, "a Q4_0 matrix of 2 x 64");
         st_close(&q);
     }
+    /* a header of odd length leaves f32 data misaligned */
+    const char *odd = "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}} ";
+    write_st_pad("x.safetensors", strlen(odd) % 2 ? odd : "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}", 16, -1, 1);
+    expect_st_error("misaligned data", "misaligned");
     /* a valid one parses */
     write_st("x.safetensors", "{\"__metadata__\": {\"format\": \"pt\"}, \"a\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]}}", 16, -1);
     st_checkpoint ck = { 0 };
