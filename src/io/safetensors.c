@@ -132,13 +132,23 @@ qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) 
             t.dtype = (qdtype)quant_type;
             t.shape[1] = t.shape[1] / (int64_t)block * QK; /* the logical number of columns */
         }
+        t.data = base + begin;
         size_t align = t.dtype == QDT_Q8_0 || t.dtype == QDT_Q4_0 ? 2 : elem; /* the blocks start with an f16 scale */
-        if ((uintptr_t)(base + begin) % align) {
-            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' is misaligned", path, name);
-            break;
+        if ((uintptr_t)t.data % align) {
+            /* an unpadded header leaves the data misaligned: keep an aligned copy of this tensor */
+            void *copy = malloc(end - begin ? end - begin : 1);
+            void **copies = realloc(ck->copies, (ck->n_copies + 1) * sizeof *copies);
+            if (copies) ck->copies = copies;
+            if (!copy || !copies) {
+                free(copy);
+                st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+                break;
+            }
+            memcpy(copy, base + begin, end - begin);
+            ck->copies[ck->n_copies++] = copy;
+            t.data = copy;
         }
         t.name = strdup(name);
-        t.data = base + begin;
         t.nbytes = end - begin;
         if (!t.name) { st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); break; }
         spans[n_spans++] = (span){ begin, end };
@@ -230,6 +240,8 @@ void st_close(st_checkpoint *ck) {
     for (size_t i = 0; i < ck->n_tensors; i++) free(ck->tensors[i].name);
     free(ck->tensors);
     for (size_t i = 0; i < ck->n_maps; i++) file_unmap(&ck->maps[i]);
+    for (size_t i = 0; i < ck->n_copies; i++) free(ck->copies[i]);
+    free(ck->copies);
     free(ck->maps);
     strmap_free(&ck->by_name);
     memset(ck, 0, sizeof *ck);

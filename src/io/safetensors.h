@@ -27,6 +27,8 @@ typedef struct st_checkpoint {
     st_tensor *tensors;
     size_t n_tensors;
     strmap by_name;   /* name -> index in tensors */
+    void **copies;    /* aligned copies of tensors whose mapped data was misaligned */
+    size_t n_copies;
 } st_checkpoint;
 
 /* Opens the safetensors weights of a model directory (model.safetensors, or the shards listed

@@ -84,10 +84,15 @@ static void test_safetensors_files(void) {
               q.tensors[0].shape[1] == 64, "a Q4_0 matrix of 2 x 64");
         st_close(&q);
     }
-    /* a header of odd length leaves f32 data misaligned */
+    /* a header of odd length leaves f32 data misaligned: read through an aligned copy */
     const char *odd = "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}} ";
     write_st_pad("x.safetensors", strlen(odd) % 2 ? odd : "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}", 16, -1, 1);
-    expect_st_error("misaligned data", "misaligned");
+    {
+        st_checkpoint a = { 0 };
+        CHECK(st_open_file(&a, in_dir("x.safetensors"), NULL) == QWEN_OK && a.n_tensors == 1 && (uintptr_t)a.tensors[0].data % 4 == 0,
+              "misaligned data is copied to aligned memory");
+        st_close(&a);
+    }
     /* a valid one parses */
     write_st("x.safetensors", "{\"__metadata__\": {\"format\": \"pt\"}, \"a\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]}}", 16, -1);
     st_checkpoint ck = { 0 };
