@@ -646,7 +646,7 @@ static node *parse_if(parser *p, token *at) {
 
 static node *parse_for(parser *p, token *at) {
     node *n = mk(p, N_FOR, at);
-    const char *names[8];
+    const char *names[8] = { 0 };
     size_t count = 0;
     do {
         if (count == 8) fail_at(p, at->line, at->col, "too many loop variables");
@@ -711,7 +711,7 @@ static node *parse_macro(parser *p, token *at) {
     node *n = mk(p, N_MACRO, at);
     n->name = expect_name(p, &n->name_len);
     expect_op(p, "(");
-    const char *names[64];
+    const char *names[64] = { 0 };
     size_t count = 0;
     while (!accept_op(p, ")")) {
         if (count) expect_op(p, ",");
