@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "base/error.h"
@@ -138,7 +139,7 @@ int cmd_run(int argc, char **argv) {
         qwen_generate_stats stats;
         if (qwen_generate(s, ids, n_prompt, &sp, &go, print_token, NULL, &stats, &err)) rc = cli_fail("run", err);
         else {
-            fputc('\n', stdout);
+            if (isatty(STDOUT_FILENO)) fputc('\n', stdout); /* piped output is exactly the continuation */
             cli_print_stats(&stats);
         }
     }

@@ -43,6 +43,16 @@ for c in json.load(open(cases))['cases']:
     assert json.loads(out) == c['input_ids'], c['label']
 PY
 
+# piped output is exactly the continuation: the bytes of the greedy ids, nothing added
+python3 - "$golden/cases/qwen3-tiny.json" "$bin" "$golden/models/qwen3-tiny" <<'PY' && ok run-exact-bytes || bad run-exact-bytes
+import json, subprocess, sys
+cases, binary, model = sys.argv[1:]
+c = json.load(open(cases))['cases'][0]
+want = subprocess.run([binary, 'detokenize', '-m', model], input=json.dumps(c['greedy_next_8']).encode(), capture_output=True, check=True).stdout
+got = subprocess.run([binary, 'run', '-m', model, '-p', c['text'], '--temp', '0', '-n', '8', '--ignore-eos'], capture_output=True, check=True).stdout
+assert got == want, (got, want)
+PY
+
 # sampling runs and is reproducible with a seed
 a=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
 b=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
