@@ -9,7 +9,7 @@ model=$golden/models/qwen3-tiny
 mb=${1:-4}
 mkdir -p bench/out
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j --target bench_tokenizer >/dev/null
-[ -d bench/node_modules/@anush008/tokenizers ] || (cd bench && npm install --no-audit --no-fund >/dev/null)
+[ -d bench/node_modules/@anush008/tokenizers ] || (cd bench && npm install --no-audit --no-fund --no-save @anush008/tokenizers@0.6.0 >/dev/null)
 QWENC_GOLDEN=$golden python3 bench/make_corpus.py bench/out/corpus.txt "$mb"
 # the same ids from both (a benchmark of a wrong answer would mean nothing)
 q=$(build/bench_tokenizer $model bench/out/corpus.txt 3)

@@ -12,7 +12,7 @@ mkdir -p "$work"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j --target qwenc bench_gguf_write >/dev/null
 if [ ! -d bench/node_modules/node-llama-cpp ]; then
-  (cd bench && npm install --no-audit --no-fund --no-save node-llama-cpp >/dev/null)
+  (cd bench && npm install --no-audit --no-fund --no-save node-llama-cpp@3.22.1 >/dev/null)
 fi
 model=$work/qwen3-0.6b
 [ -f $model/model.safetensors ] || build/qwenc synth --shape qwen3-0.6b $model --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
