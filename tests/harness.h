@@ -13,6 +13,13 @@ extern int test_checks;
     fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 #define REQUIRE(cond, ...) do { int ok_ = (cond) ? 1 : 0; CHECK(ok_, __VA_ARGS__); if (!ok_) exit(1); } while (0)
 
+/* f32 -> bf16, round to nearest even (finite values). */
+static inline unsigned short to_bf16(float f) {
+    unsigned int u;
+    __builtin_memcpy(&u, &f, 4);
+    return (unsigned short)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
 /* The golden data directory: $QWENC_GOLDEN, else the path CMake configured. Returns a static string. */
 const char *golden_dir(void);
 /* golden_dir()/rel in a malloc'ed string. */

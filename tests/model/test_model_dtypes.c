@@ -13,12 +13,6 @@
 
 typedef struct convert { const st_checkpoint *ck; qdtype to; } convert;
 
-static uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
-}
-
 static void fill(void *user, size_t index, size_t offset, unsigned char *out, size_t len) {
     const convert *c = user;
     const st_tensor *t = &c->ck->tensors[index];
@@ -29,20 +23,8 @@ static void fill(void *user, size_t index, size_t offset, unsigned char *out, si
     }
 }
 
-static float *logits_of(const char *dir, const int32_t *ids, size_t n, int *vocab) {
-    qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2 }, &err);
-    REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
-    *vocab = qwen_model_vocab_size(m);
-    float *out = malloc(n * (size_t)*vocab * sizeof(float));
-    qwen_session *s = qwen_session_new(m, (int)n, NULL);
-    REQUIRE(s && qwen_session_forward(s, ids, n, out, true, NULL) == QWEN_OK, "forward");
-    qwen_session_free(s);
-    qwen_model_close(m);
-    return out;
-}
-
-static float *logits_quant(const char *dir, const char *quant, const int32_t *ids, size_t n, int *vocab) {
+/* Logits of every position of ids, with optional load-time quantization. */
+static float *logits_of(const char *dir, const char *quant, const int32_t *ids, size_t n, int *vocab) {
     qwen_error *err = NULL;
     qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .quant = quant }, &err);
     REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
@@ -70,7 +52,7 @@ static void test_saved_quantized(void) {
             size_t n = mi == 0 ? 10 : 6; /* the f32 model's vocab is 2048 */
             const int32_t *use = mi == 0 ? ids : ids + 4;
             int v1, v2;
-            float *a = logits_quant(src, quants[q], use, n, &v1), *b = logits_quant(dir, NULL, use, n, &v2);
+            float *a = logits_of(src, quants[q], use, n, &v1), *b = logits_of(dir, NULL, use, n, &v2);
             double e = 0;
             for (size_t i = 0; v1 == v2 && i < n * (size_t)v1; i++) if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
             CHECK(v1 == v2 && e <= 1e-5, "%s %s: saved file differs from load-time quantization by %g", models[mi], quants[q], e);
@@ -92,7 +74,7 @@ int main(void) {
     const int32_t ids[] = { 1, 17, 300, 2000, 5, 99, 1024, 7, 42, 1500 };
     size_t n = sizeof ids / sizeof *ids;
     int vocab;
-    float *ref = logits_of(src, ids, n, &vocab);
+    float *ref = logits_of(src, NULL, ids, n, &vocab);
     st_checkpoint ck;
     REQUIRE(st_open_dir(&ck, src, NULL) == QWEN_OK, "open checkpoint");
     qdtype types[] = { QDT_F16, QDT_BF16 };
@@ -116,7 +98,7 @@ int main(void) {
         FILE *f = fopen(cfg_to, "w");
         fwrite(cfg, 1, len, f);
         fclose(f);
-        float *got = logits_of(dir, ids, n, &vocab);
+        float *got = logits_of(dir, NULL, ids, n, &vocab);
         double err = 0, scale = 0;
         size_t same = 0;
         for (size_t t = 0; t < n; t++) {
