@@ -781,14 +781,41 @@ static void parse_body(parser *p, node_list *body, const char *const *ends, size
     }
 }
 
+/* Python's str.splitlines() separators: \n \r \r\n \v \f \x1c \x1d \x1e, U+0085, U+2028, U+2029. */
+static size_t line_break_at(const char *s, size_t len, size_t i) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\r') return i + 1 < len && s[i + 1] == '\n' ? 2 : 1;
+    if (c == '\n' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1e)) return 1;
+    if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] == 0x85) return 2;
+    if (c == 0xE2 && i + 2 < len && (unsigned char)s[i + 1] == 0x80 && ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9))
+        return 3;
+    return 0;
+}
+
+static size_t normalize_newlines(const char *src, size_t len, char *out) {
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = line_break_at(src, len, i);
+        if (n) {
+            if (i + n < len) out[k++] = '\n'; /* the last line break of the source is dropped */
+            i += n;
+        } else {
+            out[k++] = src[i++];
+        }
+    }
+    out[k] = 0;
+    return k;
+}
+
 jinja_template *jinja_parse(const char *source, size_t len, qwen_error **err) {
     jinja_template *volatile t = calloc(1, sizeof *t);
     if (!t) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
-    /* the AST points into the source text: keep a copy with the template */
+    /* the AST points into the source text: keep a copy with the template, its line breaks
+     * normalised as jinja2 does (str.splitlines + "\n".join: every kind of line break becomes
+     * "\n", and a single trailing one is dropped) */
     char *copy = arena_alloc(&t->mem, len + 1);
     if (!copy) { jinja_free(t); qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
-    memcpy(copy, source, len);
-    copy[len] = 0;
+    len = normalize_newlines(source, len, copy);
     parser p = { .t = t, .src = copy, .len = len, .err = err, .lc_line = 1, .lc_col = 1 };
     if (setjmp(p.fail)) {
         free(p.toks);

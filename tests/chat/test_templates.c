@@ -68,6 +68,10 @@ static void test_engine(void) {
     expect_render("{{ [{'a': 1}, {'a': 2}] | map(attribute='a') | list }}{{ [{'a': 1}, {'b': 2}] | selectattr('a', 'defined') | list | length }}",
                   "{}", "[1, 2]1");
     expect_render("{% set x %}in{{ 1 }}{% endset %}[{{ x }}]", "{}", "[in1]");
+    /* jinja2 normalises line breaks and drops one trailing newline (keep_trailing_newline=False) */
+    expect_render("a\r\nb\rc\n", "{}", "a\nb\nc");
+    expect_render("{% if true %}\r\nX{% endif %}\n\n", "{}", "X");
+    expect_render("{{ 1 }}\n\n", "{}", "1\n");
     expect_render("a{% raw %}{{ not evaluated }}{% endraw %}b", "{}", "a{{ not evaluated }}b");
     expect_render("{% for m in ms %}{% generation %}{{ m }}{% endgeneration %}{% endfor %}", "{\"ms\": [1, 2]}", "12");
 
