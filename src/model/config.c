@@ -92,11 +92,11 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
     const char *type = json_is_string(mt) ? json_string_value(mt) : NULL;
     if (!json_is_object(root)) st = qwen_fail(err, QWEN_ERR_FORMAT, "config.json is not a JSON object");
     else if (!type) st = qwen_fail(err, QWEN_ERR_FORMAT, "config.json: missing 'model_type'");
-    else if (strcmp(type, "qwen2") && strcmp(type, "qwen3"))
-        st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: model_type '%s' is not supported (qwen2 and qwen3 are)", type);
+    else if (strcmp(type, "qwen2") && strcmp(type, "qwen3") && strcmp(type, "qwen2_moe") && strcmp(type, "qwen3_moe"))
+        st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: model_type '%s' is not supported (qwen2, qwen3, qwen2_moe, qwen3_moe are)", type);
     if (st) { json_decref(root); return st; }
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", type);
-    bool qwen3 = !strcmp(type, "qwen3");
+    bool qwen3 = !strcmp(type, "qwen3") || !strcmp(type, "qwen3_moe"), moe = strstr(type, "_moe") != NULL;
     double eps, theta;
     if (get_int(root, "vocab_size", 0, true, &cfg->vocab, err) || get_int(root, "hidden_size", 0, true, &cfg->hidden, err) ||
         get_int(root, "num_hidden_layers", 0, true, &cfg->n_layers, err) ||
@@ -126,6 +126,28 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
     cfg->qkv_bias = qwen3 ? json_is_true(json_object_get(root, "attention_bias")) : true;
     cfg->qk_norm = qwen3;
     if ((st = load_rope_scaling(cfg, json_object_get(root, "rope_scaling"), err))) { json_decref(root); return st; }
+    cfg->ffn_scratch = cfg->intermediate;
+    if (moe) {
+        if (get_int(root, "num_experts", 0, true, &cfg->n_experts, err) || get_int(root, "num_experts_per_tok", 0, true, &cfg->n_experts_used, err) ||
+            get_int(root, "moe_intermediate_size", 0, true, &cfg->moe_intermediate, err) ||
+            get_int(root, "shared_expert_intermediate_size", 0, false, &cfg->shared_intermediate, err) ||
+            get_int(root, "decoder_sparse_step", 1, false, &cfg->decoder_sparse_step, err)) {
+            json_decref(root);
+            return QWEN_ERR_FORMAT;
+        }
+        if (cfg->n_experts == 0 || cfg->n_experts_used == 0 || cfg->n_experts_used > cfg->n_experts || cfg->moe_intermediate == 0 ||
+            cfg->decoder_sparse_step == 0 || cfg->n_experts > 1024) {
+            json_decref(root);
+            return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: invalid mixture-of-experts sizes");
+        }
+        cfg->norm_topk_prob = json_is_true(json_object_get(root, "norm_topk_prob"));
+        json_t *only = json_object_get(root, "mlp_only_layers"), *v;
+        size_t i;
+        json_array_foreach(only, i, v) if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 64)
+            cfg->mlp_only_layers |= 1ull << json_integer_value(v);
+        if (cfg->moe_intermediate > cfg->ffn_scratch) cfg->ffn_scratch = cfg->moe_intermediate;
+        if (cfg->shared_intermediate > cfg->ffn_scratch) cfg->ffn_scratch = cfg->shared_intermediate;
+    }
     model_config_add_eos(cfg, json_object_get(root, "eos_token_id"));
     json_decref(root);
     return QWEN_OK;

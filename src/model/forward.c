@@ -24,9 +24,10 @@ static bool grow_scratch(qwen_session *s, int T) {
     if (T <= s->batch_cap) return true;
     const model_config *c = &s->model->cfg;
     size_t t = (size_t)T, q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim;
-    float **bufs[] = { &s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2, &s->rope_cs };
-    size_t sizes[] = { t * c->hidden, t * c->hidden, t * q, t * kv, t * kv, t * q,
-                       t * c->intermediate, t * c->intermediate, t * c->head_dim };
+    size_t experts = c->n_experts ? (size_t)c->n_experts : 1;
+    float **bufs[] = { &s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2, &s->rope_cs, &s->moe_x, &s->moe_y, &s->moe_logits };
+    size_t sizes[] = { t * c->hidden, t * c->hidden, t * q, t * kv, t * kv, t * q, t * c->ffn_scratch, t * c->ffn_scratch, t * c->head_dim,
+                       c->n_experts ? t * c->hidden : 1, c->n_experts ? t * c->hidden : 1, 3 * t * experts };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
         float *p = realloc(*bufs[i], sizes[i] * sizeof(float));
         if (!p) return false;
@@ -88,6 +89,76 @@ static void attend(void *ctx, int item, int thread_index) {
     }
 }
 
+/* SwiGLU of n rows: out = down(silu(gate(in)) * up(in)). */
+static void swiglu(qwen_session *s, const float *in, int n, const qtensor *gate, const qtensor *up, const qtensor *down, float *out) {
+    thread_pool *pool = s->model->pool;
+    matmul(pool, &s->ws, s->hb, in, n, gate, NULL);
+    matmul(pool, &s->ws, s->hb2, in, n, up, NULL);
+    for (size_t i = 0; i < (size_t)n * gate->rows; i++) s->hb[i] = silu(s->hb[i]) * s->hb2[i];
+    matmul(pool, &s->ws, out, s->hb, n, down, NULL);
+}
+
+/* A sparse feed-forward layer (Qwen2-MoE / Qwen3-MoE), as transformers computes it: softmax over
+ * the router's logits, the top n_experts_used experts per token (weights renormalised when
+ * norm_topk_prob), each expert a SwiGLU; Qwen2-MoE adds a shared expert scaled by a sigmoid gate.
+ * Tokens are grouped by expert so each expert runs once per batch. in: s->xb [T, hidden];
+ * out: [T, hidden]. */
+static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) {
+    const model_config *c = &s->model->cfg;
+    int H = c->hidden, E = c->n_experts, K = c->n_experts_used;
+    matmul(s->model->pool, &s->ws, s->moe_logits, s->xb, T, &w->router, NULL);
+    memset(out, 0, (size_t)T * H * sizeof(float));
+    /* choose each token's experts: chosen[t * K + k], weight[t * K + k] (kept in moe_logits' row) */
+    int chosen[64];
+    float weight[64];
+    /* moe_logits holds [T][E] router probabilities, then pick[t * E + e] (the slot of expert e among
+     * token t's choices, or -1), then wsel[t * K + slot] (that choice's weight) */
+    int8_t *pick = (int8_t *)(s->moe_logits + (size_t)T * E);
+    float *wsel = s->moe_logits + 2 * (size_t)T * E;
+    for (int t = 0; t < T; t++) {
+        float *p = s->moe_logits + (size_t)t * E;
+        softmax(p, E);
+        float total = 0;
+        for (int k = 0; k < K && k < 64; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                bool used = false;
+                for (int j = 0; j < k; j++) used |= chosen[j] == e;
+                if (!used && (best < 0 || p[e] > p[best])) best = e;
+            }
+            chosen[k] = best;
+            weight[k] = p[best];
+            total += p[best];
+        }
+        for (int e = 0; e < E; e++) pick[(size_t)t * E + e] = -1;
+        for (int k = 0; k < K && k < 64; k++) {
+            pick[(size_t)t * E + chosen[k]] = (int8_t)k;
+            wsel[(size_t)t * K + k] = c->norm_topk_prob ? weight[k] / total : weight[k];
+        }
+    }
+    for (int e = 0; e < E; e++) {
+        int n = 0;
+        for (int t = 0; t < T; t++)
+            if (pick[(size_t)t * E + e] >= 0) memcpy(s->moe_x + (size_t)n++ * H, s->xb + (size_t)t * H, (size_t)H * sizeof(float));
+        if (!n) continue;
+        float *y = s->moe_x; /* swiglu may write over its input: it is read before the output is written */
+        swiglu(s, s->moe_x, n, &w->e_gate[e], &w->e_up[e], &w->e_down[e], y);
+        for (int t = 0, i = 0; t < T; t++) {
+            int slot = pick[(size_t)t * E + e];
+            if (slot < 0) continue;
+            dot_kernels_best()->axpy(out + (size_t)t * H, wsel[(size_t)t * K + slot], y + (size_t)i++ * H, H);
+        }
+    }
+    if (c->shared_intermediate) {
+        float *y = s->moe_x, gate;
+        swiglu(s, s->xb, T, &w->sh_gate, &w->sh_up, &w->sh_down, y);
+        for (int t = 0; t < T; t++) {
+            matmul(NULL, NULL, &gate, s->xb + (size_t)t * H, 1, &w->sh_router, NULL);
+            dot_kernels_best()->axpy(out + (size_t)t * H, 1.0f / (1.0f + expf(-gate)), y + (size_t)t * H, H);
+        }
+    }
+}
+
 static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *logits, bool all_positions) {
     qwen_model *m = s->model;
     const model_config *c = &m->cfg;
@@ -124,11 +195,10 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
 
         for (int t = 0; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, w->mlp_norm, H, c->rms_eps);
-        matmul(pool, &s->ws, s->hb, s->xb, T, &w->gate, NULL);
-        matmul(pool, &s->ws, s->hb2, s->xb, T, &w->up, NULL);
-        for (size_t i = 0; i < (size_t)T * c->intermediate; i++) s->hb[i] = silu(s->hb[i]) * s->hb2[i];
-        matmul(pool, &s->ws, s->xb, s->hb, T, &w->down, NULL);
-        for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
+        float *ffn_out = w->sparse ? s->moe_y : s->xb;
+        if (w->sparse) moe_ffn(s, w, T, ffn_out);
+        else swiglu(s, s->xb, T, &w->gate, &w->up, &w->down, s->xb);
+        for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += ffn_out[i];
     }
     s->len += T;
     if (!logits) return;

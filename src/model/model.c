@@ -68,11 +68,37 @@ static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
             (st = bind_matrix(m, &w->wk, NAME("self_attn.k_proj.weight"), KV, H, err)) ||
             (st = bind_matrix(m, &w->wv, NAME("self_attn.v_proj.weight"), KV, H, err)) ||
             (st = bind_matrix(m, &w->wo, NAME("self_attn.o_proj.weight"), H, Q, err)) ||
-            (st = bind_vector(m, &w->mlp_norm, NAME("post_attention_layernorm.weight"), H, err)) ||
-            (st = bind_matrix(m, &w->gate, NAME("mlp.gate_proj.weight"), I, H, err)) ||
-            (st = bind_matrix(m, &w->up, NAME("mlp.up_proj.weight"), I, H, err)) ||
-            (st = bind_matrix(m, &w->down, NAME("mlp.down_proj.weight"), H, I, err)))
+            (st = bind_vector(m, &w->mlp_norm, NAME("post_attention_layernorm.weight"), H, err)))
             return st;
+        w->sparse = c->n_experts > 0 && !(l < 64 && (c->mlp_only_layers >> l) & 1) && (l + 1) % c->decoder_sparse_step == 0;
+        if (!w->sparse) {
+            if ((st = bind_matrix(m, &w->gate, NAME("mlp.gate_proj.weight"), I, H, err)) ||
+                (st = bind_matrix(m, &w->up, NAME("mlp.up_proj.weight"), I, H, err)) ||
+                (st = bind_matrix(m, &w->down, NAME("mlp.down_proj.weight"), H, I, err)))
+                return st;
+        } else {
+            int64_t E = c->n_experts, MI = c->moe_intermediate, SI = c->shared_intermediate;
+            w->e_gate = arena_alloc(&m->small, 3 * (size_t)E * sizeof(qtensor));
+            if (!w->e_gate) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+            w->e_up = w->e_gate + E;
+            w->e_down = w->e_up + E;
+            if ((st = bind_matrix(m, &w->router, NAME("mlp.gate.weight"), E, H, err))) return st;
+            for (int64_t e = 0; e < E; e++) {
+                char en[160];
+                snprintf(en, sizeof en, "layers.%d.mlp.experts.%lld.", l, (long long)e);
+                size_t base = strlen(en);
+                if ((snprintf(en + base, sizeof en - base, "gate_proj.weight"), st = bind_matrix(m, &w->e_gate[e], en, MI, H, err)) ||
+                    (snprintf(en + base, sizeof en - base, "up_proj.weight"), st = bind_matrix(m, &w->e_up[e], en, MI, H, err)) ||
+                    (snprintf(en + base, sizeof en - base, "down_proj.weight"), st = bind_matrix(m, &w->e_down[e], en, H, MI, err)))
+                    return st;
+            }
+            if (SI &&
+                ((st = bind_matrix(m, &w->sh_gate, NAME("mlp.shared_expert.gate_proj.weight"), SI, H, err)) ||
+                 (st = bind_matrix(m, &w->sh_up, NAME("mlp.shared_expert.up_proj.weight"), SI, H, err)) ||
+                 (st = bind_matrix(m, &w->sh_down, NAME("mlp.shared_expert.down_proj.weight"), H, SI, err)) ||
+                 (st = bind_matrix(m, &w->sh_router, NAME("mlp.shared_expert_gate.weight"), 1, H, err))))
+                return st;
+        }
         if (c->qkv_bias &&
             ((st = bind_vector(m, &w->bq, NAME("self_attn.q_proj.bias"), Q, err)) ||
              (st = bind_vector(m, &w->bk, NAME("self_attn.k_proj.bias"), KV, err)) ||
@@ -290,6 +316,9 @@ void qwen_session_free(qwen_session *s) {
     free(s->hb);
     free(s->hb2);
     free(s->rope_cs);
+    free(s->moe_x);
+    free(s->moe_y);
+    free(s->moe_logits);
     workspace_free(&s->ws);
     free(s);
 }

@@ -32,6 +32,14 @@ typedef struct model_config {
     bool tie_embeddings;
     bool qkv_bias;           /* Qwen2: biases on q/k/v projections */
     bool qk_norm;            /* Qwen3: per-head RMSNorm of q and k before RoPE */
+    /* mixture of experts (Qwen2-MoE, Qwen3-MoE); n_experts == 0 for dense models */
+    int n_experts, n_experts_used; /* routed experts, and how many each token uses */
+    int moe_intermediate;    /* a routed expert's SwiGLU width */
+    int shared_intermediate; /* Qwen2-MoE's always-on shared expert (0: none) */
+    bool norm_topk_prob;     /* renormalise the chosen experts' weights to sum to 1 */
+    int decoder_sparse_step; /* layer l is sparse when (l + 1) % step == 0 ... */
+    uint64_t mlp_only_layers;/* ... and its bit is not set here (layers < 64) */
+    int ffn_scratch;         /* the widest feed-forward activation: max of the widths above */
     int32_t eos[8];          /* stop ids */
     int n_eos;
 } model_config;
@@ -50,6 +58,12 @@ typedef struct layer_weights {
     const float *mlp_norm;              /* [hidden] */
     qtensor gate, up;                   /* [intermediate, hidden] */
     qtensor down;                       /* [hidden, intermediate] */
+    /* a sparse (MoE) layer instead of gate/up/down: */
+    qtensor router;                     /* [n_experts, hidden] */
+    qtensor *e_gate, *e_up, *e_down;    /* [n_experts] each: [moe_inter, hidden] x2, [hidden, moe_inter] */
+    qtensor sh_gate, sh_up, sh_down;    /* shared expert (Qwen2-MoE): [shared_inter, hidden] x2, [hidden, shared_inter] */
+    qtensor sh_router;                  /* [1, hidden]: sigmoid gate of the shared expert */
+    bool sparse;
 } layer_weights;
 
 struct qwen_model {
@@ -81,6 +95,8 @@ struct qwen_session {
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
     float *rope_cs;          /* [batch][head_dim] cos | sin of each token's rotary angles */
+    float *moe_x, *moe_y;    /* MoE: [batch][hidden] an expert's gathered rows; the layer's output */
+    float *moe_logits;       /* MoE: [3][batch][n_experts] router probabilities, choices, weights (see moe_ffn) */
     float *scores;           /* [threads][heads per KV head][max_tokens] attention weights */
     workspace ws;            /* matmul scratch, kept across calls */
 };

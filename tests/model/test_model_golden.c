@@ -1,6 +1,7 @@
-/* Golden parity of the dense decoder: every case of golden/cases/<model>.json for the dense
- * models. Checks logits against the stored .npy (1e-3 x max|logit|), the top-8 table of every
- * position, argmax equality, greedy_next_8, and that prefill-then-decode equals one long prefill. */
+/* Golden parity of the decoder: every causal-LM case of golden/cases/<model>.json (dense Qwen2/Qwen3,
+ * YaRN, Qwen2-MoE with a shared expert, Qwen3-MoE). Checks logits against the stored .npy
+ * (1e-3 x max|logit|), the top-8 table of every position, argmax equality, greedy_next_8, and that
+ * prefill-then-decode equals one long prefill. */
 #include <math.h>
 #include <string.h>
 #include <jansson.h>
@@ -9,7 +10,8 @@
 #include "npy.h"
 #include "qwenc.h"
 
-static const char *MODELS[] = { "qwen3-tiny", "qwen2.5-tiny", "qwen2-untied-f32", "qwen3-yarn-tiny", "qwen3-embedding-tiny" };
+static const char *MODELS[] = { "qwen3-tiny", "qwen2.5-tiny", "qwen2-untied-f32", "qwen3-yarn-tiny", "qwen3-embedding-tiny",
+                                "qwen3-moe-tiny", "qwen2-moe-tiny" };
 
 static int argmax(const float *x, int n) {
     int b = 0;
@@ -179,7 +181,9 @@ int main(void) {
         size_t k;
         if (m) json_array_foreach(cases, k, c) check_case(m, MODELS[i], c);
         qwen_model_close(m);
-        if (m) check_quantized(MODELS[i], dir, cases);
+        /* quantization bounds are characterised for dense models; on the random tiny MoE models a
+         * quantized activation flips near-tied routing decisions, which moves logits arbitrarily */
+        if (m && !strstr(MODELS[i], "moe")) check_quantized(MODELS[i], dir, cases);
         free(dir);
         json_decref(root);
     }
