@@ -134,6 +134,23 @@ void qwen_session_truncate(qwen_session *s, int n);
  * of range or the cache is full. */
 qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, float *logits, bool all_positions,
                                  qwen_error **err);
+/* The same, but `hidden` receives the final-normed hidden states ([n, hidden] or [hidden]) instead of logits. */
+qwen_status qwen_session_forward_hidden(qwen_session *s, const int32_t *ids, size_t n, float *hidden, bool all_positions,
+                                        qwen_error **err);
+
+/* ---- retrieval: embeddings and reranking ---------------------------------------------------- */
+
+/* Qwen3-Embedding: the last token's hidden state after the final RMSNorm, truncated to `dims`
+ * (Matryoshka; <= 0 or > hidden: all) and L2-normalised into out[dims]. The ids should come from
+ * qwen_tokenize with the post-processor (which appends <|endoftext|>). Returns the number of
+ * dimensions written, or a negative status with *err. */
+int qwen_embed(qwen_model *model, const int32_t *ids, size_t n, int dims, float *out, qwen_error **err);
+
+/* Qwen3-Reranker: p("yes") of softmax(logit("no"), logit("yes")) at the last position of the
+ * model's judging prompt built from instruction (NULL: the default web-search one), query and
+ * document. */
+qwen_status qwen_rerank(qwen_model *model, const char *instruction, const char *query, const char *document, double *score,
+                        qwen_error **err);
 
 /* ---- sampling ----------------------------------------------------------------------------- */
 

@@ -23,6 +23,8 @@ static const command COMMANDS[] = {
     { "synth", cmd_synth, "write a random-weight checkpoint with real Qwen shapes (for benchmarks)" },
     { "quantize", cmd_quantize, "write a model with its matrices stored as Q8_0 / Q4_0 blocks" },
     { "bench", cmd_bench, "measure prompt processing and generation speed" },
+    { "embed", cmd_embed, "embed each line of stdin (Qwen3-Embedding)" },
+    { "rerank", cmd_rerank, "score each line of stdin against a query (Qwen3-Reranker)" },
     { "template", cmd_template, "render the model's chat template for a JSON context on stdin" },
 };
 

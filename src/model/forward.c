@@ -159,7 +159,7 @@ static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) 
     }
 }
 
-static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *logits, bool all_positions) {
+static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *logits, bool all_positions, bool hidden_only) {
     qwen_model *m = s->model;
     const model_config *c = &m->cfg;
     int H = c->hidden, d = c->head_dim, nq = c->n_heads * d, nkv = c->n_kv_heads * d, pos0 = s->len;
@@ -204,20 +204,21 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
     if (!logits) return;
     int first = all_positions ? 0 : T - 1;
     for (int t = first; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, m->final_norm, H, c->rms_eps);
-    matmul(pool, &s->ws, logits, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
+    if (hidden_only) memcpy(logits, s->xb + (size_t)first * H, (size_t)(T - first) * H * sizeof(float));
+    else matmul(pool, &s->ws, logits, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
 }
 
-qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *logits, bool all_positions, qwen_error **err) {
+qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *logits, bool all_positions, bool hidden_only, qwen_error **err) {
     int chunk = n < MAX_CHUNK ? n : MAX_CHUNK;
     if (!grow_scratch(s, chunk)) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token batch", chunk);
-    int32_t vocab = s->model->cfg.vocab;
+    int32_t vocab = hidden_only ? s->model->cfg.hidden : s->model->cfg.vocab; /* the width of one output row */
     for (int done = 0; done < n; done += chunk) {
         int T = n - done < chunk ? n - done : chunk;
         bool last = done + T == n;
         float *out = NULL;
         if (logits && all_positions) out = logits + (size_t)done * vocab;
         else if (logits && last) out = logits;
-        forward_chunk(s, ids + done, T, out, all_positions);
+        forward_chunk(s, ids + done, T, out, all_positions, hidden_only);
     }
     return QWEN_OK;
 }

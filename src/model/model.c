@@ -327,8 +327,8 @@ int qwen_session_length(const qwen_session *s) { return s->len; }
 const int32_t *qwen_session_tokens(const qwen_session *s) { return s->tokens; }
 void qwen_session_truncate(qwen_session *s, int n) { if (n >= 0 && n < s->len) s->len = n; }
 
-qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, float *logits, bool all_positions,
-                                 qwen_error **err) {
+static qwen_status session_run(qwen_session *s, const int32_t *ids, size_t n, float *out, bool all_positions, bool hidden_only,
+                               qwen_error **err) {
     if (n == 0) return QWEN_OK;
     if (n > (size_t)(s->max_tokens - s->len))
         return qwen_fail(err, QWEN_ERR_INVALID_ARG, "context full: %d tokens cached, %zu more do not fit in %d", s->len, n, s->max_tokens);
@@ -336,9 +336,71 @@ qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, 
         if (ids[i] < 0 || ids[i] >= s->model->cfg.vocab)
             return qwen_fail(err, QWEN_ERR_INVALID_ARG, "token id %d at position %zu is outside the vocabulary (%d)", ids[i], i, s->model->cfg.vocab);
     memcpy(s->tokens + s->len, ids, n * sizeof *ids);
-    return model_forward(s, ids, (int)n, logits, all_positions, err);
+    return model_forward(s, ids, (int)n, out, all_positions, hidden_only, err);
 }
 
+qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, float *logits, bool all_positions,
+                                 qwen_error **err) {
+    return session_run(s, ids, n, logits, all_positions, false, err);
+}
+
+qwen_status qwen_session_forward_hidden(qwen_session *s, const int32_t *ids, size_t n, float *hidden, bool all_positions,
+                                        qwen_error **err) {
+    return session_run(s, ids, n, hidden, all_positions, true, err);
+}
+
+int qwen_embed(qwen_model *m, const int32_t *ids, size_t n, int dims, float *out, qwen_error **err) {
+    int H = m->cfg.hidden;
+    if (n == 0) return -qwen_fail(err, QWEN_ERR_INVALID_ARG, "nothing to embed");
+    if (dims <= 0 || dims > H) dims = H;
+    float *hidden = malloc((size_t)H * sizeof(float));
+    qwen_session *s = hidden ? qwen_session_new(m, (int)n, err) : NULL;
+    qwen_status st = s ? qwen_session_forward_hidden(s, ids, n, hidden, false, err) : QWEN_ERR_NOMEM;
+    if (!st) {
+        double ss = 0;
+        for (int i = 0; i < dims; i++) ss += (double)hidden[i] * hidden[i];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (int i = 0; i < dims; i++) out[i] = hidden[i] * inv;
+    } else if (!s && hidden) {
+        st = QWEN_ERR_NOMEM;
+    }
+    qwen_session_free(s);
+    free(hidden);
+    return st ? -(int)st : dims;
+}
+
+qwen_status qwen_rerank(qwen_model *m, const char *instruction, const char *query, const char *document, double *score,
+                        qwen_error **err) {
+    static const char prefix[] = "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "
+                                 "Instruct provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n";
+    static const char suffix[] = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
+    if (!m->tokenizer) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the model has no tokenizer");
+    if (!instruction) instruction = "Given a web search query, retrieve relevant passages that answer the query";
+    int32_t yes = qwen_token_id(m->tokenizer, "yes", 3), no = qwen_token_id(m->tokenizer, "no", 2);
+    if (yes < 0 || no < 0 || yes >= m->cfg.vocab || no >= m->cfg.vocab)
+        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "the vocabulary has no single \"yes\" / \"no\" tokens");
+    size_t len = strlen(prefix) + strlen(instruction) + strlen(query) + strlen(document) + strlen(suffix) + 64;
+    char *text = malloc(len);
+    if (!text) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    /* tokenized as one string, special markers included, as the reference does */
+    int n = snprintf(text, len, "%s<Instruct>: %s\n<Query>: %s\n<Document>: %s%s", prefix, instruction, query, document, suffix);
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    qwen_status st = qwen_tokenize(m->tokenizer, text, (size_t)n, NULL, &ids, &n_ids, err);
+    free(text);
+    float *logits = st ? NULL : malloc((size_t)m->cfg.vocab * sizeof(float));
+    qwen_session *s = logits ? qwen_session_new(m, (int)n_ids, err) : NULL;
+    if (!st && !s) st = logits ? QWEN_ERR_NOMEM : qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    if (!st) st = qwen_session_forward(s, ids, n_ids, logits, false, err);
+    if (!st) {
+        double a = logits[no], b = logits[yes], mx = a > b ? a : b;
+        *score = exp(b - mx) / (exp(a - mx) + exp(b - mx));
+    }
+    qwen_session_free(s);
+    free(logits);
+    free(ids);
+    return st;
+}
 
 static size_t qtensor_bytes(const qtensor *t) { return (size_t)t->rows * qdtype_row_bytes(t->dtype, t->cols); }
 

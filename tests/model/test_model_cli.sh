@@ -58,6 +58,24 @@ a=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40
 b=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
 [ -n "$a" ] && [ "$a" == "$b" ] && ok seeded-sampling || bad "seeded-sampling [$a] [$b]"
 
+# embed / rerank: one JSON array (unit length) per line; rerank scores match the golden pairs
+python3 - "$golden" "$bin" <<'PY' && ok embed-rerank-cli || bad embed-rerank-cli
+import json, math, subprocess, sys
+golden, binary = sys.argv[1:]
+c = json.load(open(f"{golden}/cases/qwen3-embedding-tiny.json"))
+out = subprocess.run([binary, "embed", "-m", f"{golden}/models/qwen3-embedding-tiny"], input="\n".join(t.replace("\n", " ") for t in c["texts"][2:]).encode(),
+                     capture_output=True, check=True).stdout.decode().splitlines()
+assert len(out) == 2
+for line, want in zip(out, c["embeddings"][2:]):
+    v = json.loads(line)
+    assert abs(sum(x * x for x in v) - 1) < 1e-4 and max(abs(a - b) for a, b in zip(v, want)) < 1e-5
+r = json.load(open(f"{golden}/cases/qwen3-tiny.rerank.json"))
+for p in r["pairs"]:
+    got = subprocess.run([binary, "rerank", "-m", f"{golden}/models/qwen3-tiny", "-q", p["query"], "--instruction", r["instruction"]],
+                         input=p["document"].encode(), capture_output=True, check=True).stdout.decode()
+    assert abs(float(got) - p["score"]) < 1e-5, (got, p["score"])
+PY
+
 # a repo id resolved through the Hugging Face cache layout
 mkdir -p $tmp/hub/models--Qwen--Tiny/snapshots $tmp/hub/models--Qwen--Tiny/refs
 ln -s "$(cd $golden/models/qwen3-tiny && pwd)" $tmp/hub/models--Qwen--Tiny/snapshots/0123abcd
