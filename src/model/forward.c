@@ -5,8 +5,9 @@
  *     h = rmsnorm(x);  q,k,v = h·Wqᵀ(+b), h·Wkᵀ(+b), h·Wvᵀ(+b)
  *     (Qwen3) q,k = rmsnorm per head;  q,k = rope(q,k);  append k,v to the cache
  *     x += Wo · attention(q, cached k, cached v)          causal, grouped-query
- *     h = rmsnorm(x);  x += Wdown · (silu(h·Wgateᵀ) * (h·Wupᵀ))
- *   logits = rmsnorm(x) · lm_headᵀ
+ *     h = rmsnorm(x);  x += Wdown · (silu(h·Wgateᵀ) * (h·Wupᵀ))        dense layers
+ *                      x += Σ_top-k p_e · expert_e(h) (+ shared expert)   MoE layers (moe_ffn)
+ *   logits = rmsnorm(x) · lm_headᵀ      (or the normed hidden states, for embeddings)
  *
  * Activations and the KV cache are f32; weights are read in their stored dtype.
  */
@@ -159,7 +160,9 @@ static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) 
     }
 }
 
-static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *logits, bool all_positions, bool hidden_only) {
+/* One batch of at most MAX_CHUNK tokens; `out` (NULL: nothing) receives logits or, with
+ * hidden_only, normed hidden states, for every position or only the last. */
+static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out, bool all_positions, bool hidden_only) {
     qwen_model *m = s->model;
     const model_config *c = &m->cfg;
     int H = c->hidden, d = c->head_dim, nq = c->n_heads * d, nkv = c->n_kv_heads * d, pos0 = s->len;
@@ -201,24 +204,24 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *log
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += ffn_out[i];
     }
     s->len += T;
-    if (!logits) return;
+    if (!out) return;
     int first = all_positions ? 0 : T - 1;
     for (int t = first; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, m->final_norm, H, c->rms_eps);
-    if (hidden_only) memcpy(logits, s->xb + (size_t)first * H, (size_t)(T - first) * H * sizeof(float));
-    else matmul(pool, &s->ws, logits, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
+    if (hidden_only) memcpy(out, s->xb + (size_t)first * H, (size_t)(T - first) * H * sizeof(float));
+    else matmul(pool, &s->ws, out, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
 }
 
-qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *logits, bool all_positions, bool hidden_only, qwen_error **err) {
+qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *out, bool all_positions, bool hidden_only, qwen_error **err) {
     int chunk = n < MAX_CHUNK ? n : MAX_CHUNK;
     if (!grow_scratch(s, chunk)) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token batch", chunk);
-    int32_t vocab = hidden_only ? s->model->cfg.hidden : s->model->cfg.vocab; /* the width of one output row */
+    int32_t width = hidden_only ? s->model->cfg.hidden : s->model->cfg.vocab; /* of one output row */
     for (int done = 0; done < n; done += chunk) {
         int T = n - done < chunk ? n - done : chunk;
         bool last = done + T == n;
-        float *out = NULL;
-        if (logits && all_positions) out = logits + (size_t)done * vocab;
-        else if (logits && last) out = logits;
-        forward_chunk(s, ids + done, T, out, all_positions, hidden_only);
+        float *rows = NULL;
+        if (out && all_positions) rows = out + (size_t)done * width;
+        else if (out && last) rows = out;
+        forward_chunk(s, ids + done, T, rows, all_positions, hidden_only);
     }
     return QWEN_OK;
 }

@@ -104,6 +104,7 @@ struct qwen_session {
 /* forward.c */
 /* Runs n tokens; `out` receives logits ([n or 1][vocab]) or, with hidden_only, the final-normed
  * hidden states ([n or 1][hidden]). */
-qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *out, bool all_positions, bool hidden_only, qwen_error **err);
+qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *out, bool all_positions, bool hidden_only,
+                          qwen_error **err);
 
 #endif
