@@ -145,6 +145,22 @@ static void matmul_block(void *ctx, int block, int thread_index) {
     matmul_rows(j, r0, r1, j->scratch ? j->scratch + (int64_t)thread_index * j->scratch_stride : NULL);
 }
 
+typedef struct quant_job {
+    const float *x;
+    int64_t cols;
+    block_q8_0 *xq;
+    float *xd, *xs;
+} quant_job;
+
+/* Quantizes activation row t to Q8_0 with its block scales and sums (rows run on the pool). */
+static void quantize_activation_row(void *ctx, int t, int thread_index) {
+    (void)thread_index;
+    const quant_job *j = ctx;
+    int64_t nb = j->cols / QK, o = (int64_t)t * nb;
+    quantize_row_q8_0(j->x + (int64_t)t * j->cols, j->xq + o, j->cols);
+    q8_0_block_sums(j->xq + o, nb, j->xd + o, j->xs + o);
+}
+
 void *workspace_get(workspace *ws, size_t size) {
     if (size <= ws->cap) return ws->data;
     free(ws->data);
@@ -181,8 +197,8 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
         }
         float *xs = xd + blocks; /* the floats first: blocks are 34 bytes, unaligned for floats */
         block_q8_0 *xq = (block_q8_0 *)(xs + blocks);
-        for (int t = 0; t < T; t++) quantize_row_q8_0(x + (int64_t)t * w->cols, xq + (int64_t)t * nb, w->cols);
-        q8_0_block_sums(xq, (int64_t)blocks, xd, xs);
+        quant_job qj = { x, w->cols, xq, xd, xs };
+        thread_pool_run(pool, T, quantize_activation_row, &qj);
         j.xq = xq;
         j.xd = xd;
         j.xs = xs;
