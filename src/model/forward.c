@@ -90,12 +90,24 @@ static void attend(void *ctx, int item, int thread_index) {
     }
 }
 
+typedef struct gate_job { float *a; const float *b; int64_t width; } gate_job;
+
+/* Row i: a = silu(a) * b. */
+static void gate_row(void *ctx, int i, int thread_index) {
+    (void)thread_index;
+    const gate_job *j = ctx;
+    float *a = j->a + (size_t)i * j->width;
+    const float *b = j->b + (size_t)i * j->width;
+    for (int64_t k = 0; k < j->width; k++) a[k] = silu(a[k]) * b[k];
+}
+
 /* SwiGLU of n rows: out = down(silu(gate(in)) * up(in)). */
 static void swiglu(qwen_session *s, const float *in, int n, const qtensor *gate, const qtensor *up, const qtensor *down, float *out) {
     thread_pool *pool = s->model->pool;
     matmul(pool, &s->ws, s->hb, in, n, gate, NULL);
     matmul(pool, &s->ws, s->hb2, in, n, up, NULL);
-    for (size_t i = 0; i < (size_t)n * gate->rows; i++) s->hb[i] = silu(s->hb[i]) * s->hb2[i];
+    gate_job g = { s->hb, s->hb2, gate->rows };
+    thread_pool_run(pool, n, gate_row, &g);
     matmul(pool, &s->ws, out, s->hb, n, down, NULL);
 }
 
@@ -160,12 +172,52 @@ static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) 
     }
 }
 
+/* Per-token steps of a layer, run on the pool's threads. */
+typedef struct token_job {
+    qwen_session *s;
+    const layer_weights *w;
+    int layer, pos0;
+    const float *norm; /* norm_token's weights */
+} token_job;
+
+/* xb[t] = rmsnorm(x[t]) with j->norm. */
+static void norm_token(void *ctx, int t, int thread_index) {
+    (void)thread_index;
+    const token_job *j = ctx;
+    const model_config *c = &j->s->model->cfg;
+    size_t H = (size_t)c->hidden;
+    rmsnorm(j->s->xb + (size_t)t * H, j->s->x + (size_t)t * H, j->norm, c->hidden, c->rms_eps);
+}
+
+/* Token t's q and k: per-head RMSNorm (Qwen3), RoPE; then k and v into the cache. */
+static void rope_token(void *ctx, int t, int thread_index) {
+    (void)thread_index;
+    const token_job *j = ctx;
+    qwen_session *s = j->s;
+    const model_config *c = &s->model->cfg;
+    int d = c->head_dim, nq = c->n_heads * d, nkv = c->n_kv_heads * d;
+    const float *cs = s->rope_cs + (size_t)t * d;
+    for (int h = 0; h < c->n_heads; h++) {
+        float *qh = s->q + (size_t)t * nq + (size_t)h * d;
+        if (j->w->q_norm) rmsnorm(qh, qh, j->w->q_norm, d, c->rms_eps);
+        rope(d, qh, cs);
+    }
+    for (int h = 0; h < c->n_kv_heads; h++) {
+        float *kh = s->k + (size_t)t * nkv + (size_t)h * d;
+        if (j->w->k_norm) rmsnorm(kh, kh, j->w->k_norm, d, c->rms_eps);
+        rope(d, kh, cs);
+    }
+    size_t at = (size_t)j->layer * s->max_tokens * nkv + (size_t)(j->pos0 + t) * nkv;
+    memcpy(s->k_cache + at, s->k + (size_t)t * nkv, (size_t)nkv * sizeof(float));
+    memcpy(s->v_cache + at, s->v + (size_t)t * nkv, (size_t)nkv * sizeof(float));
+}
+
 /* One batch of at most MAX_CHUNK tokens; `out` (NULL: nothing) receives logits or, with
  * hidden_only, normed hidden states, for every position or only the last. */
 static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out, bool all_positions, bool hidden_only) {
     qwen_model *m = s->model;
     const model_config *c = &m->cfg;
-    int H = c->hidden, d = c->head_dim, nq = c->n_heads * d, nkv = c->n_kv_heads * d, pos0 = s->len;
+    int H = c->hidden, d = c->head_dim, pos0 = s->len;
     thread_pool *pool = m->pool;
 
     for (int t = 0; t < T; t++) qtensor_row_f32(&m->embed, ids[t], s->x + (size_t)t * H);
@@ -173,31 +225,19 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
 
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
-        for (int t = 0; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, w->attn_norm, H, c->rms_eps);
+        token_job tj = { s, w, l, pos0, w->attn_norm };
+        thread_pool_run(pool, T, norm_token, &tj);
         matmul(pool, &s->ws, s->q, s->xb, T, &w->wq, w->bq);
         matmul(pool, &s->ws, s->k, s->xb, T, &w->wk, w->bk);
         matmul(pool, &s->ws, s->v, s->xb, T, &w->wv, w->bv);
-        size_t layer_off = (size_t)l * s->max_tokens * nkv;
-        for (int t = 0; t < T; t++) {
-            for (int h = 0; h < c->n_heads; h++) {
-                float *qh = s->q + (size_t)t * nq + (size_t)h * d;
-                if (w->q_norm) rmsnorm(qh, qh, w->q_norm, d, c->rms_eps);
-                rope(d, qh, s->rope_cs + (size_t)t * d);
-            }
-            for (int h = 0; h < c->n_kv_heads; h++) {
-                float *kh = s->k + (size_t)t * nkv + (size_t)h * d;
-                if (w->k_norm) rmsnorm(kh, kh, w->k_norm, d, c->rms_eps);
-                rope(d, kh, s->rope_cs + (size_t)t * d);
-            }
-            memcpy(s->k_cache + layer_off + (size_t)(pos0 + t) * nkv, s->k + (size_t)t * nkv, (size_t)nkv * sizeof(float));
-            memcpy(s->v_cache + layer_off + (size_t)(pos0 + t) * nkv, s->v + (size_t)t * nkv, (size_t)nkv * sizeof(float));
-        }
+        thread_pool_run(pool, T, rope_token, &tj);
         attn_job job = { s, l, T, pos0 };
         thread_pool_run(pool, T * c->n_kv_heads, attend, &job);
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
 
-        for (int t = 0; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, w->mlp_norm, H, c->rms_eps);
+        tj.norm = w->mlp_norm;
+        thread_pool_run(pool, T, norm_token, &tj);
         float *ffn_out = w->sparse ? s->moe_y : s->xb;
         if (w->sparse) moe_ffn(s, w, T, ffn_out);
         else swiglu(s, s->xb, T, &w->gate, &w->up, &w->down, s->xb);
