@@ -12,4 +12,4 @@ clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
   src/tensor/dot_avx2.c src/tensor/dot_avx512.c -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni \
   -o $out/fuzz_$target
 QWENC_FUZZ_MODEL=${QWENC_FUZZ_MODEL:-$(realpath ../shared/golden/models/qwen3-tiny)} \
-  $out/fuzz_$target -max_total_time=$secs -max_len=4096 $out/corpus-$target ${FUZZ_SEEDS:-}
+  $out/fuzz_$target -max_total_time=$secs -max_len=${FUZZ_MAX_LEN:-4096} $out/corpus-$target ${FUZZ_SEEDS:-}
