@@ -5,25 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "qwenc.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "base/clock.h"
 
 static double encode_s(const qwen_tokenizer *tok, const char *text, size_t len, size_t *n_ids) {
     int32_t *ids;
-    double t0 = now_s();
+    double t0 = clock_seconds();
     qwen_error *err = NULL;
     if (qwen_tokenize(tok, text, len, NULL, &ids, n_ids, &err)) {
         fprintf(stderr, "encode failed: %s\n", qwen_error_message(err));
         exit(1);
     }
-    double dt = now_s() - t0;
+    double dt = clock_seconds() - t0;
     free(ids);
     return dt;
 }
@@ -32,9 +26,9 @@ int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: %s MODEL_DIR CORPUS [REPS]\n", argv[0]); return 2; }
     int reps = argc > 3 ? atoi(argv[3]) : 3;
     qwen_error *err = NULL;
-    double t0 = now_s();
+    double t0 = clock_seconds();
     qwen_tokenizer *tok = qwen_tokenizer_open(argv[1], &err);
-    double load = now_s() - t0;
+    double load = clock_seconds() - t0;
     if (!tok) { fprintf(stderr, "%s\n", qwen_error_message(err)); return 1; }
     FILE *f = fopen(argv[2], "rb");
     if (!f) { perror(argv[2]); return 1; }

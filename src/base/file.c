@@ -10,23 +10,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+char *file_read_stream(FILE *f, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n + 1 < cap) break;
+        char *bigger = realloc(buf, cap * 2);
+        if (!bigger) { free(buf); return NULL; }
+        buf = bigger;
+        cap *= 2;
+    }
+    if (!buf) return NULL;
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
 char *file_read_all(const char *path, size_t *len, qwen_error **err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         qwen_fail(err, QWEN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (n + 1 < cap) break;
-        char *bigger = realloc(buf, cap * 2);
-        if (!bigger) { free(buf); buf = NULL; break; }
-        buf = bigger;
-        cap *= 2;
-    }
+    char *buf = file_read_stream(f, len);
     int failed = ferror(f);
     fclose(f);
     if (!buf) {
@@ -38,8 +45,6 @@ char *file_read_all(const char *path, size_t *len, qwen_error **err) {
         qwen_fail(err, QWEN_ERR_IO, "error reading %s", path);
         return NULL;
     }
-    buf[n] = 0;
-    if (len) *len = n;
     return buf;
 }
 

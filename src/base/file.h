@@ -3,8 +3,13 @@
 #define QWENC_BASE_FILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include "qwenc.h"
+
+/* Reads all of an open stream into a malloc'ed, NUL-terminated buffer (*len excludes the NUL).
+ * Returns NULL when out of memory. */
+char *file_read_stream(FILE *f, size_t *len);
 
 /* Reads a whole file into a malloc'ed, NUL-terminated buffer (*len excludes the NUL).
  * Returns NULL and sets *err (naming the path) when it cannot be read. */

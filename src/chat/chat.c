@@ -6,6 +6,7 @@
 #include "qwenc.h"
 #include "base/error.h"
 #include "base/json.h"
+#include "base/strbuf.h"
 
 struct qwen_chat {
     qwen_model *model;          /* borrowed */
@@ -93,30 +94,20 @@ typedef struct reply_state {
     qwen_delta_fn on_delta;
     void *user;
     json_t *calls;
-    char *reasoning, *content;
-    size_t reasoning_len, content_len;
+    strbuf reasoning, content;
 } reply_state;
-
-static void append(char **buf, size_t *len, const char *s, size_t n) {
-    char *b = realloc(*buf, *len + n + 1);
-    if (!b) return;
-    memcpy(b + *len, s, n);
-    *len += n;
-    b[*len] = 0;
-    *buf = b;
-}
 
 static void collect_delta(const qwen_delta *d, void *user) {
     reply_state *r = user;
     if (d->kind == QWEN_DELTA_REASONING) {
-        append(&r->reasoning, &r->reasoning_len, d->text, d->len);
+        strbuf_put(&r->reasoning, d->text, d->len);
     } else if (d->kind == QWEN_DELTA_CONTENT) {
-        append(&r->content, &r->content_len, d->text, d->len);
+        strbuf_put(&r->content, d->text, d->len);
     } else if (d->call->error) {
         /* a malformed call stays in the history as the text the model wrote */
-        append(&r->content, &r->content_len, "<tool_call>", 11);
-        if (d->call->raw) append(&r->content, &r->content_len, d->call->raw, strlen(d->call->raw));
-        append(&r->content, &r->content_len, "</tool_call>", 12);
+        strbuf_puts(&r->content, "<tool_call>");
+        if (d->call->raw) strbuf_puts(&r->content, d->call->raw);
+        strbuf_puts(&r->content, "</tool_call>");
     } else {
         json_t *args = json_loads(d->call->arguments, JSON_DECODE_ANY, NULL);
         json_array_append_new(r->calls, json_pack("{s:s, s:{s:s, s:o}}", "type", "function", "function", "name", d->call->name,
@@ -168,13 +159,13 @@ qwen_status qwen_chat_reply(qwen_chat *c, const qwen_sampling *sampling, const q
     qwen_output_parser_free(r.parser);
     free(ids);
     if (!st) {
-        json_t *reply = json_pack("{s:s, s:s}", "role", "assistant", "content", r.content ? r.content : "");
-        if (r.reasoning_len) json_object_set_new(reply, "reasoning_content", json_string(r.reasoning));
+        json_t *reply = json_pack("{s:s, s:s}", "role", "assistant", "content", r.content.data ? r.content.data : "");
+        if (r.reasoning.len) json_object_set_new(reply, "reasoning_content", json_string(r.reasoning.data));
         if (json_array_size(r.calls)) json_object_set(reply, "tool_calls", r.calls);
         if (reply) json_array_append_new(c->messages, reply);
     }
     json_decref(r.calls);
-    free(r.reasoning);
-    free(r.content);
+    free(r.reasoning.data);
+    free(r.content.data);
     return st;
 }

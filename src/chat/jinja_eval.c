@@ -33,7 +33,7 @@ struct jfunc {
 
 typedef struct render {
     arena a;
-    jbuf out;
+    strbuf out;
     jmp_buf fail;
     qwen_error **err;
     frame *root;
@@ -59,7 +59,7 @@ static jv cstr(render *r, const char *s) { return jv_str(&r->a, s, strlen(s)); }
 
 static jv to_string_value(render *r, jv v) {
     if (v.kind == JV_STR) return v;
-    jbuf b = { 0 };
+    strbuf b = { 0 };
     jv_to_str(&b, v);
     jv s = str_of(r, b.data ? b.data : "", b.len);
     free(b.data);
@@ -211,7 +211,7 @@ static jv strip(render *r, jv s, const jstr *chars, bool left, bool right) {
 }
 
 static jv case_map(render *r, jv s, int mode /* 0 lower, 1 upper, 2 capitalize, 3 title */) {
-    jbuf b = { 0 };
+    strbuf b = { 0 };
     bool start = true, first = true;
     for (size_t i = 0; i < s.s->len;) {
         uint32_t c;
@@ -228,7 +228,7 @@ static jv case_map(render *r, jv s, int mode /* 0 lower, 1 upper, 2 capitalize, 
         }
         first = false;
         unsigned char tmp[4];
-        jbuf_put(&b, (const char *)tmp, (size_t)utf8_encode(m, tmp));
+        strbuf_put(&b, (const char *)tmp, (size_t)utf8_encode(m, tmp));
         i += (size_t)n;
     }
     jv out = str_of(r, b.data ? b.data : "", b.len);
@@ -238,16 +238,16 @@ static jv case_map(render *r, jv s, int mode /* 0 lower, 1 upper, 2 capitalize, 
 
 static jv str_replace(render *r, jv s, jv old, jv new_, int64_t count) {
     if (old.s->len == 0) return s;
-    jbuf b = { 0 };
+    strbuf b = { 0 };
     size_t i = 0;
     int64_t done = 0;
     while (i < s.s->len) {
         if ((count < 0 || done < count) && i + old.s->len <= s.s->len && !memcmp(s.s->data + i, old.s->data, old.s->len)) {
-            jbuf_put(&b, new_.s->data, new_.s->len);
+            strbuf_put(&b, new_.s->data, new_.s->len);
             i += old.s->len;
             done++;
         } else {
-            jbuf_put(&b, s.s->data + i, 1);
+            strbuf_put(&b, s.s->data + i, 1);
             i++;
         }
     }
@@ -384,9 +384,9 @@ static jv call_method(render *r, const node *at, jv self, const char *name, cons
         }
         if (!strcmp(name, "join")) {
             jv items = list_from_items(r, arg0, at);
-            jbuf b = { 0 };
+            strbuf b = { 0 };
             for (size_t i = 0; i < items.l->len; i++) {
-                if (i) jbuf_put(&b, self.s->data, self.s->len);
+                if (i) strbuf_put(&b, self.s->data, self.s->len);
                 jv_to_str(&b, items.l->items[i]);
             }
             jv out = str_of(r, b.data ? b.data : "", b.len);
@@ -444,7 +444,7 @@ static const char *find_method(jv self, const char *name, size_t len) {
 
 static jv call_builtin(render *r, const node *at, const char *name, const call_args *a) {
     if (!strcmp(name, "raise_exception")) {
-        jbuf b = { 0 };
+        strbuf b = { 0 };
         if (a->n_pos) jv_to_str(&b, a->pos[0]);
         qwen_fail(r->err, QWEN_ERR_FORMAT, "template raised an exception at line %d: %s", at->line, b.data ? b.data : "");
         free(b.data);
@@ -522,7 +522,7 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
             st.item_sep = seps.l->items[0].s->data;
             st.key_sep = seps.l->items[1].s->data;
         }
-        jbuf b = { 0 };
+        strbuf b = { 0 };
         if (!jv_to_json(&b, v, &st, 0)) { free(b.data); fail(r, n, "Object of type %s is not JSON serializable", jv_type_name(v)); }
         jv out = str_of(r, b.data ? b.data : "", b.len);
         free(b.data);
@@ -552,9 +552,9 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
         jv sep = kwarg(a, "d", 1, cstr(r, ""));
         jv attr = kwarg(a, "attribute", 2, jv_none());
         jv items = list_from_items(r, v, n);
-        jbuf b = { 0 };
+        strbuf b = { 0 };
         for (size_t i = 0; i < items.l->len; i++) {
-            if (i && sep.kind == JV_STR) jbuf_put(&b, sep.s->data, sep.s->len);
+            if (i && sep.kind == JV_STR) strbuf_put(&b, sep.s->data, sep.s->len);
             jv item = items.l->items[i];
             if (attr.kind == JV_STR) item = attr_of(r, n, item, attr.s->data, attr.s->len);
             jv_to_str(&b, item);
@@ -577,7 +577,7 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
     if (!strcmp(name, "reverse")) {
         if (v.kind == JV_STR) {
             jv chars = list_from_items(r, v, n);
-            jbuf b = { 0 };
+            strbuf b = { 0 };
             for (size_t i = chars.l->len; i-- > 0;) jv_to_str(&b, chars.l->items[i]);
             jv out = str_of(r, b.data ? b.data : "", b.len);
             free(b.data);
@@ -654,12 +654,12 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
         jv s = to_string_value(r, v);
         int64_t width = as_int(r, n, kwarg(a, "width", 1, jv_int(4)));
         bool first = jv_truthy(kwarg(a, "first", 2, jv_bool(false)));
-        jbuf b = { 0 };
+        strbuf b = { 0 };
         for (size_t i = 0; i < s.s->len; i++) {
-            if (i == 0 && first) for (int64_t k = 0; k < width; k++) jbuf_puts(&b, " ");
-            jbuf_put(&b, s.s->data + i, 1);
+            if (i == 0 && first) for (int64_t k = 0; k < width; k++) strbuf_puts(&b, " ");
+            strbuf_put(&b, s.s->data + i, 1);
             if (s.s->data[i] == '\n' && i + 1 < s.s->len && s.s->data[i + 1] != '\n')
-                for (int64_t k = 0; k < width; k++) jbuf_puts(&b, " ");
+                for (int64_t k = 0; k < width; k++) strbuf_puts(&b, " ");
         }
         jv out = str_of(r, b.data ? b.data : "", b.len);
         free(b.data);
@@ -731,7 +731,7 @@ static int compare_order(render *r, const node *at, jv a, jv b) {
 static jv binary(render *r, const node *n, jv a, jv b) {
     const char *op = n->name;
     if (!strcmp(op, "~")) {
-        jbuf buf = { 0 };
+        strbuf buf = { 0 };
         jv_to_str(&buf, a);
         jv_to_str(&buf, b);
         jv out = str_of(r, buf.data ? buf.data : "", buf.len);
@@ -783,8 +783,8 @@ static jv binary(render *r, const node *n, jv a, jv b) {
         jv s = a.kind == JV_STR ? a : b;
         int64_t times = a.kind == JV_INT ? a.i : b.i;
         if (times * (int64_t)s.s->len > (1 << 24)) fail(r, n, "string repetition too large");
-        jbuf buf = { 0 };
-        for (int64_t i = 0; i < times; i++) jbuf_put(&buf, s.s->data, s.s->len);
+        strbuf buf = { 0 };
+        for (int64_t i = 0; i < times; i++) strbuf_put(&buf, s.s->data, s.s->len);
         jv out = str_of(r, buf.data ? buf.data : "", buf.len);
         free(buf.data);
         return out;
@@ -831,7 +831,7 @@ static jv slice_value(render *r, const node *n, jv obj, jv start, jv stop, jv st
         return l;
     }
     jv chars = list_from_items(r, obj, n);
-    jbuf b = { 0 };
+    strbuf b = { 0 };
     for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) jv_to_str(&b, chars.l->items[i]);
     jv out = str_of(r, b.data ? b.data : "", b.len);
     free(b.data);
@@ -968,7 +968,7 @@ static flow exec(render *r, frame *f, const node_list *body) {
     for (size_t i = 0; i < body->len; i++) {
         const node *n = body->items[i];
         switch (n->kind) {
-        case N_TEXT: jbuf_put(&r->out, n->name, n->name_len); break;
+        case N_TEXT: strbuf_put(&r->out, n->name, n->name_len); break;
         case N_OUTPUT: jv_to_str(&r->out, eval(r, f, n->a)); break;
         case N_IF: {
             flow fl = exec(r, f, jv_truthy(eval(r, f, n->a)) ? &n->body : &n->else_body);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/strbuf.h"
 #include "chat/jinja.h"
 
 /* ---- values ---- */
@@ -36,9 +37,6 @@ typedef struct jv {
 struct jlist { size_t len, cap; jv *items; };
 struct jdict { size_t len, cap; jstr **keys; jv *vals; };
 
-typedef struct jbuf { char *data; size_t len, cap; bool oom; } jbuf; /* malloc'ed string builder */
-void jbuf_put(jbuf *b, const char *s, size_t n);
-static inline void jbuf_puts(jbuf *b, const char *s);
 
 jv jv_undef(void);
 jv jv_none(void);
@@ -55,9 +53,9 @@ jv jv_dict_get(jv dict, const char *key, size_t klen);
 bool jv_truthy(jv v);
 bool jv_equal(jv a, jv b);
 /* Python str() of a value (strings as they are, None, True, lists as repr...). */
-void jv_to_str(jbuf *b, jv v);
+void jv_to_str(strbuf *b, jv v);
 /* Python repr() */
-void jv_repr(jbuf *b, jv v);
+void jv_repr(strbuf *b, jv v);
 /* json.dumps options: indent < 0 is none; separators; sort_keys; ensure_ascii (\uXXXX escapes). */
 typedef struct json_style {
     int indent;
@@ -66,16 +64,10 @@ typedef struct json_style {
 } json_style;
 /* json.dumps(v, ...) as Python writes it. Returns false when v holds something JSON cannot
  * represent (undefined, functions) or nests too deeply. */
-bool jv_to_json(jbuf *b, jv v, const json_style *style, int depth);
+bool jv_to_json(strbuf *b, jv v, const json_style *style, int depth);
 jv jv_from_json(arena *a, json_t *j);
 const char *jv_type_name(jv v);
 size_t utf8_count(const char *s, size_t n); /* code points */
-
-static inline void jbuf_puts(jbuf *b, const char *s) {
-    size_t n = 0;
-    while (s[n]) n++;
-    jbuf_put(b, s, n);
-}
 
 /* ---- AST ---- */
 typedef enum node_kind {

@@ -8,21 +8,6 @@
 
 #include "base/utf8.h"
 
-void jbuf_put(jbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) { b->oom = true; return; }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
 jv jv_undef(void) { return (jv){ .kind = JV_UNDEF }; }
 jv jv_none(void) { return (jv){ .kind = JV_NONE }; }
 jv jv_bool(bool b) { return (jv){ .kind = JV_BOOL, .b = b }; }
@@ -149,9 +134,9 @@ size_t utf8_count(const char *s, size_t n) {
 
 /* Python's float repr: the shortest digits that read back the same; fixed notation for
  * 1e-4 <= |f| < 1e16 (with ".0" when integral), exponent notation otherwise. */
-static void put_float(jbuf *b, double f) {
-    if (isnan(f)) { jbuf_puts(b, "nan"); return; }
-    if (isinf(f)) { jbuf_puts(b, f > 0 ? "inf" : "-inf"); return; }
+static void put_float(strbuf *b, double f) {
+    if (isnan(f)) { strbuf_puts(b, "nan"); return; }
+    if (isinf(f)) { strbuf_puts(b, f > 0 ? "inf" : "-inf"); return; }
     char tmp[48];
     for (int p = 0; p <= 16; p++) {
         snprintf(tmp, sizeof tmp, "%.*e", p, f);
@@ -165,88 +150,88 @@ static void put_float(jbuf *b, double f) {
     for (; *p && *p != 'e'; p++) if (*p >= '0' && *p <= '9' && nd < 20) digits[nd++] = *p;
     int exp = atoi(p + 1);
     while (nd > 1 && digits[nd - 1] == '0') nd--; /* trailing zeros of the mantissa */
-    if (neg) jbuf_puts(b, "-");
+    if (neg) strbuf_puts(b, "-");
     if (exp < -4 || exp >= 16) {
-        jbuf_put(b, digits, 1);
-        if (nd > 1) { jbuf_puts(b, "."); jbuf_put(b, digits + 1, (size_t)nd - 1); }
+        strbuf_put(b, digits, 1);
+        if (nd > 1) { strbuf_puts(b, "."); strbuf_put(b, digits + 1, (size_t)nd - 1); }
         snprintf(tmp, sizeof tmp, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-        jbuf_puts(b, tmp);
+        strbuf_puts(b, tmp);
     } else if (exp >= 0) {
-        for (int i = 0; i <= exp; i++) jbuf_put(b, i < nd ? &digits[i] : "0", 1);
-        jbuf_puts(b, ".");
-        if (nd > exp + 1) jbuf_put(b, digits + exp + 1, (size_t)(nd - exp - 1));
-        else jbuf_puts(b, "0");
+        for (int i = 0; i <= exp; i++) strbuf_put(b, i < nd ? &digits[i] : "0", 1);
+        strbuf_puts(b, ".");
+        if (nd > exp + 1) strbuf_put(b, digits + exp + 1, (size_t)(nd - exp - 1));
+        else strbuf_puts(b, "0");
     } else {
-        jbuf_puts(b, "0.");
-        for (int i = 0; i < -exp - 1; i++) jbuf_puts(b, "0");
-        jbuf_put(b, digits, (size_t)nd);
+        strbuf_puts(b, "0.");
+        for (int i = 0; i < -exp - 1; i++) strbuf_puts(b, "0");
+        strbuf_put(b, digits, (size_t)nd);
     }
 }
 
-static void put_int(jbuf *b, int64_t i) {
+static void put_int(strbuf *b, int64_t i) {
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%lld", (long long)i);
-    jbuf_puts(b, tmp);
+    strbuf_puts(b, tmp);
 }
 
-static void repr_str(jbuf *b, const char *s, size_t n) {
+static void repr_str(strbuf *b, const char *s, size_t n) {
     bool has_single = memchr(s, '\'', n) != NULL, has_double = memchr(s, '"', n) != NULL;
     char q = has_single && !has_double ? '"' : '\'';
-    jbuf_put(b, &q, 1);
+    strbuf_put(b, &q, 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char tmp[8];
-        if (c == (unsigned char)q || c == '\\') { tmp[0] = '\\'; tmp[1] = (char)c; jbuf_put(b, tmp, 2); }
-        else if (c == '\n') jbuf_puts(b, "\\n");
-        else if (c == '\r') jbuf_puts(b, "\\r");
-        else if (c == '\t') jbuf_puts(b, "\\t");
-        else if (c < 0x20 || c == 0x7F) { snprintf(tmp, sizeof tmp, "\\x%02x", c); jbuf_puts(b, tmp); }
-        else jbuf_put(b, (const char *)&c, 1);
+        if (c == (unsigned char)q || c == '\\') { tmp[0] = '\\'; tmp[1] = (char)c; strbuf_put(b, tmp, 2); }
+        else if (c == '\n') strbuf_puts(b, "\\n");
+        else if (c == '\r') strbuf_puts(b, "\\r");
+        else if (c == '\t') strbuf_puts(b, "\\t");
+        else if (c < 0x20 || c == 0x7F) { snprintf(tmp, sizeof tmp, "\\x%02x", c); strbuf_puts(b, tmp); }
+        else strbuf_put(b, (const char *)&c, 1);
     }
-    jbuf_put(b, &q, 1);
+    strbuf_put(b, &q, 1);
 }
 
-void jv_repr(jbuf *b, jv v) {
+void jv_repr(strbuf *b, jv v) {
     switch (v.kind) {
     case JV_STR: repr_str(b, v.s->data, v.s->len); return;
     case JV_LIST:
-        jbuf_puts(b, "[");
+        strbuf_puts(b, "[");
         for (size_t i = 0; i < v.l->len; i++) {
-            if (i) jbuf_puts(b, ", ");
+            if (i) strbuf_puts(b, ", ");
             jv_repr(b, v.l->items[i]);
         }
-        jbuf_puts(b, "]");
+        strbuf_puts(b, "]");
         return;
     case JV_DICT:
-        if (v.is_namespace) { jbuf_puts(b, "<Namespace>"); return; }
-        jbuf_puts(b, "{");
+        if (v.is_namespace) { strbuf_puts(b, "<Namespace>"); return; }
+        strbuf_puts(b, "{");
         for (size_t i = 0; i < v.d->len; i++) {
-            if (i) jbuf_puts(b, ", ");
+            if (i) strbuf_puts(b, ", ");
             repr_str(b, v.d->keys[i]->data, v.d->keys[i]->len);
-            jbuf_puts(b, ": ");
+            strbuf_puts(b, ": ");
             jv_repr(b, v.d->vals[i]);
         }
-        jbuf_puts(b, "}");
+        strbuf_puts(b, "}");
         return;
     default: jv_to_str(b, v);
     }
 }
 
-void jv_to_str(jbuf *b, jv v) {
+void jv_to_str(strbuf *b, jv v) {
     switch (v.kind) {
     case JV_UNDEF: return;
-    case JV_NONE: jbuf_puts(b, "None"); return;
-    case JV_BOOL: jbuf_puts(b, v.b ? "True" : "False"); return;
+    case JV_NONE: strbuf_puts(b, "None"); return;
+    case JV_BOOL: strbuf_puts(b, v.b ? "True" : "False"); return;
     case JV_INT: put_int(b, v.i); return;
     case JV_FLOAT: put_float(b, v.f); return;
-    case JV_STR: jbuf_put(b, v.s->data, v.s->len); return;
-    case JV_FUNC: jbuf_puts(b, "<function>"); return;
+    case JV_STR: strbuf_put(b, v.s->data, v.s->len); return;
+    case JV_FUNC: strbuf_puts(b, "<function>"); return;
     default: jv_repr(b, v);
     }
 }
 
-static void json_str(jbuf *b, const char *s, size_t n, bool ascii) {
-    jbuf_puts(b, "\"");
+static void json_str(strbuf *b, const char *s, size_t n, bool ascii) {
+    strbuf_puts(b, "\"");
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -267,28 +252,28 @@ static void json_str(jbuf *b, const char *s, size_t n, bool ascii) {
                 char u[16];
                 if (cp >= 0x10000) snprintf(u, sizeof u, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF));
                 else snprintf(u, sizeof u, "\\u%04x", cp);
-                jbuf_put(b, s + i - run, run);
+                strbuf_put(b, s + i - run, run);
                 run = 0;
-                jbuf_puts(b, u);
+                strbuf_puts(b, u);
                 i += (size_t)len - 1;
                 continue;
             }
         }
         if (esc) {
-            jbuf_put(b, s + i - run, run);
+            strbuf_put(b, s + i - run, run);
             run = 0;
-            jbuf_puts(b, esc);
+            strbuf_puts(b, esc);
         } else {
             run++;
         }
     }
-    jbuf_put(b, s + n - run, run);
-    jbuf_puts(b, "\"");
+    strbuf_put(b, s + n - run, run);
+    strbuf_puts(b, "\"");
 }
 
-static void newline_indent(jbuf *b, int indent, int depth) {
-    jbuf_puts(b, "\n");
-    for (int i = 0; i < indent * depth; i++) jbuf_puts(b, " ");
+static void newline_indent(strbuf *b, int indent, int depth) {
+    strbuf_puts(b, "\n");
+    for (int i = 0; i < indent * depth; i++) strbuf_puts(b, " ");
 }
 
 static int key_cmp(const void *x, const void *y) {
@@ -298,50 +283,50 @@ static int key_cmp(const void *x, const void *y) {
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-bool jv_to_json(jbuf *b, jv v, const json_style *st, int depth) {
+bool jv_to_json(strbuf *b, jv v, const json_style *st, int depth) {
     int indent = st->indent;
     if (depth > 200) return false;
     switch (v.kind) {
-    case JV_NONE: jbuf_puts(b, "null"); return true;
-    case JV_BOOL: jbuf_puts(b, v.b ? "true" : "false"); return true;
+    case JV_NONE: strbuf_puts(b, "null"); return true;
+    case JV_BOOL: strbuf_puts(b, v.b ? "true" : "false"); return true;
     case JV_INT: put_int(b, v.i); return true;
     case JV_FLOAT:
-        if (isnan(v.f)) jbuf_puts(b, "NaN");
-        else if (isinf(v.f)) jbuf_puts(b, v.f > 0 ? "Infinity" : "-Infinity");
+        if (isnan(v.f)) strbuf_puts(b, "NaN");
+        else if (isinf(v.f)) strbuf_puts(b, v.f > 0 ? "Infinity" : "-Infinity");
         else put_float(b, v.f);
         return true;
     case JV_STR: json_str(b, v.s->data, v.s->len, st->ensure_ascii); return true;
     case JV_LIST:
-        if (v.l->len == 0) { jbuf_puts(b, "[]"); return true; }
-        jbuf_puts(b, "[");
+        if (v.l->len == 0) { strbuf_puts(b, "[]"); return true; }
+        strbuf_puts(b, "[");
         for (size_t i = 0; i < v.l->len; i++) {
-            if (i) jbuf_puts(b, st->item_sep);
+            if (i) strbuf_puts(b, st->item_sep);
             if (indent >= 0) newline_indent(b, indent, depth + 1);
             if (!jv_to_json(b, v.l->items[i], st, depth + 1)) return false;
         }
         if (indent >= 0) newline_indent(b, indent, depth);
-        jbuf_puts(b, "]");
+        strbuf_puts(b, "]");
         return true;
     case JV_DICT: {
-        if (v.d->len == 0) { jbuf_puts(b, "{}"); return true; }
+        if (v.d->len == 0) { strbuf_puts(b, "{}"); return true; }
         size_t n = v.d->len;
         jstr **order = malloc(n * sizeof *order);
         if (!order) return false;
         memcpy(order, v.d->keys, n * sizeof *order);
         if (st->sort_keys) qsort(order, n, sizeof *order, key_cmp);
-        jbuf_puts(b, "{");
+        strbuf_puts(b, "{");
         bool ok = true;
         for (size_t i = 0; i < n && ok; i++) {
-            if (i) jbuf_puts(b, st->item_sep);
+            if (i) strbuf_puts(b, st->item_sep);
             if (indent >= 0) newline_indent(b, indent, depth + 1);
             json_str(b, order[i]->data, order[i]->len, st->ensure_ascii);
-            jbuf_puts(b, st->key_sep);
+            strbuf_puts(b, st->key_sep);
             ok = jv_to_json(b, jv_dict_get(v, order[i]->data, order[i]->len), st, depth + 1);
         }
         free(order);
         if (!ok) return false;
         if (indent >= 0) newline_indent(b, indent, depth);
-        jbuf_puts(b, "}");
+        strbuf_puts(b, "}");
         return true;
     }
     default: return false;

@@ -11,38 +11,17 @@
 #include <jansson.h>
 
 #include "qwenc.h"
+#include "base/strbuf.h"
 
 typedef enum { MODE_CONTENT, MODE_REASONING, MODE_TOOL } parse_mode;
-
-typedef struct sbuf { char *data; size_t len, cap; } sbuf;
-
-static void sbuf_put(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) return; /* out of memory: text is dropped rather than crashing */
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-static void sbuf_consume(sbuf *b, size_t n) {
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
-    if (b->data) b->data[b->len] = 0;
-}
 
 struct qwen_output_parser {
     qwen_delta_fn on_delta;
     void *user;
     parse_mode mode;
-    sbuf pending;        /* fed text not processed yet (a possible tag prefix at most, between feeds) */
-    sbuf tool;           /* the body of the tool call being read */
-    sbuf held_ws;        /* content whitespace held until non-space text follows */
+    strbuf pending;        /* fed text not processed yet (a possible tag prefix at most, between feeds) */
+    strbuf tool;           /* the body of the tool call being read */
+    strbuf held_ws;        /* content whitespace held until non-space text follows */
     size_t held_nl;      /* reasoning newlines held until non-newline text follows */
     bool reasoning_started, content_started, any_tool_call;
     bool skip_nl;        /* after </think>: drop leading newlines of content */
@@ -72,7 +51,7 @@ static void content_text(qwen_output_parser *p, const char *s, size_t n) {
         if (p->skip_nl && c == '\n') continue;
         if (p->skip_ws && isspace((unsigned char)c)) continue;
         p->skip_nl = p->skip_ws = false;
-        if (isspace((unsigned char)c)) { sbuf_put(&p->held_ws, &c, 1); continue; }
+        if (isspace((unsigned char)c)) { strbuf_put(&p->held_ws, &c, 1); continue; }
         /* a run of non-space text: flush held spaces, then emit up to the next space */
         emit(p, QWEN_DELTA_CONTENT, p->held_ws.data, p->held_ws.len);
         p->held_ws.len = 0;
@@ -181,7 +160,7 @@ static void finish_call(qwen_output_parser *p, const char *error) {
 static void mode_text(qwen_output_parser *p, const char *s, size_t n) {
     if (p->mode == MODE_CONTENT) content_text(p, s, n);
     else if (p->mode == MODE_REASONING) reasoning_text(p, s, n);
-    else sbuf_put(&p->tool, s, n);
+    else strbuf_put(&p->tool, s, n);
 }
 
 /* The tags that matter in the current mode. */
@@ -217,7 +196,7 @@ static void process(qwen_output_parser *p, bool final) {
                     for (size_t k = strlen(tags[t]) - 1; k > hold; k--)
                         if (k <= len && !memcmp(buf + len - k, tags[t], k)) { hold = k; break; }
             mode_text(p, buf, len - hold);
-            sbuf_consume(&p->pending, len - hold);
+            strbuf_consume(&p->pending, len - hold);
             return;
         }
         mode_text(p, buf, best);
@@ -238,12 +217,12 @@ static void process(qwen_output_parser *p, bool final) {
             p->mode = MODE_CONTENT;
             p->skip_ws = true;
         }
-        sbuf_consume(&p->pending, best + tag_len);
+        strbuf_consume(&p->pending, best + tag_len);
     }
 }
 
 void qwen_output_parser_feed(qwen_output_parser *p, const char *text, size_t len) {
-    sbuf_put(&p->pending, text, len);
+    strbuf_put(&p->pending, text, len);
     process(p, false);
 }
 
@@ -278,7 +257,7 @@ void qwen_tool_call_free(qwen_tool_call *call) {
 }
 
 typedef struct collector {
-    sbuf reasoning, content;
+    strbuf reasoning, content;
     qwen_tool_call *calls;
     size_t n_calls;
 } collector;
@@ -287,8 +266,8 @@ static char *dup_or_null(const char *s) { return s ? dup_range(s, strlen(s)) : N
 
 static void collect(const qwen_delta *d, void *user) {
     collector *c = user;
-    if (d->kind == QWEN_DELTA_REASONING) sbuf_put(&c->reasoning, d->text, d->len);
-    else if (d->kind == QWEN_DELTA_CONTENT) sbuf_put(&c->content, d->text, d->len);
+    if (d->kind == QWEN_DELTA_REASONING) strbuf_put(&c->reasoning, d->text, d->len);
+    else if (d->kind == QWEN_DELTA_CONTENT) strbuf_put(&c->content, d->text, d->len);
     else {
         qwen_tool_call *calls = realloc(c->calls, (c->n_calls + 1) * sizeof *calls);
         if (!calls) return;

@@ -49,8 +49,6 @@ void cli_print_stats(const qwen_generate_stats *st);
 
 /* Prints "qwenc <cmd>: <message>" to stderr, frees err, and returns 1 (the exit status). */
 int cli_fail(const char *cmd, qwen_error *err);
-/* Reads all of a stream into a malloc'ed NUL-terminated buffer; NULL when out of memory. */
-char *cli_read_stream(FILE *f, size_t *len);
 /* Prints ids as a JSON array and a newline. */
 void cli_print_ids(FILE *f, const int32_t *ids, size_t n);
 /* Opens the tokenizer of a model spec (directory or hub id). */

@@ -3,17 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "cli/cli.h"
+#include "base/clock.h"
 #include "base/threads.h"
 #include "tensor/tensor.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 typedef struct bw_job { const float *buf; size_t per_thread; float sink[64]; } bw_job;
 
@@ -35,9 +29,9 @@ static double measure_bandwidth(int threads) {
     bw_job j = { buf, n / (size_t)parts, { 0 } };
     double best = 1e9;
     for (int r = 0; r < 5; r++) {
-        double t0 = now_s();
+        double t0 = clock_seconds();
         thread_pool_run(pool, parts, bw_read, &j);
-        double dt = now_s() - t0;
+        double dt = clock_seconds() - t0;
         if (dt < best) best = dt;
     }
     thread_pool_free(pool);
@@ -79,10 +73,10 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!model || pp < 1 || tg < 1 || reps < 1) { fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive\n"); return 2; }
     qwen_error *err = NULL;
-    double t_load = now_s();
+    double t_load = clock_seconds();
     qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant }, &err);
     if (!m) return cli_fail("bench", err);
-    t_load = now_s() - t_load;
+    t_load = clock_seconds() - t_load;
     double anon_after_load = anon_rss_mb();
     int32_t vocab = qwen_model_vocab_size(m);
     qwen_session *s = qwen_session_new(m, pp + tg + 8, &err);
@@ -95,15 +89,15 @@ int cmd_bench(int argc, char **argv) {
     int rc = 0;
     for (int r = 0; r < reps && !rc; r++) {
         qwen_session_truncate(s, 0);
-        double t0 = now_s();
+        double t0 = clock_seconds();
         if (qwen_session_forward(s, ids, (size_t)pp, logits, false, &err)) { rc = cli_fail("bench", err); break; }
-        double t1 = now_s();
+        double t1 = clock_seconds();
         for (int k = 0; k < tg; k++) {
             int32_t next = 0;
             for (int32_t i = 1; i < vocab; i++) if (logits[i] > logits[next]) next = i;
             if (qwen_session_forward(s, &next, 1, logits, false, &err)) { rc = cli_fail("bench", err); break; }
         }
-        double t2 = now_s();
+        double t2 = clock_seconds();
         if (t1 - t0 < best_pp) best_pp = t1 - t0;
         if (t2 - t1 < best_tg) best_tg = t2 - t1;
     }

@@ -36,7 +36,7 @@ int cmd_template(int argc, char **argv) {
     }
     if (!t) return cli_fail("template", err);
     size_t len, out_len;
-    char *ctx = cli_read_stream(stdin, &len);
+    char *ctx = file_read_stream(stdin, &len);
     char *out = ctx ? qwen_chat_template_render(t, ctx, len, &out_len, &err) : NULL;
     int rc = 0;
     if (!out) rc = cli_fail("template", err);

@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "base/file.h"
 #include "base/error.h"
 
 static void tokenize_usage(FILE *f) {
@@ -32,7 +33,7 @@ int cmd_tokenize(int argc, char **argv) {
     qwen_tokenizer *tok = cli_open_tokenizer(model, &err);
     if (!tok) return cli_fail("tokenize", err);
     size_t len;
-    char *input = cli_read_stream(stdin, &len);
+    char *input = file_read_stream(stdin, &len);
     if (!input) { qwen_tokenizer_close(tok); fprintf(stderr, "qwenc tokenize: out of memory\n"); return 1; }
     int rc = 0;
     int32_t *ids;
@@ -90,7 +91,7 @@ int cmd_detokenize(int argc, char **argv) {
     qwen_tokenizer *tok = cli_open_tokenizer(model, &err);
     if (!tok) return cli_fail("detokenize", err);
     size_t len;
-    char *input = cli_read_stream(stdin, &len);
+    char *input = file_read_stream(stdin, &len);
     json_error_t je;
     json_t *arr = input ? json_loadb(input, len, 0, &je) : NULL;
     free(input);

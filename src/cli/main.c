@@ -52,23 +52,6 @@ int cli_fail(const char *cmd, qwen_error *err) {
     return 1;
 }
 
-char *cli_read_stream(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n + 1 < cap) break;
-        char *b = realloc(buf, cap * 2);
-        if (!b) { free(buf); return NULL; }
-        buf = b;
-        cap *= 2;
-    }
-    if (!buf) return NULL;
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 void cli_print_ids(FILE *f, const int32_t *ids, size_t n) {
     fputc('[', f);
     for (size_t i = 0; i < n; i++) fprintf(f, i ? ", %d" : "%d", ids[i]);

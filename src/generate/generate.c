@@ -1,17 +1,11 @@
 /* The generation loop: reuse the cached prefix, prefill the rest, sample until a stop. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "qwenc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "model/model.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_prompt, const qwen_sampling *sampling,
                           const qwen_generate_opts *opts, qwen_token_fn on_token, void *user, qwen_generate_stats *stats,
@@ -44,9 +38,9 @@ qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_promp
     memcpy(seen, prompt, n_prompt * sizeof *seen);
     size_t n_seen = n_prompt;
 
-    double t0 = now_s();
+    double t0 = clock_seconds();
     if ((st = qwen_session_forward(s, prompt + keep, n_prompt - keep, logits, false, err))) goto done;
-    double t1 = now_s();
+    double t1 = clock_seconds();
     stats->prefill_seconds = t1 - t0;
     int limit = opts && opts->max_tokens > 0 ? opts->max_tokens : s->max_tokens;
     for (;;) {
@@ -69,7 +63,7 @@ qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_promp
         if (rest && *rest && on_token) on_token(-1, rest, strlen(rest), user);
         free(rest);
     }
-    stats->decode_seconds = now_s() - t1;
+    stats->decode_seconds = clock_seconds() - t1;
 done:
     qwen_stream_decoder_free(sd);
     qwen_sampler_free(sampler);

@@ -1,0 +1,25 @@
+#include "base/strbuf.h"
+
+#include <stdlib.h>
+
+void strbuf_put(strbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) { b->oom = true; return; }
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+void strbuf_consume(strbuf *b, size_t n) {
+    if (n > b->len) n = b->len;
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    if (b->data) b->data[b->len] = 0;
+}
