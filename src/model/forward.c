@@ -60,36 +60,6 @@ static void rope(int head_dim, float *v, const float *cs) {
     }
 }
 
-typedef struct attn_job {
-    qwen_session *s;
-    int layer, T, pos0;
-} attn_job;
-
-/* One (token, KV head) pair: for each of the query heads sharing that KV head (grouped-query
- * attention), softmax(q·Kᵀ / sqrt(d)) · V over positions 0..pos; the group's heads run back to
- * back so the cached rows they share are still in cache. */
-static void attend(void *ctx, int item, int thread_index) {
-    const attn_job *j = ctx;
-    qwen_session *s = j->s;
-    const model_config *c = &s->model->cfg;
-    int group = c->n_heads / c->n_kv_heads, t = item / c->n_kv_heads, kvh = item % c->n_kv_heads, d = c->head_dim;
-    int pos = j->pos0 + t;
-    size_t stride = (size_t)c->n_kv_heads * d;
-    const float *kc = s->k_cache + (size_t)j->layer * s->max_tokens * stride + (size_t)kvh * d;
-    const float *vc = s->v_cache + (size_t)j->layer * s->max_tokens * stride + (size_t)kvh * d;
-    float *sc = s->scores + (size_t)thread_index * s->max_tokens * group;
-    const dot_kernels *k = dot_kernels_best();
-    float scale = 1.0f / sqrtf((float)d);
-    const float *q = s->q + ((size_t)t * c->n_heads + (size_t)kvh * group) * d;
-    float *out = s->att + ((size_t)t * c->n_heads + (size_t)kvh * group) * d;
-    for (int g = 0; g < group; g++) {
-        float *sg = sc + (size_t)g * s->max_tokens;
-        k->attn_scores(q + (size_t)g * d, kc, (int64_t)stride, pos + 1, d, scale, sg);
-        softmax(sg, pos + 1);
-        k->attn_values(sg, vc, (int64_t)stride, pos + 1, d, out + (size_t)g * d);
-    }
-}
-
 typedef struct gate_job { float *a; const float *b; int64_t width; } gate_job;
 
 /* Row i: a = silu(a) * b. */
@@ -207,9 +177,7 @@ static void rope_token(void *ctx, int t, int thread_index) {
         if (j->w->k_norm) rmsnorm(kh, kh, j->w->k_norm, d, c->rms_eps);
         rope(d, kh, cs);
     }
-    size_t at = (size_t)j->layer * s->max_tokens * nkv + (size_t)(j->pos0 + t) * nkv;
-    memcpy(s->k_cache + at, s->k + (size_t)t * nkv, (size_t)nkv * sizeof(float));
-    memcpy(s->v_cache + at, s->v + (size_t)t * nkv, (size_t)nkv * sizeof(float));
+    kv_cache_store(s, j->layer, j->pos0 + t, s->k + (size_t)t * nkv, s->v + (size_t)t * nkv);
 }
 
 /* One batch of at most MAX_CHUNK tokens; `out` (NULL: nothing) receives logits or, with
@@ -231,8 +199,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         matmul(pool, &s->ws, s->k, s->xb, T, &w->wk, w->bk);
         matmul(pool, &s->ws, s->v, s->xb, T, &w->wv, w->bv);
         thread_pool_run(pool, T, rope_token, &tj);
-        attn_job job = { s, l, T, pos0 };
-        thread_pool_run(pool, T * c->n_kv_heads, attend, &job);
+        attention(s, l, T, pos0);
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
 

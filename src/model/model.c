@@ -288,11 +288,11 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     if (!s) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
     s->model = m;
     s->max_tokens = max_tokens;
-    size_t per = (size_t)m->cfg.n_layers * (size_t)max_tokens * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim;
+    size_t per = (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * kv_head_floats(&m->cfg, max_tokens);
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
-    s->k_cache = malloc(per * sizeof(float));
-    s->v_cache = malloc(per * sizeof(float));
-    s->scores = malloc((size_t)thread_pool_size(m->pool) * (size_t)(m->cfg.n_heads / m->cfg.n_kv_heads) * (size_t)max_tokens * sizeof(float));
+    s->k_cache = calloc(per, sizeof(float)); /* zero padding; large callocs are fresh zero pages, touched on use */
+    s->v_cache = calloc(per, sizeof(float));
+    s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg, max_tokens) * sizeof(float));
     if (!s->tokens || !s->k_cache || !s->v_cache || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
         qwen_session_free(s);

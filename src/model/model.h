@@ -90,16 +90,26 @@ struct qwen_session {
     int max_tokens;
     int len;                 /* tokens in the cache */
     int32_t *tokens;         /* [max_tokens] the ids in the cache */
-    float *k_cache, *v_cache;/* [n_layers][max_tokens][n_kv_heads][head_dim] */
+    float *k_cache, *v_cache;/* [n_layers][n_kv_heads][kv_head_floats]: see attention.c for the layout */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
     float *rope_cs;          /* [batch][head_dim] cos | sin of each token's rotary angles */
     float *moe_x, *moe_y;    /* MoE: [batch][hidden] an expert's gathered rows; the layer's output */
     float *moe_logits;       /* MoE: [3][batch][n_experts] router probabilities, choices, weights (see moe_ffn) */
-    float *scores;           /* [threads][heads per KV head][max_tokens] attention weights */
+    float *scores;           /* [threads][attention_scratch_floats] attention weights and queries */
     workspace ws;            /* matmul scratch, kept across calls */
 };
+
+/* attention.c */
+/* Floats of one (layer, KV head) area of the cache, and of one thread's attention scratch. */
+size_t kv_head_floats(const model_config *c, int max_tokens);
+size_t attention_scratch_floats(const model_config *c, int max_tokens);
+/* Writes one token's keys and values (all KV heads: [n_kv_heads][head_dim] each) at `pos`. */
+void kv_cache_store(qwen_session *s, int layer, int pos, const float *k, const float *v);
+/* s->att[t] = attention of s->q[t] (T tokens at positions pos0..) over the cache up to its own
+ * position, for every head; runs on the model's pool. Keys and values must already be stored. */
+void attention(qwen_session *s, int layer, int T, int pos0);
 
 /* forward.c */
 /* Runs n tokens; `out` receives logits ([n or 1][vocab]) or, with hidden_only, the final-normed

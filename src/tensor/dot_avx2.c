@@ -83,6 +83,6 @@ static float avx2_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float
 }
 
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_q, ref_axpy, ref_attn_scores, ref_attn_values, ref_bf16_to_f32 };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_q, ref_axpy, ref_softmax, ref_bf16_to_f32 };
     return &k;
 }

@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 static inline __m512 load_bf16x16(const uint16_t *p) {
@@ -100,33 +101,37 @@ static float avx512_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const flo
     return s;
 }
 
-/* 6 tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights
- * and broadcasts one activation per token into 12 FMAs; no horizontal sums. */
-static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out) {
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx;
+/* R tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights
+ * and broadcasts one activation per token into 2R FMAs; no horizontal sums. R is a constant in
+ * each instance below, so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out, const int R) {
+    __m512 c[6][2];
+    const float *xr[6];
+    for (int t = 0; t < R; t++) { c[t][0] = c[t][1] = _mm512_setzero_ps(); xr[t] = x + t * ldx; }
     for (int64_t k = 0; k < n; k++) {
         __m512 w0 = _mm512_loadu_ps(wt + k * 32), w1 = _mm512_loadu_ps(wt + k * 32 + 16);
-        __m512 b = _mm512_set1_ps(x0[k]);
-        c00 = _mm512_fmadd_ps(b, w0, c00); c01 = _mm512_fmadd_ps(b, w1, c01);
-        b = _mm512_set1_ps(x1[k]);
-        c10 = _mm512_fmadd_ps(b, w0, c10); c11 = _mm512_fmadd_ps(b, w1, c11);
-        b = _mm512_set1_ps(x2[k]);
-        c20 = _mm512_fmadd_ps(b, w0, c20); c21 = _mm512_fmadd_ps(b, w1, c21);
-        b = _mm512_set1_ps(x3[k]);
-        c30 = _mm512_fmadd_ps(b, w0, c30); c31 = _mm512_fmadd_ps(b, w1, c31);
-        b = _mm512_set1_ps(x4[k]);
-        c40 = _mm512_fmadd_ps(b, w0, c40); c41 = _mm512_fmadd_ps(b, w1, c41);
-        b = _mm512_set1_ps(x5[k]);
-        c50 = _mm512_fmadd_ps(b, w0, c50); c51 = _mm512_fmadd_ps(b, w1, c51);
+#pragma GCC unroll 6
+        for (int t = 0; t < R; t++) {
+            __m512 b = _mm512_set1_ps(xr[t][k]);
+            c[t][0] = _mm512_fmadd_ps(b, w0, c[t][0]);
+            c[t][1] = _mm512_fmadd_ps(b, w1, c[t][1]);
+        }
     }
-    _mm512_storeu_ps(out, c00); _mm512_storeu_ps(out + 16, c01);
-    _mm512_storeu_ps(out + 32, c10); _mm512_storeu_ps(out + 48, c11);
-    _mm512_storeu_ps(out + 64, c20); _mm512_storeu_ps(out + 80, c21);
-    _mm512_storeu_ps(out + 96, c30); _mm512_storeu_ps(out + 112, c31);
-    _mm512_storeu_ps(out + 128, c40); _mm512_storeu_ps(out + 144, c41);
-    _mm512_storeu_ps(out + 160, c50); _mm512_storeu_ps(out + 176, c51);
+    for (int t = 0; t < R; t++) {
+        _mm512_storeu_ps(out + t * 32, c[t][0]);
+        _mm512_storeu_ps(out + t * 32 + 16, c[t][1]);
+    }
+}
+
+static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out) {
+    switch (rows) {
+    case 1: gemm_rx32(wt, x, ldx, n, out, 1); break;
+    case 2: gemm_rx32(wt, x, ldx, n, out, 2); break;
+    case 3: gemm_rx32(wt, x, ldx, n, out, 3); break;
+    case 4: gemm_rx32(wt, x, ldx, n, out, 4); break;
+    case 5: gemm_rx32(wt, x, ldx, n, out, 5); break;
+    default: gemm_rx32(wt, x, ldx, n, out, 6); break;
+    }
 }
 
 /* Quantized prefill tile: a vector of 16 rows x 4 weights (unsigned) against one token's 4
@@ -172,36 +177,43 @@ static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
     }
 }
 
-/* Head dimensions up to 256 in multiples of 16 keep q (or the output) in registers across all
- * positions; others take the reference. */
-static void avx512_attn_scores(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores) {
-    if (d % 16 || d > 256) { ref_attn_scores(q, k, stride, n, d, scale, scores); return; }
-    int64_t chunks = d / 16;
-    __m512 qv[16];
-    for (int64_t c = 0; c < chunks; c++) qv[c] = _mm512_loadu_ps(q + 16 * c);
-    for (int64_t p = 0; p < n; p++) {
-        const float *kp = k + p * stride;
-        __m512 a0 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp)), a1 = _mm512_setzero_ps();
-        for (int64_t c = 1; c + 1 < chunks; c += 2) {
-            a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kp + 16 * c), a1);
-            a0 = _mm512_fmadd_ps(qv[c + 1], _mm512_loadu_ps(kp + 16 * (c + 1)), a0);
-        }
-        if (chunks % 2 == 0) a1 = _mm512_fmadd_ps(qv[chunks - 1], _mm512_loadu_ps(kp + 16 * (chunks - 1)), a1);
-        scores[p] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
-    }
+/* e^x for x <= 0 lanes (softmax after subtracting the maximum): x = n ln2 + r, |r| <= ln2 / 2,
+ * e^r by Cephes' degree-7 polynomial, times 2^n with scalef (underflows to 0). */
+static inline __m512 exp_nonpositive(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
 }
 
-static void avx512_attn_values(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out) {
-    if (d % 16 || d > 256) { ref_attn_values(w, v, stride, n, d, out); return; }
-    int64_t chunks = d / 16;
-    __m512 acc[16];
-    for (int64_t c = 0; c < chunks; c++) acc[c] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < n; p++) {
-        __m512 wp = _mm512_set1_ps(w[p]);
-        const float *vp = v + p * stride;
-        for (int64_t c = 0; c < chunks; c++) acc[c] = _mm512_fmadd_ps(wp, _mm512_loadu_ps(vp + 16 * c), acc[c]);
+static void avx512_softmax(float *x, int64_t n) {
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + i));
+    __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+    if (tail) mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, x + i));
+    __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mv)), sum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), max));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
     }
-    for (int64_t c = 0; c < chunks; c++) _mm512_storeu_ps(out + 16 * c, acc[c]);
+    if (tail) {
+        __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), max));
+        _mm512_mask_storeu_ps(x + i, tail, e);
+        sum = _mm512_mask_add_ps(sum, tail, sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    if (tail) _mm512_mask_storeu_ps(x + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + i), inv));
 }
 
 static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
@@ -211,6 +223,6 @@ static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_q, avx512_axpy, avx512_attn_scores, avx512_attn_values, avx512_bf16_to_f32 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_q, avx512_axpy, avx512_softmax, avx512_bf16_to_f32 };
     return &k;
 }

@@ -20,7 +20,7 @@ const dot_kernels *dot_kernels_best(void) {
 /* From this many tokens on, quantized weights are repacked 32 rows at a time for the int8 tile
  * kernel (gemm6x32_q); fewer tokens use one integer dot per row and token. */
 enum { QUANT_GEMM_MIN_TOKENS = 8 };
-enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 + 6 }; /* prefill tile: 32 transposed rows, a row, 6 padded tokens */
+enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 }; /* prefill tile: 32 transposed rows and a row */
 
 typedef struct matmul_job {
     float *y;
@@ -87,13 +87,12 @@ static void matmul_rows_quant_batched(const matmul_job *j, int64_t r0, int64_t r
 }
 
 /* Prefill: 32 weight rows at a time are converted to f32 and transposed ([cols][32]) once, then
- * every group of 6 tokens runs against them in registers (gemm6x32). Rows beyond a multiple of
- * 32 and the last tokens go through the plain dot product / a zero-padded group. */
+ * every group of up to 6 tokens runs against them in registers (gemm6x32). Rows beyond a multiple
+ * of 32 go through the plain dot product. */
 static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, float *tile) {
     const qtensor *w = j->w;
     int64_t n = w->cols, T = j->T;
     float *row = tile + TILE_ROWS * n;           /* one converted row */
-    float *xpad = row + n;                       /* [6][n] last tokens, zero-padded */
     int64_t r = r0;
     for (; r + TILE_ROWS <= r1; r += TILE_ROWS) {
         for (int i = 0; i < TILE_ROWS; i++) {
@@ -102,14 +101,8 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
         }
         for (int64_t t = 0; t < T; t += 6) {
             float out[6 * TILE_ROWS];
-            const float *xs = j->x + t * n;
-            int64_t nt = T - t < 6 ? T - t : 6;
-            if (nt < 6) {
-                memset(xpad, 0, 6 * (size_t)n * sizeof(float));
-                memcpy(xpad, xs, (size_t)(nt * n) * sizeof(float));
-                xs = xpad;
-            }
-            j->k->gemm6x32_f32(tile, xs, n, n, out);
+            int nt = T - t < 6 ? (int)(T - t) : 6;
+            j->k->gemm6x32_f32(tile, j->x + t * n, n, n, nt, out);
             for (int64_t a = 0; a < nt; a++)
                 for (int i = 0; i < TILE_ROWS; i++) j->y[(t + a) * w->rows + r + i] = out[a * TILE_ROWS + i] + (j->bias ? j->bias[r + i] : 0.0f);
         }

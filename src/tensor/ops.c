@@ -73,21 +73,21 @@ void ref_axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void ref_attn_scores(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores) {
-    for (int64_t p = 0; p < n; p++) scores[p] = ref_dot_f32(q, k + p * stride, d) * scale;
-}
-
-void ref_attn_values(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out) {
-    memset(out, 0, (size_t)d * sizeof(float));
-    for (int64_t p = 0; p < n; p++) ref_axpy(out, w[p], v + p * stride, d);
+void ref_softmax(float *x, int64_t n) {
+    float max = x[0];
+    for (int64_t i = 1; i < n; i++) if (x[i] > max) max = x[i];
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
 
-void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out) {
-    for (int t = 0; t < 6; t++)
+void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out) {
+    for (int t = 0; t < rows; t++)
         for (int r = 0; r < 32; r++) {
             float s = 0;
             for (int64_t k = 0; k < n; k++) s += x[t * ldx + k] * wt[k * 32 + r];
@@ -96,7 +96,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, f
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_q, ref_axpy, ref_attn_scores, ref_attn_values, ref_bf16_to_f32 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_q, ref_axpy, ref_softmax, ref_bf16_to_f32 };
     return &k;
 }
 
@@ -107,11 +107,4 @@ void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
 }
 
-void softmax(float *x, int n) {
-    float max = x[0];
-    for (int i = 1; i < n; i++) if (x[i] > max) max = x[i];
-    double sum = 0;
-    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
-    float inv = (float)(1.0 / sum);
-    for (int i = 0; i < n; i++) x[i] *= inv;
-}
+void softmax(float *x, int n) { ref_softmax(x, n); }

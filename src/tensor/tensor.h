@@ -55,8 +55,7 @@ void workspace_free(workspace *ws);
 void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, const qtensor *w, const float *bias);
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
-void ref_attn_scores(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores);
-void ref_attn_values(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out);
+void ref_softmax(float *x, int64_t n);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
  * numerics: the activations are quantized to Q8_0 too and multiplied with integer block dots. */
@@ -74,23 +73,22 @@ typedef struct dot_kernels {
      * q8_0_block_sums (fast kernels take weights as unsigned bytes and correct with xs) */
     float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
     float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
-    /* A tile of a batched matmul (prefill): out[t * 32 + r] = sum_k x[t * ldx + k] * wt[k * 32 + r]
-     * for 6 activation rows t and 32 weight rows r, the weights transposed to f32 [n][32]. */
-    void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
+    /* A tile of a batched matmul (prefill, attention): out[t * 32 + r] = sum_k x[t * ldx + k] * wt[k * 32 + r]
+     * for `rows` (1..6) activation rows t and 32 weight rows r, the weights transposed to f32 [n][32];
+     * out rows >= `rows` are left alone. */
+    void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out);
     /* The same tile for block-quantized weights against Q8_0 activations: 32 rows repacked by
      * repack_q_tile (unsigned bytes, `offset` = 8 for Q4_0, 128 for Q8_0, and their f32 scales),
      * 6 tokens whose blocks, scales and scaled sums lie `ldx` blocks apart. out[t * 32 + r]. */
     void (*gemm6x32_q)(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                        int64_t n_blocks, float offset, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
-    /* Attention over n cached rows `stride` floats apart: scores[p] = scale * dot(q, k + p * stride, d),
-     * and out[0..d) = sum_p w[p] * (v + p * stride). */
-    void (*attn_scores)(const float *q, const float *k, int64_t stride, int64_t n, int64_t d, float scale, float *scores);
-    void (*attn_values)(const float *w, const float *v, int64_t stride, int64_t n, int64_t d, float *out);
+    /* x[0..n) = softmax(x[0..n)), n >= 1 (fast paths: a polynomial exp within 2 ulp of expf) */
+    void (*softmax)(float *x, int64_t n);
     void (*bf16_to_f32)(const uint16_t *in, float *out, int64_t n);
 } dot_kernels;
 
-void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out);
+void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out);
 void ref_gemm6x32_q(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                     int64_t n_blocks, float offset, float *out);
 /* Repacks rows r0..r0+31 of a Q8_0/Q4_0 matrix for gemm6x32_q: for block b and group g of 4
@@ -116,7 +114,7 @@ const dot_kernels *dot_kernels_best(void);
 
 /* x[i] = x[i] / rms(x) * w[i] over n elements. */
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps);
-void softmax(float *x, int n);
+void softmax(float *x, int n); /* the reference; see dot_kernels.softmax */
 static inline float silu(float x);
 static inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
 

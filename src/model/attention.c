@@ -1,0 +1,102 @@
+/* Causal grouped-query attention over the KV cache, as small matrix products.
+ *
+ * The cache keeps each (layer, KV head) in its own area, laid out for the 6x32 register tile
+ * (dot_kernels.gemm6x32_f32), whose weights are 32 columns of n rows:
+ *   keys:   [ctx / 32][head_dim][32]   32 positions transposed, so q·Kᵀ for 32 positions is one tile
+ *   values: [dpad / 32][ctx][32]        32 dimensions of every position, so P·V for 32 dims is one tile
+ * (ctx = max_tokens rounded up to 32, dpad = head_dim rounded up to 32, the padding zero.)
+ * Query rows that share a KV head (the group's heads, for one or several tokens) are taken 6 at a
+ * time: their scores against every cached position, a softmax per row over its causal prefix
+ * (later positions get weight 0), then the weighted sum of values. Every cached row is read once
+ * per 6 query rows, from contiguous memory, and no horizontal sums are needed. */
+#include "model/model.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { TILE = 32, ROWS = 6 };
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+size_t kv_head_floats(const model_config *c, int max_tokens) {
+    return round_up((size_t)max_tokens, TILE) * round_up((size_t)c->head_dim, TILE);
+}
+
+size_t attention_scratch_floats(const model_config *c, int max_tokens) {
+    return ROWS * (round_up((size_t)max_tokens, TILE) + (size_t)c->head_dim);
+}
+
+static float *kv_area(const qwen_session *s, float *cache, int layer, int kv_head) {
+    const model_config *c = &s->model->cfg;
+    return cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_floats(c, s->max_tokens);
+}
+
+void kv_cache_store(qwen_session *s, int layer, int pos, const float *k, const float *v) {
+    const model_config *c = &s->model->cfg;
+    size_t d = (size_t)c->head_dim, ctx = round_up((size_t)s->max_tokens, TILE);
+    for (int h = 0; h < c->n_kv_heads; h++) {
+        const float *kh = k + (size_t)h * d, *vh = v + (size_t)h * d;
+        float *kt = kv_area(s, s->k_cache, layer, h) + (size_t)(pos / TILE) * d * TILE + pos % TILE;
+        for (size_t i = 0; i < d; i++) kt[i * TILE] = kh[i];
+        float *vt = kv_area(s, s->v_cache, layer, h) + (size_t)pos * TILE;
+        for (size_t i = 0; i < d; i++) vt[(i / TILE) * ctx * TILE + i % TILE] = vh[i];
+    }
+}
+
+typedef struct attn_job {
+    qwen_session *s;
+    int layer, T, pos0;
+    int batches_per_head; /* batches of ROWS query rows per KV head */
+} attn_job;
+
+/* One KV head and one batch of up to ROWS query rows (row r = token r / group, head r % group
+ * of the group): s->att for those rows. */
+static void attend_batch(void *ctx, int item, int thread_index) {
+    const attn_job *j = ctx;
+    qwen_session *s = j->s;
+    const model_config *c = &s->model->cfg;
+    const dot_kernels *k = dot_kernels_best();
+    int group = c->n_heads / c->n_kv_heads, d = c->head_dim;
+    int kvh = item / j->batches_per_head, r0 = item % j->batches_per_head * ROWS;
+    int rows = j->T * group - r0 < ROWS ? j->T * group - r0 : ROWS;
+    size_t ctx_len = round_up((size_t)s->max_tokens, TILE);
+    float *scores = s->scores + (size_t)thread_index * attention_scratch_floats(c, s->max_tokens); /* [ROWS][ctx_len] */
+    float *qrows = scores + ROWS * ctx_len;                                                         /* [ROWS][d] */
+    float scale = 1.0f / sqrtf((float)d);
+
+    int last_pos = j->pos0 + (r0 + rows - 1) / group; /* the batch's latest position */
+    int n = last_pos + 1;
+    for (int r = 0; r < rows; r++) {
+        int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
+        memcpy(qrows + (size_t)r * d, s->q + ((size_t)t * c->n_heads + head) * d, (size_t)d * sizeof(float));
+    }
+    const float *keys = kv_area(s, s->k_cache, j->layer, kvh), *values = kv_area(s, s->v_cache, j->layer, kvh);
+    float tile[ROWS * TILE];
+    for (int p = 0; p < n; p += TILE) {
+        k->gemm6x32_f32(keys + (size_t)p * d, qrows, d, d, rows, tile);
+        int width = n - p < TILE ? n - p : TILE;
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < width; i++) scores[(size_t)r * ctx_len + p + i] = tile[r * TILE + i] * scale;
+    }
+    for (int r = 0; r < rows; r++) {
+        int pos = j->pos0 + (r0 + r) / group;
+        float *sr = scores + (size_t)r * ctx_len;
+        k->softmax(sr, pos + 1);
+        memset(sr + pos + 1, 0, (size_t)(n - pos - 1) * sizeof(float)); /* causal: later positions weigh 0 */
+    }
+    for (int i0 = 0; i0 < d; i0 += TILE) {
+        k->gemm6x32_f32(values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, tile);
+        int width = d - i0 < TILE ? d - i0 : TILE;
+        for (int r = 0; r < rows; r++) {
+            int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
+            memcpy(s->att + ((size_t)t * c->n_heads + head) * d + i0, tile + r * TILE, (size_t)width * sizeof(float));
+        }
+    }
+}
+
+void attention(qwen_session *s, int layer, int T, int pos0) {
+    const model_config *c = &s->model->cfg;
+    int group = c->n_heads / c->n_kv_heads;
+    attn_job j = { s, layer, T, pos0, (T * group + ROWS - 1) / ROWS };
+    thread_pool_run(s->model->pool, c->n_kv_heads * j.batches_per_head, attend_batch, &j);
+}
