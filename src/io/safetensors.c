@@ -71,8 +71,15 @@ qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) 
     json_t *quant = json_object_get(json_object_get(hdr, "__metadata__"), "qwenc.quant");
     int quant_type = !json_is_string(quant) ? -1 : !strcmp(json_string_value(quant), "q8_0") ? QDT_Q8_0
                    : !strcmp(json_string_value(quant), "q4_0") ? QDT_Q4_0 : -2;
-    if (quant_type == -2) {
+    /* "qwenc.layout": "rows16": matrices with a multiple of 16 rows are interleaved (tensor.h, QROWS) */
+    json_t *layout = json_object_get(json_object_get(hdr, "__metadata__"), "qwenc.layout");
+    if (quant_type >= 0 && !(json_is_string(layout) && !strcmp(json_string_value(layout), "rows16"))) {
+        qwen_fail(err, QWEN_ERR_UNSUPPORTED, "%s: written by an older qwenc quantize (no qwenc.layout rows16); run qwenc quantize on the original model again", path);
+        quant_type = -3;
+    } else if (quant_type == -2) {
         qwen_fail(err, QWEN_ERR_UNSUPPORTED, "%s: unknown qwenc.quant '%s'", path, json_string_value(quant));
+    }
+    if (quant_type < -1) {
         free(spans);
         json_decref(hdr);
         return QWEN_ERR_UNSUPPORTED;

@@ -116,24 +116,26 @@ static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
 typedef struct quant_job {
     const qtensor *src;
     qtensor *dst;
-    int64_t rows_per_part;
+    int64_t rows_per_part; /* a multiple of QROWS */
+    bool *failed;          /* [parts] out of memory */
 } quant_job;
 
+/* Quantizes rows [part * rows_per_part, ...) 16 at a time (interleaved when the matrix is). */
 static void quantize_part(void *ctx, int part, int thread_index) {
     (void)thread_index;
     const quant_job *j = ctx;
-    int64_t r0 = part * j->rows_per_part, r1 = r0 + j->rows_per_part;
+    int64_t r0 = part * j->rows_per_part, r1 = r0 + j->rows_per_part, cols = j->src->cols;
     if (r1 > j->src->rows) r1 = j->src->rows;
-    float *row = malloc((size_t)j->src->cols * sizeof(float));
-    if (!row) return;
-    size_t row_bytes = qdtype_row_bytes(j->dst->dtype, j->src->cols);
-    for (int64_t r = r0; r < r1; r++) {
-        qtensor_row_f32(j->src, r, row);
-        void *out = (char *)j->dst->data + (size_t)r * row_bytes;
-        if (j->dst->dtype == QDT_Q8_0) quantize_row_q8_0(row, out, j->src->cols);
-        else quantize_row_q4_0(row, out, j->src->cols);
+    float *rows = malloc((size_t)QROWS * (size_t)cols * sizeof(float));
+    if (!rows) { j->failed[part] = true; return; }
+    size_t row_bytes = qdtype_row_bytes(j->dst->dtype, cols);
+    bool interleave = q_interleaved(j->dst);
+    for (int64_t r = r0; r < r1; r += QROWS) {
+        int64_t n = r1 - r < QROWS ? r1 - r : QROWS;
+        for (int64_t i = 0; i < n; i++) qtensor_row_f32(j->src, r + i, rows + i * cols);
+        if (!quantize_rows_f32(j->dst->dtype, rows, n, cols, interleave, (char *)j->dst->data + (size_t)r * row_bytes)) j->failed[part] = true;
     }
-    free(row);
+    free(rows);
 }
 
 /* Replaces *t by a copy quantized to `type` (memory owned by the model). */
@@ -147,8 +149,15 @@ static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, qwen_
     if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
     m->owned[m->n_owned++] = data;
     q.data = data;
-    quant_job j = { t, &q, 64 };
-    thread_pool_run(m->pool, (int)((t->rows + 63) / 64), quantize_part, &j);
+    int parts = (int)((t->rows + 63) / 64);
+    bool *failed = calloc((size_t)parts, sizeof *failed);
+    if (!failed) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
+    quant_job j = { t, &q, 64, failed };
+    thread_pool_run(m->pool, parts, quantize_part, &j);
+    bool ok = true;
+    for (int i = 0; i < parts; i++) ok &= !failed[i];
+    free(failed);
+    if (!ok) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
     *t = q;
     return QWEN_OK;
 }

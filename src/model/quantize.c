@@ -102,8 +102,8 @@ qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, 
         n++;
     }
     char *st_path = path_join(out_dir, "model.safetensors");
-    char meta[64];
-    snprintf(meta, sizeof meta, "\"qwenc.quant\":\"%s\"", qname);
+    char meta[96];
+    snprintf(meta, sizeof meta, "\"qwenc.quant\":\"%s\",\"qwenc.layout\":\"rows16\"", qname);
     if (!st) st = st_write_meta(st_path, meta, ts, n, fill, outs, err);
     free(st_path);
     /* config: the head is now its own tensor */

@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -82,7 +83,64 @@ static float avx2_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float
     return hsum256(acc);
 }
 
+/* 16 interleaved rows at once (see QROWS in tensor.h): a 64-byte chunk is rows 0-7 and 8-15 x 4
+ * weights; each 32-bit lane's 4 products are summed by maddubs + madd into that row's total. */
+static inline __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+static inline __m256i sum4_u8_i8(__m256i u, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+}
+
+static void avx2_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
+    (void)xs;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sb = group + b * (QROWS * sizeof(block_q8_0));
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int g = 0; g < 8; g++) {
+            /* signed weights against signed activations: |x| times w with x's sign (no overflow: |x| <= 127) */
+            __m256i xv = bcast4(x[b].qs + 4 * g), ax = _mm256_sign_epi8(xv, xv);
+            __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), flip);
+            __m256i w1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g)), flip);
+            s0 = _mm256_add_epi32(s0, sum4_u8_i8(ax, _mm256_sign_epi8(w0, xv)));
+            s1 = _mm256_add_epi32(s1, sum4_u8_i8(ax, _mm256_sign_epi8(w1, xv)));
+        }
+        __m256 xdv = _mm256_set1_ps(xd[b]);
+        acc0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), xdv), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), xdv), _mm256_cvtepi32_ps(s1), acc1);
+    }
+    _mm256_storeu_ps(out, acc0);
+    _mm256_storeu_ps(out + 8, acc1);
+}
+
+static void avx2_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sb = group + b * (QROWS * sizeof(block_q4_0));
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int g = 0; g < 4; g++) {
+            __m256i lo = bcast4(x[b].qs + 4 * g), hi = bcast4(x[b].qs + 16 + 4 * g);
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g));
+            s0 = _mm256_add_epi32(s0, _mm256_add_epi32(sum4_u8_i8(_mm256_and_si256(v0, m4), lo),
+                                                       sum4_u8_i8(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), hi)));
+            s1 = _mm256_add_epi32(s1, _mm256_add_epi32(sum4_u8_i8(_mm256_and_si256(v1, m4), lo),
+                                                       sum4_u8_i8(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), hi)));
+        }
+        __m256 xdv = _mm256_set1_ps(xd[b]), corr = _mm256_set1_ps(8.0f * xs[b]);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s0), corr), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s1), corr), acc1);
+    }
+    _mm256_storeu_ps(out, acc0);
+    _mm256_storeu_ps(out + 8, acc1);
+}
+
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_q, ref_axpy, ref_softmax, ref_bf16_to_f32 };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_dot16_q8_0, avx2_dot16_q4_0, ref_gemm6x32_f32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_bf16_to_f32 };
     return &k;
 }

@@ -101,12 +101,64 @@ static float avx512_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const flo
     return s;
 }
 
+/* 16 interleaved rows at once (see QROWS in tensor.h): each 64-byte chunk is 16 rows x 4 weights,
+ * multiplied with one broadcast group of 4 activations by a single VNNI instruction. */
+static inline __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+static inline __m512i load64(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
+
+/* acc += d * (xd * sum - offset * xs): one superblock's integer sums scaled into the 16 outputs */
+static inline __m512 scale16(__m512 acc, const uint8_t *scales, __m512i sum, float xd, float offset_xs) {
+    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
+    return _mm512_fmadd_ps(d, _mm512_fmsub_ps(_mm512_set1_ps(xd), _mm512_cvtepi32_ps(sum), _mm512_set1_ps(offset_xs)), acc);
+}
+
+static void avx512_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sb = group + b * (QROWS * sizeof(block_q8_0));
+        const int8_t *xq = x[b].qs;
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load64(sb + 32), bcast4(xq));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load64(sb + 96), bcast4(xq + 4));
+        s0 = _mm512_dpbusd_epi32(s0, load64(sb + 160), bcast4(xq + 8));
+        s1 = _mm512_dpbusd_epi32(s1, load64(sb + 224), bcast4(xq + 12));
+        s0 = _mm512_dpbusd_epi32(s0, load64(sb + 288), bcast4(xq + 16));
+        s1 = _mm512_dpbusd_epi32(s1, load64(sb + 352), bcast4(xq + 20));
+        s0 = _mm512_dpbusd_epi32(s0, load64(sb + 416), bcast4(xq + 24));
+        s1 = _mm512_dpbusd_epi32(s1, load64(sb + 480), bcast4(xq + 28));
+        acc = scale16(acc, sb, _mm512_add_epi32(s0, s1), xd[b], 128.0f * xs[b]);
+    }
+    _mm512_storeu_ps(out, acc);
+}
+
+static void avx512_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sb = group + b * (QROWS * sizeof(block_q4_0));
+        const int8_t *xq = x[b].qs;
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+        for (int g = 0; g < 4; g++) {
+            __m512i v = load64(sb + 32 + 64 * g);
+            s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, m4), bcast4(xq + 4 * g));
+            s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), bcast4(xq + 16 + 4 * g));
+        }
+        acc = scale16(acc, sb, _mm512_add_epi32(s0, s1), xd[b], 8.0f * xs[b]);
+    }
+    _mm512_storeu_ps(out, acc);
+}
+
 /* R tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights
  * and broadcasts one activation per token into 2R FMAs; no horizontal sums. R is a constant in
  * each instance below, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out, const int R) {
     __m512 c[6][2];
     const float *xr[6];
+#pragma GCC unroll 6
     for (int t = 0; t < R; t++) { c[t][0] = c[t][1] = _mm512_setzero_ps(); xr[t] = x + t * ldx; }
     for (int64_t k = 0; k < n; k++) {
         __m512 w0 = _mm512_loadu_ps(wt + k * 32), w1 = _mm512_loadu_ps(wt + k * 32 + 16);
@@ -117,6 +169,7 @@ static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, con
             c[t][1] = _mm512_fmadd_ps(b, w1, c[t][1]);
         }
     }
+#pragma GCC unroll 6
     for (int t = 0; t < R; t++) {
         _mm512_storeu_ps(out + t * 32, c[t][0]);
         _mm512_storeu_ps(out + t * 32 + 16, c[t][1]);
@@ -134,38 +187,77 @@ static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, in
     }
 }
 
-/* Quantized prefill tile: a vector of 16 rows x 4 weights (unsigned) against one token's 4
- * activations broadcast to every lane; VNNI sums the 4 products per lane. Integer sums are scaled
- * once per block of 32. */
-static void avx512_gemm6x32_q(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
-                              int64_t nb, float offset, float *out) {
+/* Quantized prefill tile: two interleaved groups (32 rows) against R tokens. Each 64-byte chunk
+ * (16 rows x 4 weights) is loaded once and multiplied with every token's broadcast 4 activations;
+ * integer sums are scaled once per block. Q4_0 chunks are split into nibbles once per tile. */
+static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, const uint8_t *g1, const bool q4, const block_q8_0 *x,
+                                                             const float *xd, const float *xs, int64_t ldx, int64_t nb, float *out, const int R) {
     __m512 acc[6][2];
-    for (int t = 0; t < 6; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    const size_t sb_bytes = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
+    const float offset = q4 ? 8.0f : 128.0f;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 6
+    for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
-        __m512i u0 = s0, u1 = s0, u2 = s0, u3 = s0, u4 = s0, u5 = s0;
-        const uint8_t *pb = packed + b * 8 * 128;
-        for (int g = 0; g < 8; g++) {
-            __m512i w0 = _mm512_loadu_si512(pb + g * 128), w1 = _mm512_loadu_si512(pb + g * 128 + 64);
-            int32_t q;
-#define TOK(T, S, U) memcpy(&q, x[(T) * ldx + b].qs + 4 * g, 4); { __m512i bx = _mm512_set1_epi32(q); \
-                     S = _mm512_dpbusd_epi32(S, w0, bx); U = _mm512_dpbusd_epi32(U, w1, bx); }
-            TOK(0, s0, u0) TOK(1, s1, u1) TOK(2, s2, u2) TOK(3, s3, u3) TOK(4, s4, u4) TOK(5, s5, u5)
-#undef TOK
+        const uint8_t *s0 = g0 + b * sb_bytes, *s1 = g1 + b * sb_bytes;
+        __m512i sum[6][2];
+#pragma GCC unroll 6
+        for (int t = 0; t < R; t++) sum[t][0] = sum[t][1] = _mm512_setzero_si512();
+        if (q4) {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                __m512i v0 = load64(s0 + 32 + 64 * c), v1 = load64(s1 + 32 + 64 * c);
+                __m512i lo0 = _mm512_and_si512(v0, m4), lo1 = _mm512_and_si512(v1, m4);
+                __m512i hi0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
+#pragma GCC unroll 6
+                for (int t = 0; t < R; t++) {
+                    __m512i xl = bcast4(x[t * ldx + b].qs + 4 * c), xh = bcast4(x[t * ldx + b].qs + 16 + 4 * c);
+                    sum[t][0] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[t][0], lo0, xl), hi0, xh);
+                    sum[t][1] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[t][1], lo1, xl), hi1, xh);
+                }
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                __m512i w0 = load64(s0 + 32 + 64 * c), w1 = load64(s1 + 32 + 64 * c);
+#pragma GCC unroll 6
+                for (int t = 0; t < R; t++) {
+                    __m512i xb = bcast4(x[t * ldx + b].qs + 4 * c);
+                    sum[t][0] = _mm512_dpbusd_epi32(sum[t][0], w0, xb);
+                    sum[t][1] = _mm512_dpbusd_epi32(sum[t][1], w1, xb);
+                }
+            }
         }
-        __m512 d0 = _mm512_loadu_ps(pdw + b * 32), d1 = _mm512_loadu_ps(pdw + b * 32 + 16);
-        __m512i sums[6][2] = { { s0, u0 }, { s1, u1 }, { s2, u2 }, { s3, u3 }, { s4, u4 }, { s5, u5 } };
-        for (int t = 0; t < 6; t++) {
+        __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s0)), d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s1));
+#pragma GCC unroll 6
+        for (int t = 0; t < R; t++) {
             __m512 xdv = _mm512_set1_ps(xd[t * ldx + b]), corr = _mm512_set1_ps(offset * xs[t * ldx + b]);
-            acc[t][0] = _mm512_fmadd_ps(d0, _mm512_fmsub_ps(xdv, _mm512_cvtepi32_ps(sums[t][0]), corr), acc[t][0]);
-            acc[t][1] = _mm512_fmadd_ps(d1, _mm512_fmsub_ps(xdv, _mm512_cvtepi32_ps(sums[t][1]), corr), acc[t][1]);
+            acc[t][0] = _mm512_fmadd_ps(d0, _mm512_fmsub_ps(xdv, _mm512_cvtepi32_ps(sum[t][0]), corr), acc[t][0]);
+            acc[t][1] = _mm512_fmadd_ps(d1, _mm512_fmsub_ps(xdv, _mm512_cvtepi32_ps(sum[t][1]), corr), acc[t][1]);
         }
     }
-    for (int t = 0; t < 6; t++) {
+#pragma GCC unroll 6
+    for (int t = 0; t < R; t++) {
         _mm512_storeu_ps(out + t * 32, acc[t][0]);
         _mm512_storeu_ps(out + t * 32 + 16, acc[t][1]);
     }
 }
+
+#define GEMM_Q_X16(NAME, Q4)                                                                                                  \
+    static void NAME(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx, \
+                     int64_t nb, int rows, float *out) {                                                                      \
+        switch (rows) {                                                                                                       \
+        case 1: gemm_q_x16(g0, g1, Q4, x, xd, xs, ldx, nb, out, 1); break;                                                    \
+        case 2: gemm_q_x16(g0, g1, Q4, x, xd, xs, ldx, nb, out, 2); break;                                                    \
+        case 3: gemm_q_x16(g0, g1, Q4, x, xd, xs, ldx, nb, out, 3); break;                                                    \
+        case 4: gemm_q_x16(g0, g1, Q4, x, xd, xs, ldx, nb, out, 4); break;                                                    \
+        case 5: gemm_q_x16(g0, g1, Q4, x, xd, xs, ldx, nb, out, 5); break;                                                    \
+        default: gemm_q_x16(g0, g1, Q4, x, xd, xs, ldx, nb, out, 6); break;                                                   \
+        }                                                                                                                     \
+    }
+GEMM_Q_X16(avx512_gemm_q8_0_x16, false)
+GEMM_Q_X16(avx512_gemm_q4_0_x16, true)
+#undef GEMM_Q_X16
 
 static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
     __m512 va = _mm512_set1_ps(a);
@@ -223,6 +315,6 @@ static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_q, avx512_axpy, avx512_softmax, avx512_bf16_to_f32 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_bf16_to_f32 };
     return &k;
 }

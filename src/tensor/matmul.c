@@ -17,9 +17,10 @@ const dot_kernels *dot_kernels_best(void) {
     return k ? k : dot_kernels_ref();
 }
 
-/* From this many tokens on, quantized weights are repacked 32 rows at a time for the int8 tile
- * kernel (gemm6x32_q); fewer tokens use one integer dot per row and token. */
-enum { QUANT_GEMM_MIN_TOKENS = 8 };
+/* From this many tokens on, interleaved quantized weights run through the 6-token int8 tile
+ * (gemm_q*_x16); fewer tokens take the 16-row dot per token (dot16_*), whose group of weights
+ * stays in cache from one token to the next. */
+enum { QUANT_GEMM_MIN_TOKENS = 4 };
 enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 }; /* prefill tile: 32 transposed rows and a row */
 
 typedef struct matmul_job {
@@ -29,17 +30,32 @@ typedef struct matmul_job {
     const qtensor *w;
     const float *bias;
     const dot_kernels *k;
-    float *scratch; /* per-thread prefill tiles (matmul_rows_batched, matmul_rows_quant_batched) */
+    float *scratch; /* per-thread prefill tiles (matmul_rows_batched) */
     int64_t scratch_stride; /* floats from one thread's scratch to the next */
     const block_q8_0 *xq; /* [T][cols / QK] activations quantized for block-quantized weights */
     const float *xd, *xs; /* [T][cols / QK] their f32 scales and scaled sums (q8_0_block_sums) */
     int64_t rows_per_block;
 } matmul_job;
 
+/* Rows r0..r1 of a quantized matrix against each token's Q8_0 activations: interleaved groups of
+ * 16 rows at a time (r0 and r1 then multiples of 16), otherwise one row at a time. */
 static void matmul_rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
     const qtensor *w = j->w;
     int64_t nb = w->cols / QK;
     size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+    if (q_interleaved(w)) {
+        for (int64_t r = r0; r < r1; r += QROWS) {
+            const uint8_t *group = (const uint8_t *)w->data + (size_t)r * row_bytes;
+            for (int t = 0; t < j->T; t++) {
+                int64_t o = (int64_t)t * nb;
+                float out[QROWS], *y = j->y + (int64_t)t * w->rows + r;
+                if (w->dtype == QDT_Q8_0) j->k->dot16_q8_0(group, j->xq + o, j->xd + o, j->xs + o, nb, out);
+                else j->k->dot16_q4_0(group, j->xq + o, j->xd + o, j->xs + o, nb, out);
+                for (int i = 0; i < QROWS; i++) y[i] = out[i] + (j->bias ? j->bias[r + i] : 0.0f);
+            }
+        }
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const void *wr = (const char *)w->data + (size_t)r * row_bytes;
         float b = j->bias ? j->bias[r] : 0.0f;
@@ -52,38 +68,25 @@ static void matmul_rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-/* Prefill with quantized weights: 32 rows at a time are repacked as unsigned bytes (repack_q_tile)
- * and every group of 6 tokens runs against them (gemm6x32_q). Rows beyond a multiple of 32 use the
- * per-row dots; the last tokens a zero-padded group. */
-static void matmul_rows_quant_batched(const matmul_job *j, int64_t r0, int64_t r1, float *scratch) {
+/* Prefill with interleaved quantized weights: two groups (32 rows) at a time against every group
+ * of up to 6 tokens (gemm_q*_x16), each weight byte loaded once per 6 tokens. */
+static void matmul_rows_quant_batched(const matmul_job *j, int64_t r0, int64_t r1) {
     const qtensor *w = j->w;
     int64_t nb = w->cols / QK, T = j->T;
-    uint8_t *packed = (uint8_t *)scratch;
-    float *pdw = (float *)(packed + 32 * (size_t)w->cols);
-    float *pad_d = pdw + nb * 32, *pad_s = pad_d + 6 * nb;
-    block_q8_0 *pad_q = (block_q8_0 *)(pad_s + 6 * nb);
-    int64_t r = r0;
-    for (; r + TILE_ROWS <= r1; r += TILE_ROWS) {
-        float offset = repack_q_tile(w, r, packed, pdw);
+    size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+    for (int64_t r = r0; r < r1; r += 2 * QROWS) {
+        const uint8_t *g0 = (const uint8_t *)w->data + (size_t)r * row_bytes;
+        const uint8_t *g1 = r + QROWS < r1 ? g0 + QROWS * row_bytes : g0; /* a last lone group: computed twice, kept once */
+        int width = r + QROWS < r1 ? 2 * QROWS : QROWS;
         for (int64_t t = 0; t < T; t += 6) {
-            int64_t nt = T - t < 6 ? T - t : 6;
-            const block_q8_0 *xq = j->xq + t * nb;
-            const float *xd = j->xd + t * nb, *xs = j->xs + t * nb;
-            if (nt < 6) {
-                memset(pad_q, 0, 6 * (size_t)nb * sizeof *pad_q);
-                memset(pad_d, 0, 12 * (size_t)nb * sizeof(float));
-                memcpy(pad_q, xq, (size_t)(nt * nb) * sizeof *pad_q);
-                memcpy(pad_d, xd, (size_t)(nt * nb) * sizeof(float));
-                memcpy(pad_s, xs, (size_t)(nt * nb) * sizeof(float));
-                xq = pad_q, xd = pad_d, xs = pad_s;
-            }
             float out[6 * TILE_ROWS];
-            j->k->gemm6x32_q(packed, pdw, xq, xd, xs, nb, nb, offset, out);
+            int nt = T - t < 6 ? (int)(T - t) : 6;
+            if (w->dtype == QDT_Q8_0) j->k->gemm_q8_0_x16(g0, g1, j->xq + t * nb, j->xd + t * nb, j->xs + t * nb, nb, nb, nt, out);
+            else j->k->gemm_q4_0_x16(g0, g1, j->xq + t * nb, j->xd + t * nb, j->xs + t * nb, nb, nb, nt, out);
             for (int64_t a = 0; a < nt; a++)
-                for (int i = 0; i < TILE_ROWS; i++) j->y[(t + a) * w->rows + r + i] = out[a * TILE_ROWS + i] + (j->bias ? j->bias[r + i] : 0.0f);
+                for (int i = 0; i < width; i++) j->y[(t + a) * w->rows + r + i] = out[a * TILE_ROWS + i] + (j->bias ? j->bias[r + i] : 0.0f);
         }
     }
-    if (r < r1) matmul_rows_quant(j, r, r1);
 }
 
 /* Prefill: 32 weight rows at a time are converted to f32 and transposed ([cols][32]) once, then
@@ -117,7 +120,7 @@ static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1, float *row)
     const qtensor *w = j->w;
     int64_t n = w->cols;
     if (j->xq) {
-        if (j->T >= QUANT_GEMM_MIN_TOKENS && row) matmul_rows_quant_batched(j, r0, r1, row);
+        if (j->T >= QUANT_GEMM_MIN_TOKENS && q_interleaved(w)) matmul_rows_quant_batched(j, r0, r1);
         else matmul_rows_quant(j, r0, r1);
         return;
     }
@@ -176,14 +179,11 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
     matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, 0, NULL, NULL, NULL, 0 };
     bool quantized = w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0;
     if (quantized) {
-        /* activations quantized once: [xd | xs | blocks], then per-thread tiles for prefill */
+        /* activations quantized once: [xd | xs | blocks] */
         int64_t nb = w->cols / QK;
         size_t blocks = (size_t)T * (size_t)nb;
         size_t act = (blocks * (2 * sizeof(float) + sizeof(block_q8_0)) + 63) / 64 * 64;
-        size_t per_thread = T >= QUANT_GEMM_MIN_TOKENS
-                                ? (32 * (size_t)w->cols + (size_t)nb * (32 + 12) * sizeof(float) + 6 * (size_t)nb * sizeof(block_q8_0) + 63) / 64 * 64
-                                : 0;
-        float *xd = workspace_get(ws, act + (size_t)threads * per_thread);
+        float *xd = workspace_get(ws, act);
         if (!xd) { /* no memory for the quantized activations: the slow exact way */
             matmul_ref(y, x, T, w, bias);
             return;
@@ -195,10 +195,6 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
         j.xq = xq;
         j.xd = xd;
         j.xs = xs;
-        if (per_thread) {
-            j.scratch = (float *)((char *)xd + act);
-            j.scratch_stride = (int64_t)(per_thread / sizeof(float));
-        }
     } else if (T > 1) {
         j.scratch = workspace_get(ws, (size_t)threads * SCRATCH_ROWS * (size_t)w->cols * sizeof(float));
         j.scratch_stride = SCRATCH_ROWS * w->cols;
@@ -211,7 +207,7 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
     int64_t blocks = (int64_t)threads * 8;
     j.rows_per_block = (w->rows + blocks - 1) / blocks;
     if (j.rows_per_block < 4) j.rows_per_block = 4;
-    if (j.scratch) j.rows_per_block = (j.rows_per_block + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+    if (j.scratch || q_interleaved(w)) j.rows_per_block = (j.rows_per_block + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
     int n_blocks = (int)((w->rows + j.rows_per_block - 1) / j.rows_per_block);
     thread_pool_run(pool, n_blocks, matmul_block, &j);
     workspace_free(&local);
@@ -223,12 +219,15 @@ void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *
         int64_t nb = w->cols / QK;
         block_q8_0 *xq = malloc((size_t)nb * sizeof *xq);
         if (!xq) return;
-        size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
         for (int t = 0; t < T; t++) {
             quantize_row_q8_0(x + (int64_t)t * w->cols, xq, w->cols);
             for (int64_t r = 0; r < w->rows; r++) {
-                const void *wr = (const char *)w->data + (size_t)r * row_bytes;
-                float d = w->dtype == QDT_Q8_0 ? ref_dot_q8_0(wr, xq, NULL, NULL, nb) : ref_dot_q4_0(wr, xq, NULL, NULL, nb);
+                float d = 0;
+                for (int64_t b = 0; b < nb; b++) {
+                    block_q8_0 blk; /* the larger block type */
+                    q_block(w, r, b, &blk);
+                    d += w->dtype == QDT_Q8_0 ? ref_dot_q8_0(&blk, xq + b, NULL, NULL, 1) : ref_dot_q4_0((const block_q4_0 *)&blk, xq + b, NULL, NULL, 1);
+                }
                 y[(int64_t)t * w->rows + r] = d + (bias ? bias[r] : 0.0f);
             }
         }

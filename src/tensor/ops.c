@@ -32,7 +32,11 @@ float f16_to_f32(uint16_t h) {
 void qtensor_row_f32(const qtensor *w, int64_t r, float *out) {
     int64_t n = w->cols;
     if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
-        dequantize_row(w->dtype, (const char *)w->data + (size_t)r * qdtype_row_bytes(w->dtype, n), out, n);
+        for (int64_t b = 0; b < n / QK; b++) {
+            block_q8_0 blk; /* the larger of the two block types */
+            q_block(w, r, b, &blk);
+            dequantize_row(w->dtype, &blk, out + b * QK, QK);
+        }
     } else if (w->dtype == QDT_F32) {
         memcpy(out, (const float *)w->data + r * n, (size_t)n * sizeof(float));
     } else if (w->dtype == QDT_BF16) {
@@ -96,7 +100,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_q, ref_axpy, ref_softmax, ref_bf16_to_f32 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_bf16_to_f32 };
     return &k;
 }
 

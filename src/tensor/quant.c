@@ -3,6 +3,7 @@
 #include "tensor/tensor.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 uint16_t f32_to_f16(float f) {
@@ -66,6 +67,67 @@ void quantize_row_q4_0(const float *x, block_q4_0 *out, int64_t n) {
     }
 }
 
+bool q_interleaved(const qtensor *w) {
+    return (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) && w->rows % QROWS == 0;
+}
+
+/* Start of superblock b of the group holding row r. */
+static const uint8_t *superblock(const qtensor *w, int64_t r, int64_t b) {
+    size_t sb = QROWS * qdtype_row_bytes(w->dtype, QK);
+    return (const uint8_t *)w->data + ((size_t)(r / QROWS) * (size_t)(w->cols / QK) + (size_t)b) * sb;
+}
+
+void q_block(const qtensor *w, int64_t r, int64_t b, void *out) {
+    size_t block = qdtype_row_bytes(w->dtype, QK);
+    if (!q_interleaved(w)) {
+        memcpy(out, (const char *)w->data + (size_t)r * qdtype_row_bytes(w->dtype, w->cols) + (size_t)b * block, block);
+        return;
+    }
+    const uint8_t *sb = superblock(w, r, b);
+    int lane = (int)(r % QROWS);
+    if (w->dtype == QDT_Q8_0) {
+        block_q8_0 *o = out;
+        memcpy(&o->d, sb + 2 * lane, 2);
+        for (int i = 0; i < QK; i++) o->qs[i] = (int8_t)(sb[32 + (i / 4) * 64 + 4 * lane + i % 4] ^ 0x80);
+    } else {
+        block_q4_0 *o = out;
+        memcpy(&o->d, sb + 2 * lane, 2);
+        for (int i = 0; i < QK / 2; i++) o->qs[i] = sb[32 + (i / 4) * 64 + 4 * lane + i % 4];
+    }
+}
+
+/* Rewrites 16 plain rows (row_bytes apart) as one interleaved group. */
+static void interleave16(qdtype t, int64_t cols, const uint8_t *plain, uint8_t *group) {
+    size_t row_bytes = qdtype_row_bytes(t, cols), block = qdtype_row_bytes(t, QK);
+    int chunks = t == QDT_Q8_0 ? 8 : 4;
+    for (int64_t b = 0; b < cols / QK; b++) {
+        uint8_t *sb = group + (size_t)b * QROWS * block;
+        for (int r = 0; r < QROWS; r++) {
+            const uint8_t *blk = plain + (size_t)r * row_bytes + (size_t)b * block;
+            memcpy(sb + 2 * r, blk, 2);
+            for (int g = 0; g < chunks; g++)
+                for (int j = 0; j < 4; j++) sb[32 + g * 64 + 4 * r + j] = (uint8_t)(blk[2 + 4 * g + j] ^ (t == QDT_Q8_0 ? 0x80 : 0));
+        }
+    }
+}
+
+bool quantize_rows_f32(qdtype t, const float *x, int64_t n_rows, int64_t cols, bool interleave, void *out) {
+    size_t row_bytes = qdtype_row_bytes(t, cols);
+    uint8_t *plain = interleave ? malloc(QROWS * row_bytes) : NULL;
+    if (interleave && !plain) return false;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += interleave ? QROWS : 1) {
+        int64_t n = interleave ? QROWS : 1;
+        uint8_t *dst = interleave ? plain : (uint8_t *)out + (size_t)r0 * row_bytes;
+        for (int64_t r = 0; r < n; r++) {
+            if (t == QDT_Q8_0) quantize_row_q8_0(x + (r0 + r) * cols, (block_q8_0 *)(dst + (size_t)r * row_bytes), cols);
+            else quantize_row_q4_0(x + (r0 + r) * cols, (block_q4_0 *)(dst + (size_t)r * row_bytes), cols);
+        }
+        if (interleave) interleave16(t, cols, plain, (uint8_t *)out + (size_t)r0 * row_bytes);
+    }
+    free(plain);
+    return true;
+}
+
 void dequantize_row(qdtype t, const void *row, float *out, int64_t n) {
     if (t == QDT_Q8_0) {
         const block_q8_0 *b = row;
@@ -115,6 +177,32 @@ float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, co
     return s;
 }
 
+void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
+    qtensor w = { QDT_Q8_0, QROWS, n_blocks * QK, group };
+    for (int r = 0; r < QROWS; r++) {
+        float s = 0;
+        for (int64_t b = 0; b < n_blocks; b++) {
+            block_q8_0 blk;
+            q_block(&w, r, b, &blk);
+            s += ref_dot_q8_0(&blk, x + b, xd, xs, 1);
+        }
+        out[r] = s;
+    }
+}
+
+void ref_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
+    qtensor w = { QDT_Q4_0, QROWS, n_blocks * QK, group };
+    for (int r = 0; r < QROWS; r++) {
+        float s = 0;
+        for (int64_t b = 0; b < n_blocks; b++) {
+            block_q4_0 blk;
+            q_block(&w, r, b, &blk);
+            s += ref_dot_q4_0(&blk, x + b, xd, xs, 1);
+        }
+        out[r] = s;
+    }
+}
+
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs) {
     for (int64_t b = 0; b < n_blocks; b++) {
         int32_t sum = 0;
@@ -124,40 +212,18 @@ void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs
     }
 }
 
-float repack_q_tile(const qtensor *w, int64_t r0, uint8_t *packed, float *pdw) {
-    int64_t nb = w->cols / QK;
-    size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
-    for (int r = 0; r < 32; r++) {
-        const char *row = (const char *)w->data + (size_t)(r0 + r) * row_bytes;
-        for (int64_t b = 0; b < nb; b++) {
-            uint8_t u[QK];
-            if (w->dtype == QDT_Q8_0) {
-                const block_q8_0 *blk = (const block_q8_0 *)row + b;
-                pdw[b * 32 + r] = f16_to_f32(blk->d);
-                for (int i = 0; i < QK; i++) u[i] = (uint8_t)(blk->qs[i] ^ 0x80);
-            } else {
-                const block_q4_0 *blk = (const block_q4_0 *)row + b;
-                pdw[b * 32 + r] = f16_to_f32(blk->d);
-                for (int i = 0; i < QK / 2; i++) { u[i] = blk->qs[i] & 0xF; u[i + QK / 2] = blk->qs[i] >> 4; }
-            }
-            for (int g = 0; g < 8; g++)
-                for (int j = 0; j < 4; j++) packed[((b * 8 + g) * 32 + r) * 4 + j] = u[4 * g + j];
-        }
+void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                       int64_t n_blocks, int rows, float *out) {
+    for (int t = 0; t < rows; t++) {
+        ref_dot16_q8_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32);
+        ref_dot16_q8_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32 + QROWS);
     }
-    return w->dtype == QDT_Q8_0 ? 128.0f : 8.0f;
 }
 
-void ref_gemm6x32_q(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
-                    int64_t n_blocks, float offset, float *out) {
-    for (int t = 0; t < 6; t++)
-        for (int r = 0; r < 32; r++) {
-            float acc = 0;
-            for (int64_t b = 0; b < n_blocks; b++) {
-                int32_t dot = 0;
-                for (int g = 0; g < 8; g++)
-                    for (int j = 0; j < 4; j++) dot += packed[((b * 8 + g) * 32 + r) * 4 + j] * x[t * ldx + b].qs[4 * g + j];
-                acc += pdw[b * 32 + r] * (xd[t * ldx + b] * (float)dot - offset * xs[t * ldx + b]);
-            }
-            out[t * 32 + r] = acc;
-        }
+void ref_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                       int64_t n_blocks, int rows, float *out) {
+    for (int t = 0; t < rows; t++) {
+        ref_dot16_q4_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32);
+        ref_dot16_q4_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32 + QROWS);
+    }
 }

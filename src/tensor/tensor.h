@@ -19,6 +19,18 @@ enum { QK = 32 };
 typedef struct block_q8_0 { uint16_t d; int8_t qs[QK]; } block_q8_0;
 typedef struct block_q4_0 { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
 
+/* Row-interleaved storage. A Q8_0/Q4_0 matrix whose rows are a multiple of QROWS = 16 is kept in
+ * groups of 16 rows so that one pass over a group's bytes yields 16 outputs with full-width vector
+ * instructions (matrix-vector products are then memory-bound, not instruction-bound). Group G
+ * (rows 16G..16G+15) holds its n_blocks "superblocks" one after another, superblock b being:
+ *   16 f16 scales (row order), then 64-byte chunks whose byte 4r + j belongs to row r:
+ *   Q8_0: 8 chunks; chunk g byte 4r + j = weight 4g + j of row r as an unsigned byte (q + 128)
+ *   Q4_0: 4 chunks; chunk g byte 4r + j = byte 4g + j of row r's Q4_0 block (low nibble weight
+ *         4g + j, high nibble weight 16 + 4g + j, each q + 8)
+ * A superblock has the size of 16 blocks, so the matrix has as many bytes as in plain rows. Other
+ * matrices (rows not a multiple of 16) keep plain rows of blocks. */
+enum { QROWS = 16 };
+
 /* Bytes of one row of `cols` weights (cols a multiple of QK for the block formats). */
 size_t qdtype_row_bytes(qdtype t, int64_t cols);
 /* Element size for the plain formats (4 or 2); the block formats use qdtype_row_bytes. */
@@ -38,6 +50,16 @@ static inline float bf16_to_f32(uint16_t h) {
     return v.f;
 }
 float f16_to_f32(uint16_t h);
+
+/* Whether w is block-quantized with rows interleaved in groups of QROWS (see above). */
+bool q_interleaved(const qtensor *w);
+/* Copies block b of row r of a block-quantized matrix (either layout) as a plain block into *out
+ * (a block_q8_0 or block_q4_0). */
+void q_block(const qtensor *w, int64_t r, int64_t b, void *out);
+/* Quantizes rows [n_rows][cols] of f32 into `out` (n_rows * qdtype_row_bytes bytes); interleaved
+ * when `interleave` (n_rows a multiple of QROWS), plain rows otherwise. Returns false when out of
+ * memory (interleaving needs a 16-row buffer). */
+bool quantize_rows_f32(qdtype t, const float *x, int64_t n_rows, int64_t cols, bool interleave, void *out);
 
 /* Converts row `r` of `w` to f32 into out[cols]. */
 void qtensor_row_f32(const qtensor *w, int64_t r, float *out);
@@ -73,15 +95,20 @@ typedef struct dot_kernels {
      * q8_0_block_sums (fast kernels take weights as unsigned bytes and correct with xs) */
     float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
     float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
+    /* the same for one interleaved group of 16 rows (n_blocks superblocks): out[0..16) */
+    void (*dot16_q8_0)(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
+    void (*dot16_q4_0)(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
     /* A tile of a batched matmul (prefill, attention): out[t * 32 + r] = sum_k x[t * ldx + k] * wt[k * 32 + r]
      * for `rows` (1..6) activation rows t and 32 weight rows r, the weights transposed to f32 [n][32];
      * out rows >= `rows` are left alone. */
     void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out);
-    /* The same tile for block-quantized weights against Q8_0 activations: 32 rows repacked by
-     * repack_q_tile (unsigned bytes, `offset` = 8 for Q4_0, 128 for Q8_0, and their f32 scales),
-     * 6 tokens whose blocks, scales and scaled sums lie `ldx` blocks apart. out[t * 32 + r]. */
-    void (*gemm6x32_q)(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
-                       int64_t n_blocks, float offset, float *out);
+    /* The same tile for two interleaved groups of 16 rows (g0: rows 0-15, g1: rows 16-31; g1 may
+     * equal g0) against `rows` (1..6) tokens' Q8_0 activations, whose blocks, scales and scaled sums
+     * lie `ldx` blocks apart: out[t * 32 + r]. */
+    void (*gemm_q8_0_x16)(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                          int64_t n_blocks, int rows, float *out);
+    void (*gemm_q4_0_x16)(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                          int64_t n_blocks, int rows, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
     /* x[0..n) = softmax(x[0..n)), n >= 1 (fast paths: a polynomial exp within 2 ulp of expf) */
     void (*softmax)(float *x, int64_t n);
@@ -89,12 +116,10 @@ typedef struct dot_kernels {
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out);
-void ref_gemm6x32_q(const uint8_t *packed, const float *pdw, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
-                    int64_t n_blocks, float offset, float *out);
-/* Repacks rows r0..r0+31 of a Q8_0/Q4_0 matrix for gemm6x32_q: for block b and group g of 4
- * weights, packed[((b * 8 + g) * 32 + r) * 4 + j] = weight (b * 32 + 4g + j) of row r as an
- * unsigned byte, pdw[b * 32 + r] its scale. Returns the offset to subtract (8 or 128). */
-float repack_q_tile(const qtensor *w, int64_t r0, uint8_t *packed, float *pdw);
+void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                       int64_t n_blocks, int rows, float *out);
+void ref_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                       int64_t n_blocks, int rows, float *out);
 
 /* quant.c: reference quantization (round to nearest, as llama.cpp does) */
 float f32_to_f16_value(float f); /* rounds through f16 */
@@ -104,6 +129,8 @@ void quantize_row_q4_0(const float *x, block_q4_0 *out, int64_t n);
 void dequantize_row(qdtype t, const void *row, float *out, int64_t n);
 float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
 float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
+void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
+void ref_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs);
 
 const dot_kernels *dot_kernels_ref(void);

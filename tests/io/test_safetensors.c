@@ -75,9 +75,11 @@ static void test_safetensors_files(void) {
     expect_st_error("U8 without qwenc.quant metadata", "U8");
     write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q3\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 34], \"data_offsets\": [0, 68]}}", 68, -1);
     expect_st_error("unknown quantization", "q3");
-    write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q8_0\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 33], \"data_offsets\": [0, 66]}}", 66, -1);
+    write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q8_0\", \"qwenc.layout\": \"rows16\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 33], \"data_offsets\": [0, 66]}}", 66, -1);
     expect_st_error("rows not whole blocks", "block-quantized");
     write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q4_0\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 36], \"data_offsets\": [0, 72]}}", 72, -1);
+    expect_st_error("a file from before the interleaved layout", "qwenc quantize");
+    write_st("x.safetensors", "{\"__metadata__\": {\"qwenc.quant\": \"q4_0\", \"qwenc.layout\": \"rows16\"}, \"a\": {\"dtype\": \"U8\", \"shape\": [2, 36], \"data_offsets\": [0, 72]}}", 72, -1);
     {
         st_checkpoint q = { 0 };
         CHECK(st_open_file(&q, in_dir("x.safetensors"), NULL) == QWEN_OK && q.n_tensors == 1 && q.tensors[0].dtype == QDT_Q4_0 &&

@@ -95,7 +95,8 @@ static void test_quant_dots(void) {
 }
 
 static void test_matmul(thread_pool *pool) {
-    int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 }, { 67, 96, 9 }, { 64, 64, 13 } };
+    int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 }, { 67, 96, 9 }, { 64, 64, 13 },
+                        { 48, 128, 5 }, { 32, 32, 9 }, { 160, 64, 8 }, { 16, 96, 2 } };
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int rows = shapes[s][0], cols = shapes[s][1], T = shapes[s][2];
         float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)T * cols * 4), *bias = malloc(rows * 4);
@@ -106,10 +107,9 @@ static void test_matmul(thread_pool *pool) {
         int nq = cols % QK == 0 ? 2 : 0;
         block_q8_0 *w8 = malloc((size_t)rows * (cols / QK + 1) * sizeof *w8);
         block_q4_0 *w4 = malloc((size_t)rows * (cols / QK + 1) * sizeof *w4);
-        for (int r = 0; nq && r < rows; r++) {
-            quantize_row_q8_0(wf + (size_t)r * cols, w8 + (size_t)r * (cols / QK), cols);
-            quantize_row_q4_0(wf + (size_t)r * cols, w4 + (size_t)r * (cols / QK), cols);
-        }
+        if (nq)
+            REQUIRE(quantize_rows_f32(QDT_Q8_0, wf, rows, cols, rows % QROWS == 0, w8) &&
+                    quantize_rows_f32(QDT_Q4_0, wf, rows, cols, rows % QROWS == 0, w4), "quantize");
         qtensor ws[] = { { QDT_F32, rows, cols, wf }, { QDT_BF16, rows, cols, wb }, { QDT_F16, rows, cols, wh },
                          { QDT_Q8_0, rows, cols, w8 }, { QDT_Q4_0, rows, cols, w4 } };
         float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4);
@@ -174,9 +174,67 @@ static void test_softmax_kernel(void) {
     }
 }
 
+/* Row r of a block-quantized matrix (either layout) against Q8_0 activations, by the reference. */
+static float ref_row_dot(const qtensor *w, int64_t r, const block_q8_0 *x) {
+    float s = 0;
+    for (int64_t b = 0; b < w->cols / QK; b++) {
+        block_q8_0 blk;
+        q_block(w, r, b, &blk);
+        s += w->dtype == QDT_Q8_0 ? ref_dot_q8_0(&blk, x + b, NULL, NULL, 1) : ref_dot_q4_0((const block_q4_0 *)&blk, x + b, NULL, NULL, 1);
+    }
+    return s;
+}
+
+/* The 16-row kernels on interleaved groups, and the layout round trip (q_block, qtensor_row_f32). */
+static void test_dot16(void) {
+    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512() };
+    int nbs[] = { 1, 2, 5, 32 };
+    for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
+        int nb = nbs[s], cols = nb * QK, rows = 48;
+        float *wf = malloc((size_t)rows * cols * 4), *xf = malloc((size_t)cols * 4), *back = malloc((size_t)cols * 4), *plainb = malloc((size_t)cols * 4);
+        for (int i = 0; i < rows * cols; i++) wf[i] = frand();
+        for (int i = 0; i < cols; i++) xf[i] = frand() * 3;
+        block_q8_0 *xq = malloc(nb * sizeof *xq);
+        float xd[32], xs[32];
+        quantize_row_q8_0(xf, xq, cols);
+        q8_0_block_sums(xq, nb, xd, xs);
+        for (int q = 0; q < 2; q++) {
+            qdtype type = q ? QDT_Q4_0 : QDT_Q8_0;
+            size_t rb = qdtype_row_bytes(type, cols);
+            uint8_t *wi = malloc(rows * rb), *wp = malloc(rows * rb);
+            REQUIRE(quantize_rows_f32(type, wf, rows, cols, true, wi) && quantize_rows_f32(type, wf, rows, cols, false, wp), "quantize");
+            qtensor ti = { type, rows, cols, wi };
+            CHECK(q_interleaved(&ti), "48 rows interleave");
+            for (int r = 0; r < rows; r++) {
+                dequantize_row(type, wp + r * rb, plainb, cols);
+                qtensor_row_f32(&ti, r, back);
+                CHECK(!memcmp(back, plainb, (size_t)cols * 4), "%s row %d: interleaved and plain rows dequantize alike", qdtype_name(type), r);
+            }
+            for (int k = 0; k < 3; k++) {
+                if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx2")) || (k == 2 && !__builtin_cpu_supports("avx512vnni"))) continue;
+                for (int g = 0; g < rows / QROWS; g++) {
+                    float out[QROWS];
+                    const uint8_t *group = wi + (size_t)g * QROWS * rb;
+                    if (q) ks[k]->dot16_q4_0(group, xq, xd, xs, nb, out);
+                    else ks[k]->dot16_q8_0(group, xq, xd, xs, nb, out);
+                    for (int r = 0; r < QROWS; r++) {
+                        const void *row = wp + (size_t)(g * QROWS + r) * rb;
+                        float want = q ? ref_dot_q4_0(row, xq, NULL, NULL, nb) : ref_dot_q8_0(row, xq, NULL, NULL, nb);
+                        CHECK(fabsf(out[r] - want) <= 1e-4f * (fabsf(want) + 1), "%s dot16 %s nb=%d row %d: %g vs %g", ks[k]->name,
+                              qdtype_name(type), nb, g * QROWS + r, out[r], want);
+                    }
+                }
+            }
+            free(wi); free(wp);
+        }
+        free(wf); free(xf); free(back); free(plainb); free(xq);
+    }
+}
+
+/* The quantized prefill tile against the reference row dots, for every token count and for a
+ * lone last group (g1 == g0). */
 static void test_quant_gemm_tile(void) {
-    const dot_kernels *fast = dot_kernels_avx512(), *ref = dot_kernels_ref();
-    if (!fast || !__builtin_cpu_supports("avx512vnni")) { printf("skipping gemm6x32_q: no AVX-512 VNNI\n"); return; }
+    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512() };
     int nbs[] = { 1, 3, 8 };
     for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
         int nb = nbs[s], cols = nb * QK;
@@ -189,27 +247,28 @@ static void test_quant_gemm_tile(void) {
         q8_0_block_sums(xq, 6 * nb, xd, xs);
         for (int q = 0; q < 2; q++) {
             qdtype type = q ? QDT_Q4_0 : QDT_Q8_0;
-            void *wq = malloc((size_t)32 * qdtype_row_bytes(type, cols));
-            for (int r = 0; r < 32; r++) {
-                void *row = (char *)wq + (size_t)r * qdtype_row_bytes(type, cols);
-                if (q) quantize_row_q4_0(wf + r * cols, row, cols);
-                else quantize_row_q8_0(wf + r * cols, row, cols);
-            }
+            size_t rb = qdtype_row_bytes(type, cols);
+            uint8_t *wq = malloc((size_t)32 * rb);
+            REQUIRE(quantize_rows_f32(type, wf, 32, cols, true, wq), "quantize");
             qtensor w = { type, 32, cols, wq };
-            uint8_t *packed = malloc((size_t)32 * cols);
-            float *pdw = malloc((size_t)nb * 32 * 4), o1[192], o2[192];
-            float off = repack_q_tile(&w, 0, packed, pdw);
-            ref->gemm6x32_q(packed, pdw, xq, xd, xs, nb, nb, off, o1);
-            fast->gemm6x32_q(packed, pdw, xq, xd, xs, nb, nb, off, o2);
-            for (int t = 0; t < 6; t++)
-                for (int r = 0; r < 32; r++) {
-                    const void *row = (const char *)wq + (size_t)r * qdtype_row_bytes(type, cols);
-                    float want = q ? ref_dot_q4_0(row, xq + t * nb, NULL, NULL, nb) : ref_dot_q8_0(row, xq + t * nb, NULL, NULL, nb);
-                    CHECK(fabsf(o1[t * 32 + r] - want) <= 1e-4f * (fabsf(want) + 1), "ref gemm6x32_q %s nb=%d", qdtype_name(type), nb);
-                    CHECK(fabsf(o2[t * 32 + r] - want) <= 1e-4f * (fabsf(want) + 1), "avx512 gemm6x32_q %s nb=%d: %g vs %g", qdtype_name(type), nb,
-                          o2[t * 32 + r], want);
-                }
-            free(wq); free(packed); free(pdw);
+            for (int k = 0; k < 3; k++) {
+                if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx2")) || (k == 2 && !__builtin_cpu_supports("avx512vnni"))) continue;
+                for (int rows = 1; rows <= 6; rows++)
+                    for (int lone = 0; lone < 2; lone++) {
+                        float out[192];
+                        for (int i = 0; i < 192; i++) out[i] = 42.0f;
+                        const uint8_t *g1 = lone ? wq : wq + QROWS * rb;
+                        (q ? ks[k]->gemm_q4_0_x16 : ks[k]->gemm_q8_0_x16)(wq, g1, xq, xd, xs, nb, nb, rows, out);
+                        for (int t = 0; t < 6; t++)
+                            for (int r = 0; r < 32; r++) {
+                                if (t >= rows) { CHECK(out[t * 32 + r] == 42.0f, "%s gemm_q tile writes past its rows", ks[k]->name); continue; }
+                                float want = ref_row_dot(&w, lone && r >= QROWS ? r - QROWS : r, xq + t * nb);
+                                CHECK(fabsf(out[t * 32 + r] - want) <= 1e-4f * (fabsf(want) + 1), "%s gemm_q %s nb=%d rows=%d lone=%d: %g vs %g",
+                                      ks[k]->name, qdtype_name(type), nb, rows, lone, out[t * 32 + r], want);
+                            }
+                    }
+            }
+            free(wq);
         }
         free(wf); free(xf); free(xq); free(xd); free(xs);
     }
@@ -237,6 +296,7 @@ int main(void) {
     test_small_ops();
     test_axpy_convert_gemm();
     test_softmax_kernel();
+    test_dot16();
     test_quant_gemm_tile();
     return test_finish("kernels");
 }
