@@ -74,8 +74,7 @@ static void gate_row(void *ctx, int i, int thread_index) {
 /* SwiGLU of n rows: out = down(silu(gate(in)) * up(in)). */
 static void swiglu(qwen_session *s, const float *in, int n, const qtensor *gate, const qtensor *up, const qtensor *down, float *out) {
     thread_pool *pool = s->model->pool;
-    matmul(pool, &s->ws, s->hb, in, n, gate, NULL);
-    matmul(pool, &s->ws, s->hb2, in, n, up, NULL);
+    matmul_multi(pool, &s->ws, in, n, 2, (matmul_out[]){ { s->hb, gate, NULL }, { s->hb2, up, NULL } });
     gate_job g = { s->hb, s->hb2, gate->rows };
     thread_pool_run(pool, n, gate_row, &g);
     matmul(pool, &s->ws, out, s->hb, n, down, NULL);
@@ -195,9 +194,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         const layer_weights *w = &m->layers[l];
         token_job tj = { s, w, l, pos0, w->attn_norm };
         thread_pool_run(pool, T, norm_token, &tj);
-        matmul(pool, &s->ws, s->q, s->xb, T, &w->wq, w->bq);
-        matmul(pool, &s->ws, s->k, s->xb, T, &w->wk, w->bk);
-        matmul(pool, &s->ws, s->v, s->xb, T, &w->wv, w->bv);
+        matmul_multi(pool, &s->ws, s->xb, T, 3, (matmul_out[]){ { s->q, &w->wq, w->bq }, { s->k, &w->wk, w->bk }, { s->v, &w->wv, w->bv } });
         thread_pool_run(pool, T, rope_token, &tj);
         attention(s, l, T, pos0);
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);

@@ -172,44 +172,95 @@ void workspace_free(workspace *ws) {
     ws->cap = 0;
 }
 
-void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, const qtensor *w, const float *bias) {
-    workspace local = { 0 };
-    if (!ws) ws = &local;
+/* Enough blocks of rows to balance the threads, each big enough to amortise the hand-out, whole
+ * tiles or 16-row groups where the kernels need them. */
+static void set_block_rows(matmul_job *j, int threads) {
+    int64_t blocks = (int64_t)threads * 8;
+    j->rows_per_block = (j->w->rows + blocks - 1) / blocks;
+    if (j->rows_per_block < 4) j->rows_per_block = 4;
+    if (j->scratch || q_interleaved(j->w)) j->rows_per_block = (j->rows_per_block + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+}
+
+/* Readies job j for x [T][w->cols]: quantizes the activations once (block-quantized weights) or
+ * reserves the per-thread prefill tiles. Returns false when out of memory. */
+static bool matmul_prepare(thread_pool *pool, workspace *ws, matmul_job *j, const float *x, int T, const qtensor *w) {
     int threads = thread_pool_size(pool);
-    matmul_job j = { y, x, T, w, bias, dot_kernels_best(), NULL, 0, NULL, NULL, NULL, 0 };
-    bool quantized = w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0;
-    if (quantized) {
-        /* activations quantized once: [xd | xs | blocks] */
+    *j = (matmul_job){ .x = x, .T = T, .w = w, .k = dot_kernels_best() };
+    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0) {
+        /* [xd | xs | blocks]: the floats first, as blocks are 34 bytes, unaligned for floats */
         int64_t nb = w->cols / QK;
         size_t blocks = (size_t)T * (size_t)nb;
         size_t act = (blocks * (2 * sizeof(float) + sizeof(block_q8_0)) + 63) / 64 * 64;
         float *xd = workspace_get(ws, act);
-        if (!xd) { /* no memory for the quantized activations: the slow exact way */
-            matmul_ref(y, x, T, w, bias);
-            return;
-        }
-        float *xs = xd + blocks; /* the floats first: blocks are 34 bytes, unaligned for floats */
+        if (!xd) return false;
+        float *xs = xd + blocks;
         block_q8_0 *xq = (block_q8_0 *)(xs + blocks);
         quant_job qj = { x, w->cols, xq, xd, xs };
         thread_pool_run(pool, T, quantize_activation_row, &qj);
-        j.xq = xq;
-        j.xd = xd;
-        j.xs = xs;
+        j->xq = xq;
+        j->xd = xd;
+        j->xs = xs;
     } else if (T > 1) {
-        j.scratch = workspace_get(ws, (size_t)threads * SCRATCH_ROWS * (size_t)w->cols * sizeof(float));
-        j.scratch_stride = SCRATCH_ROWS * w->cols;
-        if (!j.scratch) { /* no memory for converted rows: one token at a time */
-            for (int t = 0; t < T; t++) matmul(pool, NULL, y + (int64_t)t * w->rows, x + (int64_t)t * w->cols, 1, w, bias);
-            return;
-        }
+        j->scratch = workspace_get(ws, (size_t)threads * SCRATCH_ROWS * (size_t)w->cols * sizeof(float));
+        j->scratch_stride = SCRATCH_ROWS * w->cols;
+        if (!j->scratch) return false;
     }
-    /* Enough blocks to balance the threads, each big enough to amortise the hand-out. */
-    int64_t blocks = (int64_t)threads * 8;
-    j.rows_per_block = (w->rows + blocks - 1) / blocks;
-    if (j.rows_per_block < 4) j.rows_per_block = 4;
-    if (j.scratch || q_interleaved(w)) j.rows_per_block = (j.rows_per_block + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
-    int n_blocks = (int)((w->rows + j.rows_per_block - 1) / j.rows_per_block);
-    thread_pool_run(pool, n_blocks, matmul_block, &j);
+    set_block_rows(j, threads);
+    return true;
+}
+
+static int matmul_n_blocks(const matmul_job *j) { return (int)((j->w->rows + j->rows_per_block - 1) / j->rows_per_block); }
+
+/* Fallback without workspace memory: the reference (quantized), or one token at a time. */
+static void matmul_low_memory(thread_pool *pool, float *y, const float *x, int T, const qtensor *w, const float *bias) {
+    if (w->dtype == QDT_Q8_0 || w->dtype == QDT_Q4_0 || T == 1) { matmul_ref(y, x, T, w, bias); return; }
+    for (int t = 0; t < T; t++) matmul(pool, NULL, y + (int64_t)t * w->rows, x + (int64_t)t * w->cols, 1, w, bias);
+}
+
+void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, const qtensor *w, const float *bias) {
+    matmul_multi(pool, ws, x, T, 1, &(matmul_out){ y, w, bias });
+}
+
+enum { MAX_MULTI = 4 };
+typedef struct multi_job {
+    matmul_job jobs[MAX_MULTI];
+    int first_block[MAX_MULTI + 1]; /* job m owns blocks first_block[m] .. first_block[m + 1] - 1 */
+    int n;
+} multi_job;
+
+static void multi_block(void *ctx, int block, int thread_index) {
+    const multi_job *mj = ctx;
+    int m = 0;
+    while (block >= mj->first_block[m + 1]) m++;
+    matmul_block((void *)&mj->jobs[m], block - mj->first_block[m], thread_index);
+}
+
+void matmul_multi(thread_pool *pool, workspace *ws, const float *x, int T, int n, const matmul_out *outs) {
+    bool alike = n <= MAX_MULTI;
+    for (int i = 1; i < n && alike; i++) alike = outs[i].w->dtype == outs[0].w->dtype && outs[i].w->cols == outs[0].w->cols;
+    if (!alike) {
+        for (int i = 0; i < n; i++) matmul(pool, ws, outs[i].y, x, T, outs[i].w, outs[i].bias);
+        return;
+    }
+    workspace local = { 0 };
+    if (!ws) ws = &local;
+    multi_job mj = { .n = n };
+    if (!matmul_prepare(pool, ws, &mj.jobs[0], x, T, outs[0].w)) {
+        for (int i = 0; i < n; i++) matmul_low_memory(pool, outs[i].y, x, T, outs[i].w, outs[i].bias);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        matmul_job *j = &mj.jobs[i];
+        if (i) { /* the same activations and scratch; this matrix's rows */
+            *j = mj.jobs[0];
+            j->w = outs[i].w;
+            set_block_rows(j, thread_pool_size(pool));
+        }
+        j->y = outs[i].y;
+        j->bias = outs[i].bias;
+        mj.first_block[i + 1] = mj.first_block[i] + matmul_n_blocks(j);
+    }
+    thread_pool_run(pool, mj.first_block[n], multi_block, &mj);
     workspace_free(&local);
 }
 

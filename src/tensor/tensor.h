@@ -75,6 +75,11 @@ void workspace_free(workspace *ws);
  * x is [T, w->cols] and y [T, w->rows], both f32 row-major. Uses the pool's threads and the
  * workspace's memory (ws may be NULL: then it allocates per call). */
 void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, const qtensor *w, const float *bias);
+/* Several matrices applied to the same x (q, k and v; gate and up): outs[i].y = x · outs[i].wᵀ
+ * (+ bias). When their dtypes and widths agree the activations are prepared once and all rows run
+ * in one loop on the pool (one synchronisation instead of n); otherwise one matmul each. */
+typedef struct matmul_out { float *y; const qtensor *w; const float *bias; } matmul_out;
+void matmul_multi(thread_pool *pool, workspace *ws, const float *x, int T, int n, const matmul_out *outs);
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
 void ref_softmax(float *x, int64_t n);
