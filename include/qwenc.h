@@ -111,6 +111,8 @@ int32_t qwen_model_max_context(const qwen_model *model);  /* max_position_embedd
 qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err);
 /* Bytes of weights one decode step reads (every matrix once, plus one embedding row). */
 size_t qwen_model_weight_bytes(const qwen_model *model);
+/* Bytes of KV cache one decode step reads per cached position (keys and values of every layer). */
+size_t qwen_model_kv_bytes_per_position(const qwen_model *model);
 /* A one-line description: architecture, sizes, weight format, kernels. Borrowed. */
 const char *qwen_model_describe(qwen_model *model);
 /* True when `id` is one of generation_config.json's eos_token_id (or config.json's). */

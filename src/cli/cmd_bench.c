@@ -53,8 +53,8 @@ static double anon_rss_mb(void) {
 static void bench_usage(FILE *f) {
     fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--json]\n\n"
                "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg).\n"
-               "Reports tokens/s, time to first token, peak RSS, and decode GB/s of weights read against\n"
-               "the measured memory bandwidth. --json prints one JSON line instead.\n");
+               "Reports tokens/s, time to first token, peak RSS, and the GB/s a decode step reads (weights\n"
+               "and KV cache) against the measured memory bandwidth. --json prints one JSON line instead.\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -107,17 +107,22 @@ int cmd_bench(int argc, char **argv) {
         double rss_mb = ru.ru_maxrss / 1024.0;
         double bw = measure_bandwidth(threads);
         double pp_tps = pp / best_pp, tg_tps = tg / best_tg;
-        double gbps = (double)qwen_model_weight_bytes(m) * tg_tps / 1e9;
+        /* a decode step reads every weight and the KV cache so far (pp + tg / 2 positions on average) */
+        double weights_gbps = (double)qwen_model_weight_bytes(m) * tg_tps / 1e9;
+        double kv_gbps = (double)qwen_model_kv_bytes_per_position(m) * (pp + tg / 2.0) * tg_tps / 1e9;
+        double gbps = weights_gbps + kv_gbps;
         if (json) {
             printf("{\"pp\": %d, \"tg\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"ttft_s\": %.4f, \"load_s\": %.3f, \"peak_rss_mb\": %.1f, "
-                   "\"anon_rss_after_load_mb\": %.1f, \"anon_rss_mb\": %.1f, \"weight_gb\": %.4f, \"decode_gb_s\": %.2f, \"mem_bw_gb_s\": %.2f}\n",
-                   pp, tg, pp_tps, tg_tps, best_pp, t_load, rss_mb, anon_after_load, anon_rss_mb(), qwen_model_weight_bytes(m) / 1e9, gbps, bw);
+                   "\"anon_rss_after_load_mb\": %.1f, \"anon_rss_mb\": %.1f, \"weight_gb\": %.4f, \"decode_gb_s\": %.2f, \"decode_weights_gb_s\": %.2f, "
+                   "\"decode_kv_gb_s\": %.2f, \"mem_bw_gb_s\": %.2f}\n",
+                   pp, tg, pp_tps, tg_tps, best_pp, t_load, rss_mb, anon_after_load, anon_rss_mb(), qwen_model_weight_bytes(m) / 1e9, gbps,
+                   weights_gbps, kv_gbps, bw);
         } else {
             printf("model   %s\n", qwen_model_describe(m));
             printf("load    %.3f s (%s)\n", t_load, quant ? "weights quantized into memory" : "weights mapped, not copied");
             printf("pp%-4d  %8.2f tok/s   (time to first token %.3f s)\n", pp, pp_tps, best_pp);
-            printf("tg%-4d  %8.2f tok/s   (%.2f GB/s of weights = %.0f%% of the measured %.1f GB/s memory bandwidth)\n", tg, tg_tps, gbps,
-                   100 * gbps / bw, bw);
+            printf("tg%-4d  %8.2f tok/s   (reads %.2f GB/s: weights %.2f + KV cache %.2f = %.0f%% of the measured %.1f GB/s memory bandwidth)\n",
+                   tg, tg_tps, gbps, weights_gbps, kv_gbps, 100 * gbps / bw, bw);
             printf("memory  %.1f MB not file-backed after load, %.1f MB after the run (KV cache + scratch); peak RSS %.1f MB\n"
                    "        counts the %.1f MB of mapped weight pages the run touched\n", anon_after_load, anon_rss_mb(), rss_mb,
                    qwen_model_weight_bytes(m) / 1e6);

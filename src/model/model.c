@@ -423,6 +423,10 @@ size_t qwen_model_weight_bytes(const qwen_model *m) {
     return total;
 }
 
+size_t qwen_model_kv_bytes_per_position(const qwen_model *m) {
+    return 2 * (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim * sizeof(float);
+}
+
 const char *qwen_model_describe(qwen_model *m) {
     const model_config *c = &m->cfg;
     snprintf(m->description, sizeof m->description,
