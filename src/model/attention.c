@@ -73,7 +73,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     const float *keys = kv_area(s, s->k_cache, j->layer, kvh), *values = kv_area(s, s->v_cache, j->layer, kvh);
     float tile[ROWS * TILE];
     for (int p = 0; p < n; p += TILE) {
-        k->gemm6x32_f32(keys + (size_t)p * d, qrows, d, d, rows, tile);
+        k->gemm6x32_f32(keys + (size_t)p * d, qrows, d, d, rows, false, tile);
         int width = n - p < TILE ? n - p : TILE;
         for (int r = 0; r < rows; r++)
             for (int i = 0; i < width; i++) scores[(size_t)r * ctx_len + p + i] = tile[r * TILE + i] * scale;
@@ -85,7 +85,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         memset(sr + pos + 1, 0, (size_t)(n - pos - 1) * sizeof(float)); /* causal: later positions weigh 0 */
     }
     for (int i0 = 0; i0 < d; i0 += TILE) {
-        k->gemm6x32_f32(values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, tile);
+        k->gemm6x32_f32(values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, false, tile);
         int width = d - i0 < TILE ? d - i0 : TILE;
         for (int r = 0; r < rows; r++) {
             int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;

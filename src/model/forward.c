@@ -19,7 +19,7 @@
 
 #include "base/error.h"
 
-enum { MAX_CHUNK = 256 }; /* tokens per batch step: bounds the scratch memory of long prefills */
+enum { MAX_CHUNK = 512 }; /* tokens per batch step: bounds the scratch memory of long prefills */
 
 static bool grow_scratch(qwen_session *s, int T) {
     if (T <= s->batch_cap) return true;
@@ -68,7 +68,7 @@ static void gate_row(void *ctx, int i, int thread_index) {
     const gate_job *j = ctx;
     float *a = j->a + (size_t)i * j->width;
     const float *b = j->b + (size_t)i * j->width;
-    for (int64_t k = 0; k < j->width; k++) a[k] = silu(a[k]) * b[k];
+    dot_kernels_best()->swiglu(a, b, j->width);
 }
 
 /* SwiGLU of n rows: out = down(silu(gate(in)) * up(in)). */
@@ -155,7 +155,7 @@ static void norm_token(void *ctx, int t, int thread_index) {
     const token_job *j = ctx;
     const model_config *c = &j->s->model->cfg;
     size_t H = (size_t)c->hidden;
-    rmsnorm(j->s->xb + (size_t)t * H, j->s->x + (size_t)t * H, j->norm, c->hidden, c->rms_eps);
+    dot_kernels_best()->rmsnorm(j->s->xb + (size_t)t * H, j->s->x + (size_t)t * H, j->norm, c->hidden, c->rms_eps);
 }
 
 /* Token t's q and k: per-head RMSNorm (Qwen3), RoPE; then k and v into the cache. */
@@ -168,12 +168,12 @@ static void rope_token(void *ctx, int t, int thread_index) {
     const float *cs = s->rope_cs + (size_t)t * d;
     for (int h = 0; h < c->n_heads; h++) {
         float *qh = s->q + (size_t)t * nq + (size_t)h * d;
-        if (j->w->q_norm) rmsnorm(qh, qh, j->w->q_norm, d, c->rms_eps);
+        if (j->w->q_norm) dot_kernels_best()->rmsnorm(qh, qh, j->w->q_norm, d, c->rms_eps);
         rope(d, qh, cs);
     }
     for (int h = 0; h < c->n_kv_heads; h++) {
         float *kh = s->k + (size_t)t * nkv + (size_t)h * d;
-        if (j->w->k_norm) rmsnorm(kh, kh, j->w->k_norm, d, c->rms_eps);
+        if (j->w->k_norm) dot_kernels_best()->rmsnorm(kh, kh, j->w->k_norm, d, c->rms_eps);
         rope(d, kh, cs);
     }
     kv_cache_store(s, j->layer, j->pos0 + t, s->k + (size_t)t * nkv, s->v + (size_t)t * nkv);

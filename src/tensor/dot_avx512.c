@@ -155,11 +155,16 @@ static void avx512_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const f
 /* R tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights
  * and broadcasts one activation per token into 2R FMAs; no horizontal sums. R is a constant in
  * each instance below, so the accumulators live in registers. */
-static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, const float *x, int64_t ldx, int64_t n, float *out, const int R) {
+static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, const float *x, int64_t ldx, int64_t n, bool accumulate, float *out,
+                                                            const int R) {
     __m512 c[6][2];
     const float *xr[6];
 #pragma GCC unroll 6
-    for (int t = 0; t < R; t++) { c[t][0] = c[t][1] = _mm512_setzero_ps(); xr[t] = x + t * ldx; }
+    for (int t = 0; t < R; t++) {
+        c[t][0] = accumulate ? _mm512_loadu_ps(out + t * 32) : _mm512_setzero_ps();
+        c[t][1] = accumulate ? _mm512_loadu_ps(out + t * 32 + 16) : _mm512_setzero_ps();
+        xr[t] = x + t * ldx;
+    }
     for (int64_t k = 0; k < n; k++) {
         __m512 w0 = _mm512_loadu_ps(wt + k * 32), w1 = _mm512_loadu_ps(wt + k * 32 + 16);
 #pragma GCC unroll 6
@@ -176,14 +181,14 @@ static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, con
     }
 }
 
-static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out) {
+static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
     switch (rows) {
-    case 1: gemm_rx32(wt, x, ldx, n, out, 1); break;
-    case 2: gemm_rx32(wt, x, ldx, n, out, 2); break;
-    case 3: gemm_rx32(wt, x, ldx, n, out, 3); break;
-    case 4: gemm_rx32(wt, x, ldx, n, out, 4); break;
-    case 5: gemm_rx32(wt, x, ldx, n, out, 5); break;
-    default: gemm_rx32(wt, x, ldx, n, out, 6); break;
+    case 1: gemm_rx32(wt, x, ldx, n, accumulate, out, 1); break;
+    case 2: gemm_rx32(wt, x, ldx, n, accumulate, out, 2); break;
+    case 3: gemm_rx32(wt, x, ldx, n, accumulate, out, 3); break;
+    case 4: gemm_rx32(wt, x, ldx, n, accumulate, out, 4); break;
+    case 5: gemm_rx32(wt, x, ldx, n, accumulate, out, 5); break;
+    default: gemm_rx32(wt, x, ldx, n, accumulate, out, 6); break;
     }
 }
 
@@ -269,10 +274,10 @@ static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
     }
 }
 
-/* e^x for x <= 0 lanes (softmax after subtracting the maximum): x = n ln2 + r, |r| <= ln2 / 2,
- * e^r by Cephes' degree-7 polynomial, times 2^n with scalef (underflows to 0). */
-static inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+/* e^x: x = n ln2 + r, |r| <= ln2 / 2, e^r by Cephes' degree-7 polynomial, times 2^n with scalef
+ * (underflows to 0 below -104, overflows to infinity above 88.8). */
+static inline __m512 exp_ps(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
@@ -294,12 +299,12 @@ static void avx512_softmax(float *x, int64_t n) {
     if (tail) mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, x + i));
     __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mv)), sum = _mm512_setzero_ps();
     for (i = 0; i + 16 <= n; i += 16) {
-        __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), max));
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), max));
         _mm512_storeu_ps(x + i, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (tail) {
-        __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), max));
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), max));
         _mm512_mask_storeu_ps(x + i, tail, e);
         sum = _mm512_mask_add_ps(sum, tail, sum, e);
     }
@@ -308,13 +313,76 @@ static void avx512_softmax(float *x, int64_t n) {
     if (tail) _mm512_mask_storeu_ps(x + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + i), inv));
 }
 
+static void avx512_swiglu(float *a, const float *b, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(m, a + i);
+        __m512 s = _mm512_div_ps(x, _mm512_add_ps(one, exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        _mm512_mask_storeu_ps(a + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
+static void avx512_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512d lo = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), hi = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+        s0 = _mm512_fmadd_pd(lo, lo, s0);
+        s1 = _mm512_fmadd_pd(hi, hi, s1);
+    }
+    double ss = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    for (; i < n; i++) ss += (double)x[i] * x[i];
+    __m512 scale = _mm512_set1_ps((float)(1.0 / sqrt(ss / (double)n + eps)));
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), scale), _mm512_loadu_ps(w + i)));
+    for (; i < n; i++) out[i] = x[i] * _mm512_cvtss_f32(scale) * w[i];
+}
+
 static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, load_bf16x16(in + i));
     for (; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
 
+/* In-register transpose of 16 vectors of 16 floats (m[i][j] -> m[j][i]): four butterfly stages;
+ * at stage b, vectors i and i + b swap their b-blocks of lanes. */
+static inline void transpose16x16(__m512 m[16]) {
+#pragma GCC unroll 4
+    for (int b = 8; b >= 1; b >>= 1) {
+        int lo[16], hi[16];
+        for (int j = 0; j < 16; j++) {
+            lo[j] = (j & b) ? 16 + j - b : j;
+            hi[j] = (j & b) ? 16 + j : j + b;
+        }
+        __m512i ilo = _mm512_loadu_si512(lo), ihi = _mm512_loadu_si512(hi);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            if (!(i & b)) {
+                __m512 a = m[i], c = m[i + b];
+                m[i] = _mm512_permutex2var_ps(a, ilo, c);
+                m[i + b] = _mm512_permutex2var_ps(a, ihi, c);
+            }
+    }
+}
+
+static void avx512_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile) {
+    for (int64_t k0 = 0; k0 < n; k0 += 16) {
+        int64_t width = n - k0 < 16 ? n - k0 : 16;
+        __mmask16 mask = (__mmask16)((1u << width) - 1);
+        for (int h = 0; h < 2; h++) {
+            __m512 m[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) {
+                __m256i v = _mm256_maskz_loadu_epi16(mask, w + (h * 16 + i) * stride + k0);
+                m[i] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+            }
+            transpose16x16(m);
+            for (int c = 0; c < width; c++) _mm512_storeu_ps(tile + (k0 + c) * 32 + h * 16, m[c]);
+        }
+    }
+}
+
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_bf16_to_f32 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32 };
     return &k;
 }

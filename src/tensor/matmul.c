@@ -21,7 +21,7 @@ const dot_kernels *dot_kernels_best(void) {
  * (gemm_q*_x16); fewer tokens take the 16-row dot per token (dot16_*), whose group of weights
  * stays in cache from one token to the next. */
 enum { QUANT_GEMM_MIN_TOKENS = 4 };
-enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 }; /* prefill tile: 32 transposed rows and a row */
+enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 }; /* prefill tile: 32 transposed rows and a row (then [T][32] sums) */
 
 typedef struct matmul_job {
     float *y;
@@ -90,24 +90,36 @@ static void matmul_rows_quant_batched(const matmul_job *j, int64_t r0, int64_t r
 }
 
 /* Prefill: 32 weight rows at a time are converted to f32 and transposed ([cols][32]) once, then
- * every group of up to 6 tokens runs against them in registers (gemm6x32). Rows beyond a multiple
- * of 32 go through the plain dot product. */
+ * multiplied with every token in groups of up to 6 (gemm6x32), K_CHUNK columns at a time so that
+ * the slice of weights being reused (16 KB) stays in L1 across all the tokens; the 32 sums of each
+ * token accumulate in `acc` [T][32]. Rows beyond a multiple of 32 go through the plain dot. */
+enum { K_CHUNK = 128 };
 static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, float *tile) {
     const qtensor *w = j->w;
     int64_t n = w->cols, T = j->T;
     float *row = tile + TILE_ROWS * n;           /* one converted row */
+    float *acc = row + n;                        /* [T][32] */
     int64_t r = r0;
     for (; r + TILE_ROWS <= r1; r += TILE_ROWS) {
-        for (int i = 0; i < TILE_ROWS; i++) {
-            qtensor_row_f32(w, r + i, row);
-            for (int64_t k = 0; k < n; k++) tile[k * TILE_ROWS + i] = row[k];
+        if (w->dtype == QDT_BF16) {
+            j->k->bf16_tile_f32((const uint16_t *)w->data + r * n, n, n, tile);
+        } else {
+            for (int i = 0; i < TILE_ROWS; i++) {
+                qtensor_row_f32(w, r + i, row);
+                for (int64_t k = 0; k < n; k++) tile[k * TILE_ROWS + i] = row[k];
+            }
         }
-        for (int64_t t = 0; t < T; t += 6) {
-            float out[6 * TILE_ROWS];
-            int nt = T - t < 6 ? (int)(T - t) : 6;
-            j->k->gemm6x32_f32(tile, j->x + t * n, n, n, nt, out);
-            for (int64_t a = 0; a < nt; a++)
-                for (int i = 0; i < TILE_ROWS; i++) j->y[(t + a) * w->rows + r + i] = out[a * TILE_ROWS + i] + (j->bias ? j->bias[r + i] : 0.0f);
+        for (int64_t k0 = 0; k0 < n; k0 += K_CHUNK) {
+            int64_t kn = n - k0 < K_CHUNK ? n - k0 : K_CHUNK;
+            for (int64_t t = 0; t < T; t += 6) {
+                int nt = T - t < 6 ? (int)(T - t) : 6;
+                j->k->gemm6x32_f32(tile + k0 * TILE_ROWS, j->x + t * n + k0, n, kn, nt, k0 > 0, acc + t * TILE_ROWS);
+            }
+        }
+        for (int64_t t = 0; t < T; t++) {
+            float *y = j->y + t * w->rows + r;
+            memcpy(y, acc + t * TILE_ROWS, TILE_ROWS * sizeof(float));
+            if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, TILE_ROWS);
         }
     }
     for (; r < r1; r++) {
@@ -201,8 +213,8 @@ static bool matmul_prepare(thread_pool *pool, workspace *ws, matmul_job *j, cons
         j->xd = xd;
         j->xs = xs;
     } else if (T > 1) {
-        j->scratch = workspace_get(ws, (size_t)threads * SCRATCH_ROWS * (size_t)w->cols * sizeof(float));
-        j->scratch_stride = SCRATCH_ROWS * w->cols;
+        j->scratch_stride = SCRATCH_ROWS * w->cols + (int64_t)T * TILE_ROWS;
+        j->scratch = workspace_get(ws, (size_t)threads * (size_t)j->scratch_stride * sizeof(float));
         if (!j->scratch) return false;
     }
     set_block_rows(j, threads);

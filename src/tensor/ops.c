@@ -90,25 +90,36 @@ void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
 
-void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out) {
+void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile) {
+    for (int i = 0; i < 32; i++)
+        for (int64_t k = 0; k < n; k++) tile[k * 32 + i] = bf16_to_f32(w[i * stride + k]);
+}
+
+void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
     for (int t = 0; t < rows; t++)
         for (int r = 0; r < 32; r++) {
-            float s = 0;
+            float s = accumulate ? out[t * 32 + r] : 0;
             for (int64_t k = 0; k < n; k++) s += x[t * ldx + k] * wt[k * 32 + r];
             out[t * 32 + r] = s;
         }
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_bf16_to_f32 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32 };
     return &k;
 }
 
-void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float scale = (float)(1.0 / sqrt(ss / n + eps));
-    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+void rmsnorm(float *out, const float *x, const float *w, int n, float eps) { ref_rmsnorm(out, x, w, n, eps); }
+
+void ref_swiglu(float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) a[i] = silu(a[i]) * b[i];
 }
 
 void softmax(float *x, int n) { ref_softmax(x, n); }

@@ -83,7 +83,10 @@ void matmul_multi(thread_pool *pool, workspace *ws, const float *x, int T, int n
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
 void ref_softmax(float *x, int64_t n);
+void ref_swiglu(float *a, const float *b, int64_t n);
+void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
+void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
  * numerics: the activations are quantized to Q8_0 too and multiplied with integer block dots. */
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias);
@@ -103,10 +106,10 @@ typedef struct dot_kernels {
     /* the same for one interleaved group of 16 rows (n_blocks superblocks): out[0..16) */
     void (*dot16_q8_0)(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
     void (*dot16_q4_0)(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
-    /* A tile of a batched matmul (prefill, attention): out[t * 32 + r] = sum_k x[t * ldx + k] * wt[k * 32 + r]
+    /* A tile of a batched matmul (prefill, attention): out[t * 32 + r] (+)= sum_k x[t * ldx + k] * wt[k * 32 + r]
      * for `rows` (1..6) activation rows t and 32 weight rows r, the weights transposed to f32 [n][32];
-     * out rows >= `rows` are left alone. */
-    void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out);
+     * adds to out when `accumulate`, else overwrites; out rows >= `rows` are left alone. */
+    void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
     /* The same tile for two interleaved groups of 16 rows (g0: rows 0-15, g1: rows 16-31; g1 may
      * equal g0) against `rows` (1..6) tokens' Q8_0 activations, whose blocks, scales and scaled sums
      * lie `ldx` blocks apart: out[t * 32 + r]. */
@@ -117,10 +120,16 @@ typedef struct dot_kernels {
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
     /* x[0..n) = softmax(x[0..n)), n >= 1 (fast paths: a polynomial exp within 2 ulp of expf) */
     void (*softmax)(float *x, int64_t n);
+    /* a[i] = silu(a[i]) * b[i] (SwiGLU's gate), same exp */
+    void (*swiglu)(float *a, const float *b, int64_t n);
+    /* out = x / rms(x) * w, the mean of squares summed in double */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
     void (*bf16_to_f32)(const uint16_t *in, float *out, int64_t n);
+    /* 32 bf16 rows (row i at w + i * stride) to the f32 prefill tile: tile[k * 32 + i], k < n */
+    void (*bf16_tile_f32)(const uint16_t *w, int64_t stride, int64_t n, float *tile);
 } dot_kernels;
 
-void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, float *out);
+void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                        int64_t n_blocks, int rows, float *out);
 void ref_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
@@ -144,7 +153,7 @@ const dot_kernels *dot_kernels_avx512(void); /* NULL when not compiled in */
 /* The best kernels this CPU runs. */
 const dot_kernels *dot_kernels_best(void);
 
-/* x[i] = x[i] / rms(x) * w[i] over n elements. */
+/* x[i] = x[i] / rms(x) * w[i] over n elements (the reference; see dot_kernels.rmsnorm). */
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 void softmax(float *x, int n); /* the reference; see dot_kernels.softmax */
 static inline float silu(float x);

@@ -141,6 +141,16 @@ static void test_axpy_convert_gemm(void) {
             ks[k]->axpy(y2, 0.7f, x, n);
             ref_bf16_to_f32(h, o1, n);
             ks[k]->bf16_to_f32(h, o2, n);
+            {   /* 32 rows of n bf16, 3 apart beyond n, to a transposed f32 tile */
+                int64_t stride = n + 3;
+                uint16_t *rows = malloc(32 * stride * 2);
+                float *t1 = malloc(32 * n * 4), *t2 = malloc(32 * n * 4);
+                for (int i = 0; i < 32 * stride; i++) rows[i] = to_bf16(frand());
+                ref_bf16_tile_f32(rows, stride, n, t1);
+                ks[k]->bf16_tile_f32(rows, stride, n, t2);
+                CHECK(!memcmp(t1, t2, (size_t)32 * n * 4), "%s bf16_tile_f32 n=%d", ks[k]->name, n);
+                free(rows); free(t1); free(t2);
+            }
             for (int i = 0; i < n; i++) {
                 CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f, "%s axpy n=%d", ks[k]->name, n);
                 CHECK(o1[i] == o2[i], "%s bf16_to_f32 n=%d", ks[k]->name, n);
@@ -149,11 +159,14 @@ static void test_axpy_convert_gemm(void) {
             for (int i = 0; i < 32 * n; i++) wt[i] = frand();
             for (int i = 0; i < 6 * n; i++) xg[i] = frand();
             for (int rows = 1; rows <= 6; rows++) {
-                for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 42.0f;
-                ref_gemm6x32_f32(wt, xg, n, n, rows, g1);
-                ks[k]->gemm6x32_f32(wt, xg, n, n, rows, g2);
-                for (int i = 0; i < 6 * 32; i++)
-                    CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) && (i < rows * 32 || g2[i] == 42.0f), "%s gemm6x32 n=%d rows=%d", ks[k]->name, n, rows);
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 42.0f;
+                    ref_gemm6x32_f32(wt, xg, n, n, rows, acc, g1);
+                    ks[k]->gemm6x32_f32(wt, xg, n, n, rows, acc, g2);
+                    for (int i = 0; i < 6 * 32; i++)
+                        CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) * (acc ? 42 : 1) && (i < rows * 32 || g2[i] == 42.0f) && (acc || i >= rows * 32 || g1[i] != 42.0f),
+                              "%s gemm6x32 n=%d rows=%d accumulate=%d", ks[k]->name, n, rows, acc);
+                }
             }
             free(wt); free(xg); free(g1); free(g2);
         }
@@ -170,6 +183,14 @@ static void test_softmax_kernel(void) {
             ref_softmax(a, n);
             ks[k]->softmax(b, n);
             for (int i = 0; i < n; i++) CHECK(fabsf(a[i] - b[i]) <= 4e-7f * a[i] + 1e-37f, "%s softmax n=%d i=%d: %g vs %g", ks[k]->name, n, i, a[i], b[i]);
+            float g1[300], g2[300], u[300], w[300], o1[300], o2[300];
+            for (int i = 0; i < n; i++) { g1[i] = g2[i] = frand() * (i % 4 ? 10.0f : 100.0f); u[i] = frand(); w[i] = frand(); }
+            ref_swiglu(g1, u, n);
+            ks[k]->swiglu(g2, u, n);
+            for (int i = 0; i < n; i++) CHECK(fabsf(g1[i] - g2[i]) <= 4e-7f * fabsf(g1[i]) + 1e-37f, "%s swiglu n=%d i=%d: %g vs %g", ks[k]->name, n, i, g1[i], g2[i]);
+            ref_rmsnorm(o1, u, w, n, 1e-6f);
+            ks[k]->rmsnorm(o2, u, w, n, 1e-6f);
+            for (int i = 0; i < n; i++) CHECK(fabsf(o1[i] - o2[i]) <= 2e-7f * fabsf(o1[i]), "%s rmsnorm n=%d i=%d: %g vs %g", ks[k]->name, n, i, o1[i], o2[i]);
         }
     }
 }
