@@ -1,6 +1,6 @@
 /* Tensors and kernels. Weights stay in their stored dtype (mapped from disk); activations are f32.
  * Every kernel has a plain-C reference (`*_ref`); fast paths live in *_avx2.c / *_avx512.c and
- * are chosen at run time from CPUID (tensor_dispatch.c), each tested against the reference. */
+ * are chosen at run time from CPUID (dot_kernels_best, matmul.c), each tested against the reference. */
 #ifndef QWENC_TENSOR_TENSOR_H
 #define QWENC_TENSOR_TENSOR_H
 
