@@ -344,6 +344,30 @@ static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     for (; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
 
+/* roundf (half away from zero) exactly: truncate, then step away from zero when the dropped part
+ * is at least one half (y - trunc(y) is exact in float). */
+static inline __m512 round_half_away(__m512 y) {
+    __m512 t = _mm512_roundscale_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 frac = _mm512_abs_ps(_mm512_sub_ps(y, t));
+    __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(y, _mm512_set1_ps(-0.0f))); /* copysign(1, y) */
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+static void avx512_quantize_q8_0(const float *x, block_q8_0 *out, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        out[b].d = f32_to_f16(d);
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
+        __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
+        _mm_storeu_si128((__m128i *)out[b].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(out[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+    }
+}
+
 /* In-register transpose of 16 vectors of 16 floats (m[i][j] -> m[j][i]): four butterfly stages;
  * at stage b, vectors i and i + b swap their b-blocks of lanes. */
 static inline void transpose16x16(__m512 m[16]) {
@@ -383,6 +407,6 @@ static void avx512_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, f
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0 };
     return &k;
 }

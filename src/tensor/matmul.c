@@ -83,8 +83,11 @@ static void matmul_rows_quant_batched(const matmul_job *j, int64_t r0, int64_t r
             int nt = T - t < 6 ? (int)(T - t) : 6;
             if (w->dtype == QDT_Q8_0) j->k->gemm_q8_0_x16(g0, g1, j->xq + t * nb, j->xd + t * nb, j->xs + t * nb, nb, nb, nt, out);
             else j->k->gemm_q4_0_x16(g0, g1, j->xq + t * nb, j->xd + t * nb, j->xs + t * nb, nb, nb, nt, out);
-            for (int64_t a = 0; a < nt; a++)
-                for (int i = 0; i < width; i++) j->y[(t + a) * w->rows + r + i] = out[a * TILE_ROWS + i] + (j->bias ? j->bias[r + i] : 0.0f);
+            for (int64_t a = 0; a < nt; a++) {
+                float *y = j->y + (t + a) * w->rows + r;
+                memcpy(y, out + a * TILE_ROWS, (size_t)width * sizeof(float));
+                if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, width);
+            }
         }
     }
 }
@@ -165,7 +168,7 @@ static void quantize_activation_row(void *ctx, int t, int thread_index) {
     (void)thread_index;
     const quant_job *j = ctx;
     int64_t nb = j->cols / QK, o = (int64_t)t * nb;
-    quantize_row_q8_0(j->x + (int64_t)t * j->cols, j->xq + o, j->cols);
+    dot_kernels_best()->quantize_q8_0(j->x + (int64_t)t * j->cols, j->xq + o, j->cols);
     q8_0_block_sums(j->xq + o, nb, j->xd + o, j->xs + o);
 }
 

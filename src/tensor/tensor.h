@@ -127,6 +127,8 @@ typedef struct dot_kernels {
     void (*bf16_to_f32)(const uint16_t *in, float *out, int64_t n);
     /* 32 bf16 rows (row i at w + i * stride) to the f32 prefill tile: tile[k * 32 + i], k < n */
     void (*bf16_tile_f32)(const uint16_t *w, int64_t stride, int64_t n, float *tile);
+    /* quantize_row_q8_0, bit for bit (activations before a quantized matmul) */
+    void (*quantize_q8_0)(const float *x, block_q8_0 *out, int64_t n);
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);

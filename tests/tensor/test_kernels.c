@@ -207,6 +207,25 @@ static float ref_row_dot(const qtensor *w, int64_t r, const block_q8_0 *x) {
 }
 
 /* The 16-row kernels on interleaved groups, and the layout round trip (q_block, qtensor_row_f32). */
+/* The fast activation quantizer equals quantize_row_q8_0 bit for bit, ties and zeros included. */
+static void test_quantize_kernel(void) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512() };
+    for (int k = 0; k < 2; k++) {
+        if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx512f")) || (k == 0 && !__builtin_cpu_supports("avx2"))) continue;
+        for (int rep = 0; rep < 200; rep++) {
+            float x[128];
+            block_q8_0 a[4], b[4];
+            for (int i = 0; i < 128; i++) x[i] = frand() * (rep % 7 + 1);
+            if (rep % 3 == 0) /* every block's maximum 127, so the step is 1 and k + 0.5 values are exact ties */
+                for (int i = 0; i < 128; i++) x[i] = i % 32 ? (float)((i * 37 + rep) % 254 - 127) + 0.5f : 127.0f;
+            if (rep % 5 == 0) for (int i = 32; i < 64; i++) x[i] = 0; /* an all-zero block */
+            quantize_row_q8_0(x, a, 128);
+            ks[k]->quantize_q8_0(x, b, 128);
+            CHECK(!memcmp(a, b, sizeof a), "%s quantize_q8_0 rep %d", ks[k]->name, rep);
+        }
+    }
+}
+
 static void test_dot16(void) {
     const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512() };
     int nbs[] = { 1, 2, 5, 32 };
@@ -317,6 +336,7 @@ int main(void) {
     test_small_ops();
     test_axpy_convert_gemm();
     test_softmax_kernel();
+    test_quantize_kernel();
     test_dot16();
     test_quant_gemm_tile();
     return test_finish("kernels");
