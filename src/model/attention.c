@@ -31,16 +31,34 @@ static float *kv_area(const qwen_session *s, float *cache, int layer, int kv_hea
     return cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_floats(c, s->max_tokens);
 }
 
-void kv_cache_store(qwen_session *s, int layer, int pos, const float *k, const float *v) {
+typedef struct store_job { qwen_session *s; int layer, pos0, T; } store_job;
+
+/* One KV head's keys and values of T tokens: keys transposed into their 32-position tiles (a run
+ * of positions within one tile at a time), values copied 32 dimensions at a time. */
+static void store_head(void *ctx, int h, int thread_index) {
+    (void)thread_index;
+    const store_job *j = ctx;
+    qwen_session *s = j->s;
     const model_config *c = &s->model->cfg;
-    size_t d = (size_t)c->head_dim, ctx = round_up((size_t)s->max_tokens, TILE);
-    for (int h = 0; h < c->n_kv_heads; h++) {
-        const float *kh = k + (size_t)h * d, *vh = v + (size_t)h * d;
-        float *kt = kv_area(s, s->k_cache, layer, h) + (size_t)(pos / TILE) * d * TILE + pos % TILE;
-        for (size_t i = 0; i < d; i++) kt[i * TILE] = kh[i];
-        float *vt = kv_area(s, s->v_cache, layer, h) + (size_t)pos * TILE;
-        for (size_t i = 0; i < d; i++) vt[(i / TILE) * ctx * TILE + i % TILE] = vh[i];
+    size_t d = (size_t)c->head_dim, nkv = (size_t)c->n_kv_heads * d, ctx_len = round_up((size_t)s->max_tokens, TILE);
+    const dot_kernels *k = dot_kernels_best();
+    float *keys = kv_area(s, s->k_cache, j->layer, h), *values = kv_area(s, s->v_cache, j->layer, h);
+    for (int t = 0; t < j->T;) {
+        int pos = j->pos0 + t, run = TILE - pos % TILE < j->T - t ? TILE - pos % TILE : j->T - t;
+        k->transpose(s->k + (size_t)t * nkv + (size_t)h * d, (int64_t)nkv, keys + (size_t)(pos / TILE) * d * TILE + pos % TILE, TILE, run,
+                     (int64_t)d);
+        t += run;
     }
+    for (int t = 0; t < j->T; t++) {
+        const float *vh = s->v + (size_t)t * nkv + (size_t)h * d;
+        float *vt = values + (size_t)(j->pos0 + t) * TILE;
+        for (size_t i0 = 0; i0 < d; i0 += TILE) memcpy(vt + i0 * ctx_len, vh + i0, (d - i0 < TILE ? d - i0 : TILE) * sizeof(float));
+    }
+}
+
+void kv_cache_store(qwen_session *s, int layer, int pos0, int T) {
+    store_job j = { s, layer, pos0, T };
+    thread_pool_run(s->model->pool, s->model->cfg.n_kv_heads, store_head, &j);
 }
 
 typedef struct attn_job {

@@ -176,7 +176,6 @@ static void rope_token(void *ctx, int t, int thread_index) {
         if (j->w->k_norm) dot_kernels_best()->rmsnorm(kh, kh, j->w->k_norm, d, c->rms_eps);
         rope(d, kh, cs);
     }
-    kv_cache_store(s, j->layer, j->pos0 + t, s->k + (size_t)t * nkv, s->v + (size_t)t * nkv);
 }
 
 /* One batch of at most MAX_CHUNK tokens; `out` (NULL: nothing) receives logits or, with
@@ -196,6 +195,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         thread_pool_run(pool, T, norm_token, &tj);
         matmul_multi(pool, &s->ws, s->xb, T, 3, (matmul_out[]){ { s->q, &w->wq, w->bq }, { s->k, &w->wk, w->bk }, { s->v, &w->wv, w->bv } });
         thread_pool_run(pool, T, rope_token, &tj);
+        kv_cache_store(s, l, pos0, T);
         attention(s, l, T, pos0);
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];

@@ -105,8 +105,9 @@ struct qwen_session {
 /* Floats of one (layer, KV head) area of the cache, and of one thread's attention scratch. */
 size_t kv_head_floats(const model_config *c, int max_tokens);
 size_t attention_scratch_floats(const model_config *c, int max_tokens);
-/* Writes one token's keys and values (all KV heads: [n_kv_heads][head_dim] each) at `pos`. */
-void kv_cache_store(qwen_session *s, int layer, int pos, const float *k, const float *v);
+/* Stores s->k and s->v of T tokens ([T][n_kv_heads][head_dim] each) at positions pos0.. of
+ * `layer`'s cache; runs on the model's pool. */
+void kv_cache_store(qwen_session *s, int layer, int pos0, int T);
 /* s->att[t] = attention of s->q[t] (T tokens at positions pos0..) over the cache up to its own
  * position, for every head; runs on the model's pool. Keys and values must already be stored. */
 void attention(qwen_session *s, int layer, int T, int pos0);

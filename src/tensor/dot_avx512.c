@@ -406,7 +406,23 @@ static void avx512_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, f
     }
 }
 
+static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        int64_t nr = rows - r0 < 16 ? rows - r0 : 16;
+        __mmask16 mr = (__mmask16)((1u << nr) - 1);
+        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+            int64_t nc = cols - c0 < 16 ? cols - c0 : 16;
+            __mmask16 mc = (__mmask16)((1u << nc) - 1);
+            __m512 m[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) m[i] = i < nr ? _mm512_maskz_loadu_ps(mc, in + (r0 + i) * ld_in + c0) : _mm512_setzero_ps();
+            transpose16x16(m);
+            for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(out + (c0 + c) * ld_out + r0, mr, m[c]);
+        }
+    }
+}
+
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0 };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_transpose };
     return &k;
 }

@@ -87,6 +87,7 @@ void ref_swiglu(float *a, const float *b, int64_t n);
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile);
+void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
  * numerics: the activations are quantized to Q8_0 too and multiplied with integer block dots. */
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias);
@@ -129,6 +130,8 @@ typedef struct dot_kernels {
     void (*bf16_tile_f32)(const uint16_t *w, int64_t stride, int64_t n, float *tile);
     /* quantize_row_q8_0, bit for bit (activations before a quantized matmul) */
     void (*quantize_q8_0)(const float *x, block_q8_0 *out, int64_t n);
+    /* out[c * ld_out + r] = in[r * ld_in + c] for r < rows, c < cols */
+    void (*transpose)(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);

@@ -149,6 +149,14 @@ static void test_axpy_convert_gemm(void) {
                 ref_bf16_tile_f32(rows, stride, n, t1);
                 ks[k]->bf16_tile_f32(rows, stride, n, t2);
                 CHECK(!memcmp(t1, t2, (size_t)32 * n * 4), "%s bf16_tile_f32 n=%d", ks[k]->name, n);
+                for (int rows_ = 1; rows_ <= 33; rows_ += 8) { /* transposes of rows_ x n, n up to 64 */
+                    float *in = malloc((size_t)rows_ * stride * 4), *a = calloc((size_t)n * 40, 4), *b = calloc((size_t)n * 40, 4);
+                    for (int i = 0; i < rows_ * stride; i++) in[i] = frand();
+                    ref_transpose(in, stride, a, 40, rows_, n);
+                    ks[k]->transpose(in, stride, b, 40, rows_, n);
+                    CHECK(!memcmp(a, b, (size_t)n * 40 * 4), "%s transpose %dx%d", ks[k]->name, rows_, n);
+                    free(in); free(a); free(b);
+                }
                 free(rows); free(t1); free(t2);
             }
             for (int i = 0; i < n; i++) {
