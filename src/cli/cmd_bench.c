@@ -5,36 +5,31 @@
 #include <sys/resource.h>
 
 #include "cli/cli.h"
+#include "base/bigmem.h"
 #include "base/clock.h"
 #include "base/threads.h"
 #include "tensor/tensor.h"
 
-typedef struct bw_job { const uint32_t *buf; size_t per_thread; int streams; uint32_t sink[64]; } bw_job;
+typedef struct bw_job { const float *buf; size_t per_thread; float sink[64]; } bw_job;
 
-/* Thread i reads its own slice once, as `streams` interleaved sequential streams (XOR of the
- * words, which the compiler vectorizes). */
+/* Thread i reads its own slice once, as two sequential streams (a dot product of its halves). */
 static void bw_read(void *ctx, int i, int thread_index) {
     bw_job *j = ctx;
-    size_t len = j->per_thread / (size_t)j->streams;
-    uint32_t acc = 0;
-    for (int s = 0; s + 1 < j->streams; s += 2) {
-        const uint32_t *a = j->buf + (size_t)i * j->per_thread + (size_t)s * len, *b = a + len;
-        for (size_t k = 0; k < len; k++) acc ^= a[k] ^ b[k];
-    }
-    j->sink[thread_index % 64] ^= acc;
+    const float *p = j->buf + (size_t)i * j->per_thread;
+    size_t half = j->per_thread / 2;
+    j->sink[thread_index % 64] += dot_kernels_best()->dot_f32(p, p + half, (int64_t)half);
 }
 
-/* Read bandwidth in GB/s: every thread streaming its slice of a 1 GiB buffer as 2 streams at a
- * time, best of 8 (the most the memory system gave; reading with more streams at once gains more
- * from memory-level parallelism than a single stream does). */
+/* Read bandwidth in GB/s: every thread streaming its slice of a 1 GiB buffer (on huge pages where
+ * the kernel gives them), best of 8. */
 static double measure_bandwidth(int threads) {
-    size_t n = (size_t)1 << 28; /* words */
-    uint32_t *buf = malloc(n * sizeof *buf);
+    size_t n = (size_t)1 << 28; /* floats */
+    float *buf = big_alloc(n * sizeof *buf);
     if (!buf) return 0;
-    for (size_t i = 0; i < n; i++) buf[i] = (uint32_t)i;
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
     thread_pool *pool = thread_pool_new(threads);
     int parts = thread_pool_size(pool);
-    bw_job j = { buf, n / (size_t)parts, 2, { 0 } };
+    bw_job j = { buf, n / (size_t)parts, { 0 } };
     double best = 1e9;
     for (int r = 0; r < 8; r++) {
         double t0 = clock_seconds();
@@ -43,7 +38,7 @@ static double measure_bandwidth(int threads) {
         if (dt < best) best = dt;
     }
     thread_pool_free(pool);
-    free(buf);
+    big_free(buf, n * sizeof *buf);
     return (double)(n / (size_t)parts * (size_t)parts) * sizeof *buf / best / 1e9;
 }
 

@@ -2,11 +2,24 @@
 #include "io/safetensors_write.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/error.h"
+
+/* write(2) until all of data is out; false on an error. */
+static bool write_all(int fd, const unsigned char *data, size_t len) {
+    while (len) {
+        ssize_t k = write(fd, data, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        data += k, len -= (size_t)k;
+    }
+    return true;
+}
 
 qwen_status st_write(const char *path, const st_write_tensor *tensors, size_t n, st_fill_fn fill, void *user, qwen_error **err) {
     return st_write_meta(path, NULL, tensors, n, fill, user, err);
@@ -35,22 +48,38 @@ qwen_status st_write_meta(const char *path, const char *meta, const st_write_ten
     }
     len += (size_t)snprintf(hdr + len, cap - len, "}");
     while (len % 8) hdr[len++] = ' ';
-    FILE *f = fopen(path, "wb");
-    if (!f) { free(hdr); return qwen_fail(err, QWEN_ERR_IO, "cannot create %s: %s", path, strerror(errno)); }
-    unsigned char lenbuf[8];
-    for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)(((uint64_t)len >> (8 * i)) & 0xFF);
-    bool ok = fwrite(lenbuf, 1, 8, f) == 8 && fwrite(hdr, 1, len, f) == len;
-    free(hdr);
-    enum { CHUNK = 1 << 20 };
+    /* Everything goes out through one buffer in writes of exactly CHUNK bytes at CHUNK-aligned
+     * offsets: the page cache then holds the file in large folios, which the CPU maps with fewer
+     * TLB entries when the weights are read through mmap (decode reads at up to twice the speed
+     * as after small or misaligned writes). */
+    enum { CHUNK = 1 << 21 };
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     unsigned char *buf = malloc(CHUNK);
-    for (size_t i = 0; ok && buf && i < n; i++)
-        for (size_t done = 0; ok && done < tensors[i].nbytes; done += CHUNK) {
-            size_t k = tensors[i].nbytes - done < CHUNK ? tensors[i].nbytes - done : CHUNK;
-            fill(user, i, done, buf, k);
-            ok = fwrite(buf, 1, k, f) == k;
+    if (fd < 0 || !buf) {
+        if (fd >= 0) close(fd);
+        free(buf);
+        free(hdr);
+        return qwen_fail(err, QWEN_ERR_IO, "cannot create %s: %s", path, fd < 0 ? strerror(errno) : "out of memory");
+    }
+    size_t used = 0;
+    bool ok = true;
+    for (int i = 0; i < 8; i++) buf[used++] = (unsigned char)(((uint64_t)len >> (8 * i)) & 0xFF);
+    for (size_t done = 0; ok && done < len;) { /* the header, flushing whenever the buffer fills */
+        size_t k = len - done < CHUNK - used ? len - done : CHUNK - used;
+        memcpy(buf + used, hdr + done, k);
+        used += k, done += k;
+        if (used == CHUNK) ok = write_all(fd, buf, used), used = 0;
+    }
+    free(hdr);
+    for (size_t i = 0; ok && i < n; i++)
+        for (size_t done = 0; ok && done < tensors[i].nbytes;) {
+            size_t k = tensors[i].nbytes - done < CHUNK - used ? tensors[i].nbytes - done : CHUNK - used;
+            fill(user, i, done, buf + used, k);
+            used += k, done += k;
+            if (used == CHUNK) ok = write_all(fd, buf, used), used = 0;
         }
-    if (!buf) ok = false;
+    if (ok && used) ok = write_all(fd, buf, used);
     free(buf);
-    if (fclose(f) != 0) ok = false;
+    if (close(fd) != 0) ok = false;
     return ok ? QWEN_OK : qwen_fail(err, QWEN_ERR_IO, "error writing %s", path);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bigmem.h"
 #include "base/error.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -141,13 +142,14 @@ static void quantize_part(void *ctx, int part, int thread_index) {
 /* Replaces *t by a copy quantized to `type` (memory owned by the model). */
 static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, qwen_error **err) {
     if (t->cols % QK) return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "cannot quantize a matrix with %lld columns (not a multiple of %d)", (long long)t->cols, QK);
-    void **owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
+    struct owned_block *owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
     if (!owned) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
     m->owned = owned;
     qtensor q = { type, t->rows, t->cols, NULL };
-    void *data = malloc((size_t)t->rows * qdtype_row_bytes(type, t->cols));
+    size_t size = (size_t)t->rows * qdtype_row_bytes(type, t->cols);
+    void *data = big_alloc(size);
     if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
-    m->owned[m->n_owned++] = data;
+    m->owned[m->n_owned++] = (struct owned_block){ data, size };
     q.data = data;
     int parts = (int)((t->rows + 63) / 64);
     bool *failed = calloc((size_t)parts, sizeof *failed);
@@ -273,7 +275,7 @@ void qwen_model_close(qwen_model *m) {
     qwen_tokenizer_close(m->tokenizer);
     free(m->layers);
     free(m->inv_freq);
-    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    for (size_t i = 0; i < m->n_owned; i++) big_free(m->owned[i].data, m->owned[i].size);
     free(m->owned);
     arena_free(&m->small);
     st_close(&m->ck);
@@ -299,8 +301,9 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     s->max_tokens = max_tokens;
     size_t per = (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * kv_head_floats(&m->cfg, max_tokens);
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
-    s->k_cache = calloc(per, sizeof(float)); /* zero padding; large callocs are fresh zero pages, touched on use */
-    s->v_cache = calloc(per, sizeof(float));
+    s->kv_bytes = per * sizeof(float);
+    s->k_cache = big_alloc(s->kv_bytes); /* zeroed (the padding must be), pages touched as the context grows */
+    s->v_cache = big_alloc(s->kv_bytes);
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg, max_tokens) * sizeof(float));
     if (!s->tokens || !s->k_cache || !s->v_cache || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
@@ -313,8 +316,8 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
 void qwen_session_free(qwen_session *s) {
     if (!s) return;
     free(s->tokens);
-    free(s->k_cache);
-    free(s->v_cache);
+    big_free(s->k_cache, s->kv_bytes);
+    big_free(s->v_cache, s->kv_bytes);
     free(s->scores);
     free(s->x);
     free(s->xb);

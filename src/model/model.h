@@ -76,7 +76,7 @@ struct qwen_model {
     double *inv_freq;        /* [head_dim / 2] RoPE frequencies (YaRN-adjusted) */
     double rope_scale;       /* YaRN attention factor applied to cos/sin; 1 otherwise */
     arena small;             /* norms and biases converted to f32 */
-    void **owned;            /* quantized copies of matrices made at load time */
+    struct owned_block { void *data; size_t size; } *owned; /* quantized copies made at load time (big_alloc) */
     size_t n_owned;
     qwen_tokenizer *tokenizer;
     char *dir;               /* the resolved model directory */
@@ -91,6 +91,7 @@ struct qwen_session {
     int len;                 /* tokens in the cache */
     int32_t *tokens;         /* [max_tokens] the ids in the cache */
     float *k_cache, *v_cache;/* [n_layers][n_kv_heads][kv_head_floats]: see attention.c for the layout */
+    size_t kv_bytes;         /* of each (big_alloc) */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;

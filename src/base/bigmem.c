@@ -1,0 +1,28 @@
+#include "base/bigmem.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+
+enum { HUGE_PAGE = 2 << 20 };
+
+static size_t round_up(size_t n) { return (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; }
+
+void *big_alloc(size_t size) {
+    if (size == 0) size = 1;
+    size_t len = round_up(size);
+    /* map one huge page more, then trim to a 2 MB-aligned span */
+    char *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    char *p = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    size_t tail = (size_t)(raw + len + HUGE_PAGE - (p + len));
+    if (tail) munmap(p + len, tail);
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE); /* a hint: without THP the memory still works in 4 KB pages */
+#endif
+    return p;
+}
+
+void big_free(void *p, size_t size) {
+    if (p) munmap(p, round_up(size ? size : 1));
+}

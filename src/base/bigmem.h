@@ -1,0 +1,14 @@
+/* Large anonymous memory (quantized weights, the KV cache, benchmark buffers) on transparent huge
+ * pages where the kernel allows them: data streamed once per token then needs a TLB entry per 2 MB
+ * instead of per 4 KB, which on this class of CPU is worth up to 2x in read speed. */
+#ifndef QWENC_BASE_BIGMEM_H
+#define QWENC_BASE_BIGMEM_H
+
+#include <stddef.h>
+
+/* `size` bytes, zero-filled, 2 MB-aligned, touched lazily (pages appear on first write). NULL when
+ * out of memory. Release with big_free and the same size. */
+void *big_alloc(size_t size);
+void big_free(void *p, size_t size);
+
+#endif
