@@ -1,4 +1,4 @@
-/* Large anonymous memory (quantized weights, the KV cache, benchmark buffers) on transparent huge
+/* Large anonymous memory (quantized weights, benchmark buffers) on transparent huge
  * pages where the kernel allows them: data streamed once per token then needs a TLB entry per 2 MB
  * instead of per 4 KB, which on this class of CPU is worth up to 2x in read speed. */
 #ifndef QWENC_BASE_BIGMEM_H

@@ -170,13 +170,21 @@ static qwen_status quantize_weights(qwen_model *m, const char *quant, qwen_error
     else if (!strcmp(quant, "q4_0") || !strcmp(quant, "q4")) type = QDT_Q4_0;
     else return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
     qwen_status st;
+    /* every matrix but the routers (their small outputs decide which experts run); one whose rows
+     * are not whole blocks, or that a layer does not have, stays as it is */
+#define QUANTIZE(T) \
+    if ((T)->rows > 0 && (T)->data && (T)->dtype != type && (T)->cols % QK == 0 && (st = quantize_matrix(m, (T), type, err))) return st
     for (int l = 0; l < m->cfg.n_layers; l++) {
         layer_weights *w = &m->layers[l];
-        qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down };
-        /* a matrix whose rows are not whole blocks stays as stored */
-        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
-            if (ts[i]->dtype != type && ts[i]->cols % QK == 0 && (st = quantize_matrix(m, ts[i], type, err))) return st;
+        qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down, &w->sh_gate, &w->sh_up, &w->sh_down };
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) QUANTIZE(ts[i]);
+        for (int e = 0; w->sparse && e < m->cfg.n_experts; e++) {
+            QUANTIZE(&w->e_gate[e]);
+            QUANTIZE(&w->e_up[e]);
+            QUANTIZE(&w->e_down[e]);
+        }
     }
+#undef QUANTIZE
     if (m->lm_head.dtype != type && m->lm_head.cols % QK == 0 && (st = quantize_matrix(m, &m->lm_head, type, err))) return st;
     return QWEN_OK;
 }
@@ -301,9 +309,10 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     s->max_tokens = max_tokens;
     size_t per = (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * kv_head_floats(&m->cfg, max_tokens);
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
-    s->kv_bytes = per * sizeof(float);
-    s->k_cache = big_alloc(s->kv_bytes); /* zeroed (the padding must be), pages touched as the context grows */
-    s->v_cache = big_alloc(s->kv_bytes);
+    /* zeroed (the padding must be); plain pages, touched as the context grows: on huge pages the
+     * first token alone would touch 2 MB in every (layer, KV head) area */
+    s->k_cache = calloc(per, sizeof(float));
+    s->v_cache = calloc(per, sizeof(float));
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg, max_tokens) * sizeof(float));
     if (!s->tokens || !s->k_cache || !s->v_cache || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
@@ -316,8 +325,8 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
 void qwen_session_free(qwen_session *s) {
     if (!s) return;
     free(s->tokens);
-    big_free(s->k_cache, s->kv_bytes);
-    big_free(s->v_cache, s->kv_bytes);
+    free(s->k_cache);
+    free(s->v_cache);
     free(s->scores);
     free(s->x);
     free(s->xb);

@@ -91,7 +91,6 @@ struct qwen_session {
     int len;                 /* tokens in the cache */
     int32_t *tokens;         /* [max_tokens] the ids in the cache */
     float *k_cache, *v_cache;/* [n_layers][n_kv_heads][kv_head_floats]: see attention.c for the layout */
-    size_t kv_bytes;         /* of each (big_alloc) */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;

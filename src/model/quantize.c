@@ -32,18 +32,29 @@ static const qtensor *quantized_for(const qwen_model *m, const char *name) {
         { "self_attn.v_proj.weight", offsetof(layer_weights, wv) }, { "self_attn.o_proj.weight", offsetof(layer_weights, wo) },
         { "mlp.gate_proj.weight", offsetof(layer_weights, gate) }, { "mlp.up_proj.weight", offsetof(layer_weights, up) },
         { "mlp.down_proj.weight", offsetof(layer_weights, down) },
+        { "mlp.shared_expert.gate_proj.weight", offsetof(layer_weights, sh_gate) },
+        { "mlp.shared_expert.up_proj.weight", offsetof(layer_weights, sh_up) },
+        { "mlp.shared_expert.down_proj.weight", offsetof(layer_weights, sh_down) },
     };
     const char *p = strstr(name, "layers.");
     if (!p) return NULL;
     char *end;
     long l = strtol(p + 7, &end, 10);
     if (end == p + 7 || *end != '.' || l < 0 || l >= m->cfg.n_layers) return NULL;
+    const layer_weights *w = &m->layers[l];
+    const qtensor *q = NULL;
     for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
-        if (!strcmp(end + 1, mats[i].suffix)) {
-            const qtensor *q = (const qtensor *)((const char *)&m->layers[l] + mats[i].offset);
-            return q->dtype == QDT_Q8_0 || q->dtype == QDT_Q4_0 ? q : NULL;
+        if (!strcmp(end + 1, mats[i].suffix)) q = (const qtensor *)((const char *)w + mats[i].offset);
+    if (!q && w->sparse && !strncmp(end + 1, "mlp.experts.", 12)) { /* mlp.experts.E.{gate,up,down}_proj.weight */
+        char *tail;
+        long e = strtol(end + 13, &tail, 10);
+        if (tail != end + 13 && e >= 0 && e < m->cfg.n_experts) {
+            if (!strcmp(tail, ".gate_proj.weight")) q = &w->e_gate[e];
+            else if (!strcmp(tail, ".up_proj.weight")) q = &w->e_up[e];
+            else if (!strcmp(tail, ".down_proj.weight")) q = &w->e_down[e];
         }
-    return NULL;
+    }
+    return q && (q->dtype == QDT_Q8_0 || q->dtype == QDT_Q4_0) ? q : NULL;
 }
 
 static qwen_status copy_if_present(const char *in_dir, const char *out_dir, const char *name, qwen_error **err) {

@@ -37,19 +37,20 @@ static float *logits_of(const char *dir, const char *quant, const int32_t *ids, 
     return out;
 }
 
-/* qwen_model_save_quantized writes a directory that maps to exactly the load-time quantized model. */
+/* qwen_model_save_quantized writes a directory that maps to exactly the load-time quantized model;
+ * MoE experts and shared experts are quantized too (routers stay as stored). */
 static void test_saved_quantized(void) {
-    const char *models[] = { "models/qwen3-tiny", "models/qwen2-untied-f32" };
+    const char *models[] = { "models/qwen3-tiny", "models/qwen2-untied-f32", "models/qwen3-moe-tiny", "models/qwen2-moe-tiny" };
     const char *quants[] = { "q8_0", "q4_0" };
     const int32_t ids[] = { 151644, 872, 198, 9707, 1879, 0, 5, 17, 2000, 13 };
-    for (int mi = 0; mi < 2; mi++)
+    for (int mi = 0; mi < 4; mi++)
         for (int q = 0; q < 2; q++) {
             char *src = golden_path(models[mi]);
             char dir[] = "/tmp/qwenc-quant-XXXXXX";
             REQUIRE(mkdtemp(dir), "mkdtemp");
             qwen_error *err = NULL;
             REQUIRE(qwen_model_save_quantized(src, dir, quants[q], 2, &err) == QWEN_OK, "save %s: %s", quants[q], qwen_error_message(err));
-            size_t n = mi == 0 ? 10 : 6; /* the f32 model's vocab is 2048 */
+            size_t n = mi == 0 ? 10 : 6; /* the other models' vocab is 2048 */
             const int32_t *use = mi == 0 ? ids : ids + 4;
             int v1, v2;
             float *a = logits_of(src, quants[q], use, n, &v1), *b = logits_of(dir, NULL, use, n, &v2);
@@ -58,6 +59,18 @@ static void test_saved_quantized(void) {
             CHECK(v1 == v2 && e <= 1e-5, "%s %s: saved file differs from load-time quantization by %g", models[mi], quants[q], e);
             free(a);
             free(b);
+            if (mi >= 2) { /* the experts went into the file quantized, the router did not */
+                st_checkpoint ck;
+                REQUIRE(st_open_dir(&ck, dir, NULL) == QWEN_OK, "open the saved MoE checkpoint");
+                const st_tensor *ex = st_find(&ck, "model.layers.0.mlp.experts.1.up_proj.weight"), *router = st_find(&ck, "model.layers.0.mlp.gate.weight");
+                CHECK(ex && (ex->dtype == QDT_Q8_0 || ex->dtype == QDT_Q4_0), "%s: expert matrix not quantized in the saved file", models[mi]);
+                CHECK(router && router->dtype != QDT_Q8_0 && router->dtype != QDT_Q4_0, "%s: router quantized", models[mi]);
+                if (mi == 3) {
+                    const st_tensor *sh = st_find(&ck, "model.layers.0.mlp.shared_expert.down_proj.weight");
+                    CHECK(sh && (sh->dtype == QDT_Q8_0 || sh->dtype == QDT_Q4_0), "shared expert not quantized");
+                }
+                st_close(&ck);
+            }
             const char *files[] = { "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" };
             for (size_t f = 0; f < 5; f++) {
                 char *p = path_join(dir, files[f]);
