@@ -288,12 +288,7 @@ void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *
         for (int t = 0; t < T; t++) {
             quantize_row_q8_0(x + (int64_t)t * w->cols, xq, w->cols);
             for (int64_t r = 0; r < w->rows; r++) {
-                float d = 0;
-                for (int64_t b = 0; b < nb; b++) {
-                    block_q8_0 blk; /* the larger block type */
-                    q_block(w, r, b, &blk);
-                    d += w->dtype == QDT_Q8_0 ? ref_dot_q8_0(&blk, xq + b, NULL, NULL, 1) : ref_dot_q4_0((const block_q4_0 *)&blk, xq + b, NULL, NULL, 1);
-                }
+                float d = ref_row_dot_q(w, r, xq);
                 y[(int64_t)t * w->rows + r] = d + (bias ? bias[r] : 0.0f);
             }
         }

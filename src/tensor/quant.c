@@ -177,30 +177,28 @@ float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, co
     return s;
 }
 
-void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
-    qtensor w = { QDT_Q8_0, QROWS, n_blocks * QK, group };
-    for (int r = 0; r < QROWS; r++) {
-        float s = 0;
-        for (int64_t b = 0; b < n_blocks; b++) {
-            block_q8_0 blk;
-            q_block(&w, r, b, &blk);
-            s += ref_dot_q8_0(&blk, x + b, xd, xs, 1);
-        }
-        out[r] = s;
+float ref_row_dot_q(const qtensor *w, int64_t r, const block_q8_0 *x) {
+    float s = 0;
+    for (int64_t b = 0; b < w->cols / QK; b++) {
+        block_q8_0 blk; /* the larger block type */
+        q_block(w, r, b, &blk);
+        s += w->dtype == QDT_Q8_0 ? ref_dot_q8_0(&blk, x + b, NULL, NULL, 1) : ref_dot_q4_0((const block_q4_0 *)&blk, x + b, NULL, NULL, 1);
     }
+    return s;
+}
+
+void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
+    (void)xd;
+    (void)xs;
+    qtensor w = { QDT_Q8_0, QROWS, n_blocks * QK, group };
+    for (int r = 0; r < QROWS; r++) out[r] = ref_row_dot_q(&w, r, x);
 }
 
 void ref_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
+    (void)xd;
+    (void)xs;
     qtensor w = { QDT_Q4_0, QROWS, n_blocks * QK, group };
-    for (int r = 0; r < QROWS; r++) {
-        float s = 0;
-        for (int64_t b = 0; b < n_blocks; b++) {
-            block_q4_0 blk;
-            q_block(&w, r, b, &blk);
-            s += ref_dot_q4_0(&blk, x + b, xd, xs, 1);
-        }
-        out[r] = s;
-    }
+    for (int r = 0; r < QROWS; r++) out[r] = ref_row_dot_q(&w, r, x);
 }
 
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs) {

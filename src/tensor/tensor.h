@@ -148,6 +148,9 @@ void quantize_row_q4_0(const float *x, block_q4_0 *out, int64_t n);
 void dequantize_row(qdtype t, const void *row, float *out, int64_t n);
 float ref_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
 float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
+/* Row r of a block-quantized matrix (either layout) against Q8_0 activations: integer block dots,
+ * each scaled by both f16 scales, summed in order (the definition the fast kernels are tested against). */
+float ref_row_dot_q(const qtensor *w, int64_t r, const block_q8_0 *x);
 void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 void ref_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs);

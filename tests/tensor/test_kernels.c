@@ -203,17 +203,6 @@ static void test_softmax_kernel(void) {
     }
 }
 
-/* Row r of a block-quantized matrix (either layout) against Q8_0 activations, by the reference. */
-static float ref_row_dot(const qtensor *w, int64_t r, const block_q8_0 *x) {
-    float s = 0;
-    for (int64_t b = 0; b < w->cols / QK; b++) {
-        block_q8_0 blk;
-        q_block(w, r, b, &blk);
-        s += w->dtype == QDT_Q8_0 ? ref_dot_q8_0(&blk, x + b, NULL, NULL, 1) : ref_dot_q4_0((const block_q4_0 *)&blk, x + b, NULL, NULL, 1);
-    }
-    return s;
-}
-
 /* The 16-row kernels on interleaved groups, and the layout round trip (q_block, qtensor_row_f32). */
 /* The fast activation quantizer equals quantize_row_q8_0 bit for bit, ties and zeros included. */
 static void test_quantize_kernel(void) {
@@ -310,7 +299,7 @@ static void test_quant_gemm_tile(void) {
                         for (int t = 0; t < 6; t++)
                             for (int r = 0; r < 32; r++) {
                                 if (t >= rows) { CHECK(out[t * 32 + r] == 42.0f, "%s gemm_q tile writes past its rows", ks[k]->name); continue; }
-                                float want = ref_row_dot(&w, lone && r >= QROWS ? r - QROWS : r, xq + t * nb);
+                                float want = ref_row_dot_q(&w, lone && r >= QROWS ? r - QROWS : r, xq + t * nb);
                                 CHECK(fabsf(out[t * 32 + r] - want) <= 1e-4f * (fabsf(want) + 1), "%s gemm_q %s nb=%d rows=%d lone=%d: %g vs %g",
                                       ks[k]->name, qdtype_name(type), nb, rows, lone, out[t * 32 + r], want);
                             }
