@@ -89,6 +89,8 @@ typedef struct qwen_model_opts {
     int threads;       /* worker threads for matmuls; 0 = all online CPUs */
     const char *quant; /* NULL: weights as stored; "q8_0" or "q4_0" ("q8", "q4"): quantize the matrices
                           at load time (8 or 4 bits per weight in blocks of 32 with an f16 scale) */
+    const char *kv_type; /* NULL or "f32": sessions keep keys and values in f32 (the reference's
+                            numbers); "f16": half the memory and decode traffic, logits move by ~1e-3 */
 } qwen_model_opts;
 
 /* Opens a Hugging Face model directory, or a repo id found in the local hub cache, mapping the

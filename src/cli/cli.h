@@ -23,7 +23,7 @@ int cmd_rerank(int argc, char **argv);
 /* Generation options shared by run and chat. */
 typedef struct cli_gen_opts {
     int n_predict, threads;
-    const char *quant;
+    const char *quant, *kv_type;
     bool ignore_eos;
     bool have_temp, have_top_k, have_top_p, have_min_p, have_rep, have_pres, have_seed;
     qwen_sampling over;
@@ -39,7 +39,8 @@ typedef struct cli_gen_opts {
     "  --seed S          random seed (default: from the clock)\n" \
     "  --ignore-eos      keep going past end-of-sequence tokens\n" \
     "  -t THREADS        worker threads (default: all CPUs)\n" \
-    "  --quant q8|q4     quantize the weights at load time (Q8_0 / Q4_0 blocks)\n"
+    "  --quant q8|q4     quantize the weights at load time (Q8_0 / Q4_0 blocks)\n" \
+    "  --kv-type f32|f16 KV cache precision (default f32; f16 halves its memory and reads)\n"
 void cli_gen_opts_init(cli_gen_opts *g);
 /* Consumes argv[*i] (and its value) if it is a generation option; returns 0 otherwise. */
 int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i);

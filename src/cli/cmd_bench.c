@@ -54,19 +54,20 @@ static double anon_rss_mb(void) {
 }
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--json]\n\n"
+    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16] [--json]\n\n"
                "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg).\n"
                "Reports tokens/s, time to first token, peak RSS, and the GB/s a decode step reads (weights\n"
                "and KV cache) against the measured memory bandwidth. --json prints one JSON line instead.\n");
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *v, *quant = NULL;
+    const char *model = NULL, *v, *quant = NULL, *kv_type = NULL;
     int pp = 512, tg = 128, threads = 0, reps = 2;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { bench_usage(stdout); return 0; }
-        else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--quant", &quant)) {}
+        else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--quant", &quant) ||
+                 cli_flag_value(argc, argv, &i, "--kv-type", &kv_type)) {}
         else if (cli_flag_value(argc, argv, &i, "-p", &v)) pp = atoi(v);
         else if (cli_flag_value(argc, argv, &i, "-n", &v)) tg = atoi(v);
         else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = atoi(v);
@@ -77,7 +78,7 @@ int cmd_bench(int argc, char **argv) {
     if (!model || pp < 1 || tg < 1 || reps < 1) { fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive\n"); return 2; }
     qwen_error *err = NULL;
     double t_load = clock_seconds();
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant, .kv_type = kv_type }, &err);
     if (!m) return cli_fail("bench", err);
     t_load = clock_seconds() - t_load;
     double anon_after_load = anon_rss_mb();

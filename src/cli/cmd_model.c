@@ -114,7 +114,7 @@ int cmd_run(int argc, char **argv) {
     if (!model || !prompt) { fprintf(stderr, "qwenc run: -m MODEL and -p TEXT are required\n"); run_usage(stderr); return 2; }
     if (g.n_predict < 0) g.n_predict = 256;
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type }, &err);
     if (!m) return cli_fail("run", err);
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);
     if (!tok) {

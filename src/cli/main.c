@@ -86,6 +86,7 @@ int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i) {
     if (cli_flag_value(argc, argv, i, "-n", &v)) g->n_predict = atoi(v);
     else if (cli_flag_value(argc, argv, i, "-t", &v)) g->threads = atoi(v);
     else if (cli_flag_value(argc, argv, i, "--quant", &v)) g->quant = v;
+    else if (cli_flag_value(argc, argv, i, "--kv-type", &v)) g->kv_type = v;
     else if (cli_flag_value(argc, argv, i, "--temp", &v)) { g->over.temperature = strtof(v, NULL); g->have_temp = true; }
     else if (cli_flag_value(argc, argv, i, "--top-k", &v)) { g->over.top_k = atoi(v); g->have_top_k = true; }
     else if (cli_flag_value(argc, argv, i, "--top-p", &v)) { g->over.top_p = strtof(v, NULL); g->have_top_p = true; }

@@ -4,7 +4,9 @@
  * (dot_kernels.gemm6x32_f32), whose weights are 32 columns of n rows:
  *   keys:   [ctx / 32][head_dim][32]   32 positions transposed, so q·Kᵀ for 32 positions is one tile
  *   values: [dpad / 32][ctx][32]        32 dimensions of every position, so P·V for 32 dims is one tile
- * (ctx = max_tokens rounded up to 32, dpad = head_dim rounded up to 32, the padding zero.)
+ * (ctx = max_tokens rounded up to 32, dpad = head_dim rounded up to 32, the padding zero.) The
+ * elements are f32, or f16 when the model was opened with kv_type "f16" (half the memory and the
+ * traffic; widened in registers by gemm6x32_f16).
  * Query rows that share a KV head (the group's heads, for one or several tokens) are taken 6 at a
  * time: their scores against every cached position, a softmax per row over its causal prefix
  * (later positions get weight 0), then the weighted sum of values. Every cached row is read once
@@ -26,15 +28,18 @@ size_t attention_scratch_floats(const model_config *c, int max_tokens) {
     return ROWS * (round_up((size_t)max_tokens, TILE) + (size_t)c->head_dim);
 }
 
-static float *kv_area(const qwen_session *s, float *cache, int layer, int kv_head) {
+/* Start of a (layer, KV head) area of the cache (f32 or f16 elements). */
+static void *kv_area(const qwen_session *s, void *cache, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
-    return cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_floats(c, s->max_tokens);
+    size_t elem = s->model->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    return (char *)cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_floats(c, s->max_tokens) * elem;
 }
 
 typedef struct store_job { qwen_session *s; int layer, pos0, T; } store_job;
 
 /* One KV head's keys and values of T tokens: keys transposed into their 32-position tiles (a run
- * of positions within one tile at a time), values copied 32 dimensions at a time. */
+ * of positions within one tile at a time), values copied 32 dimensions at a time; rounded to f16
+ * on the way in for an f16 cache. */
 static void store_head(void *ctx, int h, int thread_index) {
     (void)thread_index;
     const store_job *j = ctx;
@@ -42,17 +47,29 @@ static void store_head(void *ctx, int h, int thread_index) {
     const model_config *c = &s->model->cfg;
     size_t d = (size_t)c->head_dim, nkv = (size_t)c->n_kv_heads * d, ctx_len = round_up((size_t)s->max_tokens, TILE);
     const dot_kernels *k = dot_kernels_best();
-    float *keys = kv_area(s, s->k_cache, j->layer, h), *values = kv_area(s, s->v_cache, j->layer, h);
+    bool f16 = s->model->kv_f16;
+    void *keys = kv_area(s, s->k_cache, j->layer, h), *values = kv_area(s, s->v_cache, j->layer, h);
+    float tmp[MAX_F16_HEAD_DIM * TILE]; /* an f16 cache: the transposed run, before rounding */
     for (int t = 0; t < j->T;) {
         int pos = j->pos0 + t, run = TILE - pos % TILE < j->T - t ? TILE - pos % TILE : j->T - t;
-        k->transpose(s->k + (size_t)t * nkv + (size_t)h * d, (int64_t)nkv, keys + (size_t)(pos / TILE) * d * TILE + pos % TILE, TILE, run,
-                     (int64_t)d);
+        const float *in = s->k + (size_t)t * nkv + (size_t)h * d;
+        size_t at = (size_t)(pos / TILE) * d * TILE + (size_t)(pos % TILE);
+        if (f16) {
+            k->transpose(in, (int64_t)nkv, tmp, TILE, run, (int64_t)d);
+            for (size_t i = 0; i < d; i++) k->f32_to_f16_row(tmp + i * TILE, (uint16_t *)keys + at + i * TILE, run);
+        } else {
+            k->transpose(in, (int64_t)nkv, (float *)keys + at, TILE, run, (int64_t)d);
+        }
         t += run;
     }
     for (int t = 0; t < j->T; t++) {
         const float *vh = s->v + (size_t)t * nkv + (size_t)h * d;
-        float *vt = values + (size_t)(j->pos0 + t) * TILE;
-        for (size_t i0 = 0; i0 < d; i0 += TILE) memcpy(vt + i0 * ctx_len, vh + i0, (d - i0 < TILE ? d - i0 : TILE) * sizeof(float));
+        size_t at = (size_t)(j->pos0 + t) * TILE;
+        for (size_t i0 = 0; i0 < d; i0 += TILE) {
+            size_t width = d - i0 < TILE ? d - i0 : TILE;
+            if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * ctx_len, (int64_t)width);
+            else memcpy((float *)values + at + i0 * ctx_len, vh + i0, width * sizeof(float));
+        }
     }
 }
 
@@ -88,10 +105,12 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         memcpy(qrows + (size_t)r * d, s->q + ((size_t)t * c->n_heads + head) * d, (size_t)d * sizeof(float));
     }
-    const float *keys = kv_area(s, s->k_cache, j->layer, kvh), *values = kv_area(s, s->v_cache, j->layer, kvh);
+    const void *keys = kv_area(s, s->k_cache, j->layer, kvh), *values = kv_area(s, s->v_cache, j->layer, kvh);
+    bool f16 = s->model->kv_f16;
     float tile[ROWS * TILE];
     for (int p = 0; p < n; p += TILE) {
-        k->gemm6x32_f32(keys + (size_t)p * d, qrows, d, d, rows, false, tile);
+        if (f16) k->gemm6x32_f16((const uint16_t *)keys + (size_t)p * d, qrows, d, d, rows, false, tile);
+        else k->gemm6x32_f32((const float *)keys + (size_t)p * d, qrows, d, d, rows, false, tile);
         int width = n - p < TILE ? n - p : TILE;
         for (int r = 0; r < rows; r++)
             for (int i = 0; i < width; i++) scores[(size_t)r * ctx_len + p + i] = tile[r * TILE + i] * scale;
@@ -103,7 +122,8 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         memset(sr + pos + 1, 0, (size_t)(n - pos - 1) * sizeof(float)); /* causal: later positions weigh 0 */
     }
     for (int i0 = 0; i0 < d; i0 += TILE) {
-        k->gemm6x32_f32(values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, false, tile);
+        if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, false, tile);
+        else k->gemm6x32_f32((const float *)values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, false, tile);
         int width = d - i0 < TILE ? d - i0 : TILE;
         for (int r = 0; r < rows; r++) {
             int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;

@@ -255,6 +255,12 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
         if (!m->pool) st = qwen_fail(err, QWEN_ERR_NOMEM, "cannot start threads");
     }
     if (!st) st = bind_weights(m, err);
+    if (!st && opts && opts->kv_type && *opts->kv_type && strcmp(opts->kv_type, "f32")) {
+        if (strcmp(opts->kv_type, "f16")) st = qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown KV cache type '%s' (use f32 or f16)", opts->kv_type);
+        else if (m->cfg.head_dim > MAX_F16_HEAD_DIM)
+            st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "an f16 KV cache supports head_dim up to %d, not %d", MAX_F16_HEAD_DIM, m->cfg.head_dim);
+        else m->kv_f16 = true;
+    }
     if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts->quant, err);
     if (!st) st = init_rope(m, err);
     if (!st) {
@@ -311,8 +317,9 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     /* zeroed (the padding must be); plain pages, touched as the context grows: on huge pages the
      * first token alone would touch 2 MB in every (layer, KV head) area */
-    s->k_cache = calloc(per, sizeof(float));
-    s->v_cache = calloc(per, sizeof(float));
+    size_t elem = m->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    s->k_cache = calloc(per, elem);
+    s->v_cache = calloc(per, elem);
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg, max_tokens) * sizeof(float));
     if (!s->tokens || !s->k_cache || !s->v_cache || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
@@ -436,7 +443,7 @@ size_t qwen_model_weight_bytes(const qwen_model *m) {
 }
 
 size_t qwen_model_kv_bytes_per_position(const qwen_model *m) {
-    return 2 * (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim * sizeof(float);
+    return 2 * (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim * (m->kv_f16 ? sizeof(uint16_t) : sizeof(float));
 }
 
 const char *qwen_model_describe(qwen_model *m) {

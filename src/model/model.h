@@ -83,6 +83,7 @@ struct qwen_model {
     char description[256];   /* qwen_model_describe's text */
     qwen_sampling defaults;
     thread_pool *pool;
+    bool kv_f16;             /* sessions keep an f16 KV cache (qwen_model_opts.kv_type) */
 };
 
 struct qwen_session {
@@ -90,7 +91,7 @@ struct qwen_session {
     int max_tokens;
     int len;                 /* tokens in the cache */
     int32_t *tokens;         /* [max_tokens] the ids in the cache */
-    float *k_cache, *v_cache;/* [n_layers][n_kv_heads][kv_head_floats]: see attention.c for the layout */
+    void *k_cache, *v_cache; /* [n_layers][n_kv_heads][kv_head_floats] f32 or f16: see attention.c */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
@@ -102,6 +103,7 @@ struct qwen_session {
 };
 
 /* attention.c */
+enum { MAX_F16_HEAD_DIM = 256 }; /* largest head_dim an f16 KV cache supports */
 /* Floats of one (layer, KV head) area of the cache, and of one thread's attention scratch. */
 size_t kv_head_floats(const model_config *c, int max_tokens);
 size_t attention_scratch_floats(const model_config *c, int max_tokens);

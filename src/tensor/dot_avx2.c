@@ -142,8 +142,8 @@ static void avx2_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const flo
 
 /* Prefill tiles. AVX2 has 16 registers, so the 32 rows of a tile run as two halves of 16: R tokens
  * x 16 rows in 2R accumulators, two weight vectors and a broadcast per step. */
-static inline __attribute__((always_inline)) void gemm_rx16(const float *wt, const float *x, int64_t ldx, int64_t n, bool accumulate, float *out,
-                                                            const int R) {
+static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, const bool f16, const float *x, int64_t ldx, int64_t n, bool accumulate,
+                                                            float *out, const int R) {
     __m256 c[6][2];
 #pragma GCC unroll 6
     for (int t = 0; t < R; t++) {
@@ -151,7 +151,10 @@ static inline __attribute__((always_inline)) void gemm_rx16(const float *wt, con
         c[t][1] = accumulate ? _mm256_loadu_ps(out + t * 32 + 8) : _mm256_setzero_ps();
     }
     for (int64_t k = 0; k < n; k++) {
-        __m256 w0 = _mm256_loadu_ps(wt + k * 32), w1 = _mm256_loadu_ps(wt + k * 32 + 8);
+        const uint16_t *h = (const uint16_t *)wt + k * 32;
+        const float *f = (const float *)wt + k * 32;
+        __m256 w0 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)) : _mm256_loadu_ps(f);
+        __m256 w1 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8))) : _mm256_loadu_ps(f + 8);
 #pragma GCC unroll 6
         for (int t = 0; t < R; t++) {
             __m256 b = _mm256_broadcast_ss(x + t * ldx + k);
@@ -166,18 +169,23 @@ static inline __attribute__((always_inline)) void gemm_rx16(const float *wt, con
     }
 }
 
-static void avx2_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
-    for (int h = 0; h < 32; h += 16) {
-        switch (rows) {
-        case 1: gemm_rx16(wt + h, x, ldx, n, accumulate, out + h, 1); break;
-        case 2: gemm_rx16(wt + h, x, ldx, n, accumulate, out + h, 2); break;
-        case 3: gemm_rx16(wt + h, x, ldx, n, accumulate, out + h, 3); break;
-        case 4: gemm_rx16(wt + h, x, ldx, n, accumulate, out + h, 4); break;
-        case 5: gemm_rx16(wt + h, x, ldx, n, accumulate, out + h, 5); break;
-        default: gemm_rx16(wt + h, x, ldx, n, accumulate, out + h, 6); break;
-        }
+/* The two 16-row halves of a tile (f32 or f16 weights). */
+#define GEMM_RX32(NAME, WT, F16)                                                                                          \
+    static void NAME(const WT *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {       \
+        for (int h = 0; h < 32; h += 16) {                                                                                \
+            switch (rows) {                                                                                               \
+            case 1: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 1); break;                                     \
+            case 2: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 2); break;                                     \
+            case 3: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 3); break;                                     \
+            case 4: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 4); break;                                     \
+            case 5: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 5); break;                                     \
+            default: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 6); break;                                    \
+            }                                                                                                             \
+        }                                                                                                                 \
     }
-}
+GEMM_RX32(avx2_gemm6x32_f32, float, false)
+GEMM_RX32(avx2_gemm6x32_f16, uint16_t, true)
+#undef GEMM_RX32
 
 /* Quantized tiles: the 16-row dots per token (too few registers for a multi-token integer tile). */
 static void avx2_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
@@ -197,6 +205,6 @@ static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block
 }
 
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_dot16_q8_0, avx2_dot16_q4_0, avx2_gemm6x32_f32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_transpose };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_dot16_q8_0, avx2_dot16_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
     return &k;
 }

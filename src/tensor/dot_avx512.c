@@ -152,11 +152,14 @@ static void avx512_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const f
     _mm512_storeu_ps(out, acc);
 }
 
+static inline __m512 load_f16x16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+
 /* R tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights
- * and broadcasts one activation per token into 2R FMAs; no horizontal sums. R is a constant in
- * each instance below, so the accumulators live in registers. */
-static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, const float *x, int64_t ldx, int64_t n, bool accumulate, float *out,
-                                                            const int R) {
+ * (f32, or f16 widened when F16) and broadcasts one activation per token into 2R FMAs; no
+ * horizontal sums. R and F16 are constants in each instance below, so the accumulators live in
+ * registers. */
+static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, const bool f16, const float *x, int64_t ldx, int64_t n,
+                                                            bool accumulate, float *out, const int R) {
     __m512 c[6][2];
     const float *xr[6];
 #pragma GCC unroll 6
@@ -166,7 +169,8 @@ static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, con
         xr[t] = x + t * ldx;
     }
     for (int64_t k = 0; k < n; k++) {
-        __m512 w0 = _mm512_loadu_ps(wt + k * 32), w1 = _mm512_loadu_ps(wt + k * 32 + 16);
+        __m512 w0 = f16 ? load_f16x16((const uint16_t *)wt + k * 32) : _mm512_loadu_ps((const float *)wt + k * 32);
+        __m512 w1 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 16) : _mm512_loadu_ps((const float *)wt + k * 32 + 16);
 #pragma GCC unroll 6
         for (int t = 0; t < R; t++) {
             __m512 b = _mm512_set1_ps(xr[t][k]);
@@ -181,16 +185,20 @@ static inline __attribute__((always_inline)) void gemm_rx32(const float *wt, con
     }
 }
 
-static void avx512_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
-    switch (rows) {
-    case 1: gemm_rx32(wt, x, ldx, n, accumulate, out, 1); break;
-    case 2: gemm_rx32(wt, x, ldx, n, accumulate, out, 2); break;
-    case 3: gemm_rx32(wt, x, ldx, n, accumulate, out, 3); break;
-    case 4: gemm_rx32(wt, x, ldx, n, accumulate, out, 4); break;
-    case 5: gemm_rx32(wt, x, ldx, n, accumulate, out, 5); break;
-    default: gemm_rx32(wt, x, ldx, n, accumulate, out, 6); break;
+#define GEMM_RX32(NAME, WT, F16)                                                                                      \
+    static void NAME(const WT *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {   \
+        switch (rows) {                                                                                               \
+        case 1: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 1); break;                                             \
+        case 2: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 2); break;                                             \
+        case 3: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 3); break;                                             \
+        case 4: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 4); break;                                             \
+        case 5: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 5); break;                                             \
+        default: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 6); break;                                            \
+        }                                                                                                             \
     }
-}
+GEMM_RX32(avx512_gemm6x32_f32, float, false)
+GEMM_RX32(avx512_gemm6x32_f16, uint16_t, true)
+#undef GEMM_RX32
 
 /* Quantized prefill tile: two interleaved groups (32 rows) against R tokens. Each 64-byte chunk
  * (16 rows x 4 weights) is loaded once and multiplied with every token's broadcast 4 activations;
@@ -344,6 +352,13 @@ static void avx512_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     for (; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
 
+static void avx512_f32_to_f16_row(const float *in, uint16_t *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtps_ph(_mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) out[i] = f32_to_f16(in[i]);
+}
+
 /* roundf (half away from zero) exactly: truncate, then step away from zero when the dropped part
  * is at least one half (y - trunc(y) is exact in float). */
 static inline __m512 round_half_away(__m512 y) {
@@ -423,6 +438,6 @@ static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_transpose };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
     return &k;
 }

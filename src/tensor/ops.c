@@ -95,6 +95,19 @@ void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile
         for (int64_t k = 0; k < n; k++) tile[k * 32 + i] = bf16_to_f32(w[i * stride + k]);
 }
 
+void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
+    for (int t = 0; t < rows; t++)
+        for (int r = 0; r < 32; r++) {
+            float s = accumulate ? out[t * 32 + r] : 0;
+            for (int64_t k = 0; k < n; k++) s += x[t * ldx + k] * f16_to_f32(wt[k * 32 + r]);
+            out[t * 32 + r] = s;
+        }
+}
+
+void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = f32_to_f16(in[i]);
+}
+
 void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) out[c * ld_out + r] = in[r * ld_in + c];
@@ -110,7 +123,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_transpose };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
     return &k;
 }
 

@@ -87,6 +87,8 @@ void ref_swiglu(float *a, const float *b, int64_t n);
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile);
+void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n);
 void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
  * numerics: the activations are quantized to Q8_0 too and multiplied with integer block dots. */
@@ -111,6 +113,8 @@ typedef struct dot_kernels {
      * for `rows` (1..6) activation rows t and 32 weight rows r, the weights transposed to f32 [n][32];
      * adds to out when `accumulate`, else overwrites; out rows >= `rows` are left alone. */
     void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+    /* the same with wt stored as f16 (an f16 KV cache), widened in registers */
+    void (*gemm6x32_f16)(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
     /* The same tile for two interleaved groups of 16 rows (g0: rows 0-15, g1: rows 16-31; g1 may
      * equal g0) against `rows` (1..6) tokens' Q8_0 activations, whose blocks, scales and scaled sums
      * lie `ldx` blocks apart: out[t * 32 + r]. */
@@ -130,6 +134,8 @@ typedef struct dot_kernels {
     void (*bf16_tile_f32)(const uint16_t *w, int64_t stride, int64_t n, float *tile);
     /* quantize_row_q8_0, bit for bit (activations before a quantized matmul) */
     void (*quantize_q8_0)(const float *x, block_q8_0 *out, int64_t n);
+    /* out[i] = f16(in[i]), round to nearest even (f32_to_f16) */
+    void (*f32_to_f16_row)(const float *in, uint16_t *out, int64_t n);
     /* out[c * ld_out + r] = in[r * ld_in + c] for r < rows, c < cols */
     void (*transpose)(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
 } dot_kernels;

@@ -161,6 +161,48 @@ static void check_quantized(const char *model_name, const char *dir, json_t *cas
     }
 }
 
+/* An f16 KV cache (qwen_model_opts.kv_type): the stored logits within a documented bound (README),
+ * all cases of the model, worst row, as max error over max|logit|. */
+static void check_kv_f16(const char *model_name, const char *dir, json_t *cases) {
+    qwen_error *err = NULL;
+    qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .kv_type = "f16" }, &err);
+    CHECK(m, "open %s with an f16 KV cache: %s", dir, qwen_error_message(err));
+    qwen_error_free(err);
+    if (!m) return;
+    int V = qwen_model_vocab_size(m);
+    double worst = 0;
+    size_t argmax_same = 0, rows_total = 0, k;
+    json_t *c;
+    json_array_foreach(cases, k, c) {
+        json_t *jids = json_object_get(c, "input_ids");
+        size_t T = json_array_size(jids), rows, cols;
+        int32_t *ids = malloc(T * sizeof *ids);
+        for (size_t i = 0; i < T; i++) ids[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+        char rel[256];
+        snprintf(rel, sizeof rel, "cases/%s", json_string_value(json_object_get(c, "logits_file")));
+        char *path = golden_path(rel);
+        float *ref = npy_read_f32(path, &rows, &cols), *logits = malloc(T * (size_t)V * sizeof(float));
+        qwen_session *s = qwen_session_new(m, (int)T, NULL);
+        REQUIRE(ref && s && qwen_session_forward(s, ids, T, logits, true, NULL) == QWEN_OK, "forward with an f16 KV cache");
+        for (size_t r = 0; r < rows; r++) {
+            const float *mine = logits + (T - rows + r) * (size_t)V, *want = ref + r * (size_t)V;
+            double e = 0, sc = 0;
+            for (int i = 0; i < V; i++) {
+                if (fabs((double)mine[i] - want[i]) > e) e = fabs((double)mine[i] - want[i]);
+                if (fabs(want[i]) > sc) sc = fabs(want[i]);
+            }
+            if (e / sc > worst) worst = e / sc;
+            argmax_same += argmax(mine, V) == argmax(want, V);
+            rows_total++;
+        }
+        qwen_session_free(s);
+        free(ids); free(path); free(ref); free(logits);
+    }
+    printf("%s kv f16: max |err| %.3g of max|logit|, argmax equal on %zu/%zu rows\n", model_name, worst, argmax_same, rows_total);
+    CHECK(worst <= 2e-3, "%s: f16 KV cache moves the logits by %.3g of max|logit|, beyond the documented 2e-3", model_name, worst);
+    qwen_model_close(m);
+}
+
 int main(void) {
     for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++) {
         char rel[256];
@@ -184,6 +226,7 @@ int main(void) {
         /* quantization bounds are characterised for dense models; on the random tiny MoE models a
          * quantized activation flips near-tied routing decisions, which moves logits arbitrarily */
         if (m && !strstr(MODELS[i], "moe")) check_quantized(MODELS[i], dir, cases);
+        if (m) check_kv_f16(MODELS[i], dir, cases);
         free(dir);
         json_decref(root);
     }

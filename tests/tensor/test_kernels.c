@@ -141,6 +141,14 @@ static void test_axpy_convert_gemm(void) {
             ks[k]->axpy(y2, 0.7f, x, n);
             ref_bf16_to_f32(h, o1, n);
             ks[k]->bf16_to_f32(h, o2, n);
+            {   /* f32 -> f16 rows, bit for bit, over normal, subnormal, overflowing and zero values */
+                float v[80];
+                uint16_t a[80], b[80];
+                for (int i = 0; i < n; i++) v[i] = frand() * (i % 4 == 0 ? 1e-6f : i % 4 == 1 ? 70000.0f : i % 4 == 2 ? 3.0f : 0.0f);
+                ref_f32_to_f16_row(v, a, n);
+                ks[k]->f32_to_f16_row(v, b, n);
+                CHECK(!memcmp(a, b, (size_t)n * 2), "%s f32_to_f16_row n=%d", ks[k]->name, n);
+            }
             {   /* 32 rows of n bf16, 3 apart beyond n, to a transposed f32 tile */
                 int64_t stride = n + 3;
                 uint16_t *rows = malloc(32 * stride * 2);
@@ -167,6 +175,14 @@ static void test_axpy_convert_gemm(void) {
             for (int i = 0; i < 32 * n; i++) wt[i] = frand();
             for (int i = 0; i < 6 * n; i++) xg[i] = frand();
             for (int rows = 1; rows <= 6; rows++) {
+                uint16_t *wh = malloc(32 * n * 2);
+                for (int i = 0; i < 32 * n; i++) wh[i] = f32_to_f16(wt[i]);
+                for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 1.0f;
+                ref_gemm6x32_f16(wh, xg, n, n, rows, true, g1);
+                ks[k]->gemm6x32_f16(wh, xg, n, n, rows, true, g2);
+                for (int i = 0; i < 6 * 32; i++)
+                    CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) && (i < rows * 32 || g2[i] == 1.0f), "%s gemm6x32_f16 n=%d rows=%d", ks[k]->name, n, rows);
+                free(wh);
                 for (int acc = 0; acc < 2; acc++) {
                     for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 42.0f;
                     ref_gemm6x32_f32(wt, xg, n, n, rows, acc, g1);
