@@ -1,15 +1,17 @@
 // llama.cpp (through node-llama-cpp's prebuilt CPU libraries) on a GGUF file: pp and tg tokens/s,
 // measured like `qwenc bench`: one batch of PP random tokens, then TG greedy decode steps.
-// usage: node bench/llama_bench.mjs MODEL.gguf PP TG THREADS
+// usage: node bench/llama_bench.mjs MODEL.gguf PP TG THREADS [KV=f16|f32]  (KV cache type, keys and values)
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
-const [modelPath, ppArg, tgArg, threadsArg] = process.argv.slice(2);
+const [modelPath, ppArg, tgArg, threadsArg, kvArg] = process.argv.slice(2);
+const kvType = (kvArg || "f16").toUpperCase();
 const pp = Number(ppArg || 512), tg = Number(tgArg || 128), threads = Number(threadsArg || 2);
 const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
 let best = { pp: 0, tg: 0 };
 for (let rep = 0; rep < 2; rep++) {
-  const context = await model.createContext({ contextSize: pp + tg + 16, batchSize: pp, threads, flashAttention: false });
+  const context = await model.createContext({ contextSize: pp + tg + 16, batchSize: pp, threads, flashAttention: false,
+                                             experimentalKvCacheKeyType: kvType, experimentalKvCacheValueType: kvType });
   const seq = context.getSequence();
   const tokens = Array.from({ length: pp }, (_, i) => (i * 7919 + 12345) % 150000);
   let t0 = process.hrtime.bigint();
@@ -23,6 +25,6 @@ for (let rep = 0; rep < 2; rep++) {
   best.tg = Math.max(best.tg, n / tgS);
   await context.dispose();
 }
-console.log(JSON.stringify({ pp_tok_s: best.pp, tg_tok_s: best.tg, cpu: llama.cpuMathCores ?? null }));
+console.log(JSON.stringify({ pp_tok_s: best.pp, tg_tok_s: best.tg, kv_type: kvType, cpu: llama.cpuMathCores ?? null }));
 await model.dispose();
 await llama.dispose();
