@@ -111,7 +111,8 @@ int32_t qwen_model_max_context(const qwen_model *model);  /* max_position_embedd
  * tied output head is written as its own quantized lm_head. Copies the config (untied when the head
  * was tied), generation config, tokenizer and chat template files. */
 qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err);
-/* Bytes of weights one decode step reads (every matrix once, plus one embedding row). */
+/* Bytes of weights one decode step reads (every matrix once, a MoE layer's routed experts only,
+ * plus one embedding row). */
 size_t qwen_model_weight_bytes(const qwen_model *model);
 /* Bytes of KV cache one decode step reads per cached position (keys and values of every layer). */
 size_t qwen_model_kv_bytes_per_position(const qwen_model *model);

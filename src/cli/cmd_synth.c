@@ -15,13 +15,16 @@ typedef struct shape {
     int vocab, hidden, layers, heads, kv_heads, head_dim, inter;
     bool bias, qk_norm;
     double theta;
+    int experts, experts_used, moe_inter; /* mixture of experts (0: dense); untied output head then */
 } shape;
 
 static const shape SHAPES[] = {
-    { "qwen3-0.6b", "qwen3", "Qwen3ForCausalLM", 151936, 1024, 28, 16, 8, 128, 3072, false, true, 1000000 },
-    { "qwen3-1.7b", "qwen3", "Qwen3ForCausalLM", 151936, 2048, 28, 16, 8, 128, 6144, false, true, 1000000 },
-    { "qwen2.5-1.5b", "qwen2", "Qwen2ForCausalLM", 151936, 1536, 28, 12, 2, 128, 8960, true, false, 1000000 },
-    { "qwen2.5-0.5b", "qwen2", "Qwen2ForCausalLM", 151936, 896, 24, 14, 2, 64, 4864, true, false, 1000000 },
+    { "qwen3-0.6b", "qwen3", "Qwen3ForCausalLM", 151936, 1024, 28, 16, 8, 128, 3072, false, true, 1000000, 0, 0, 0 },
+    { "qwen3-1.7b", "qwen3", "Qwen3ForCausalLM", 151936, 2048, 28, 16, 8, 128, 6144, false, true, 1000000, 0, 0, 0 },
+    { "qwen2.5-1.5b", "qwen2", "Qwen2ForCausalLM", 151936, 1536, 28, 12, 2, 128, 8960, true, false, 1000000, 0, 0, 0 },
+    { "qwen2.5-0.5b", "qwen2", "Qwen2ForCausalLM", 151936, 896, 24, 14, 2, 64, 4864, true, false, 1000000, 0, 0, 0 },
+    /* 30.5B weights in all (61 GB in bf16): use --layers to write a slice, e.g. --layers 4 (~6 GB) */
+    { "qwen3-30b-a3b", "qwen3_moe", "Qwen3MoeForCausalLM", 151936, 2048, 48, 32, 4, 128, 6144, false, true, 1000000, 128, 8, 768 },
 };
 
 typedef struct synth {
@@ -79,6 +82,12 @@ int cmd_synth(int argc, char **argv) {
     }
     const shape *sh = NULL;
     for (size_t i = 0; shape_name && i < sizeof SHAPES / sizeof *SHAPES; i++) if (!strcmp(SHAPES[i].name, shape_name)) sh = &SHAPES[i];
+    if (shape_name && !sh) {
+        fprintf(stderr, "qwenc synth: unknown shape '%s' (known:", shape_name);
+        for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) fprintf(stderr, " %s", SHAPES[i].name);
+        fprintf(stderr, ")\n");
+        return 2;
+    }
     if (!sh || !out) { fprintf(stderr, "qwenc synth: --shape NAME and OUT_DIR are required\n"); synth_usage(stderr); return 2; }
     int L = layers > 0 ? layers : sh->layers;
     if (mkdir(out, 0755) != 0 && errno != EEXIST) { fprintf(stderr, "qwenc synth: cannot create %s: %s\n", out, strerror(errno)); return 1; }
@@ -90,10 +99,14 @@ int cmd_synth(int argc, char **argv) {
     fprintf(f, "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n  \"hidden_act\": \"silu\",\n  \"vocab_size\": %d,\n"
                "  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n"
                "  \"num_key_value_heads\": %d,\n  \"head_dim\": %d,\n  \"rms_norm_eps\": 1e-06,\n  \"rope_theta\": %.1f,\n"
-               "  \"max_position_embeddings\": 40960,\n  \"tie_word_embeddings\": true,\n  \"attention_bias\": %s,\n"
-               "  \"torch_dtype\": \"bfloat16\",\n  \"bos_token_id\": 151643,\n  \"eos_token_id\": 151645\n}\n",
+               "  \"max_position_embeddings\": 40960,\n  \"tie_word_embeddings\": %s,\n  \"attention_bias\": %s,\n",
             sh->arch, sh->model_type, sh->vocab, sh->hidden, sh->inter, L, sh->heads, sh->kv_heads, sh->head_dim, sh->theta,
-            sh->bias ? "true" : "false");
+            sh->experts ? "false" : "true", sh->bias ? "true" : "false");
+    if (sh->experts)
+        fprintf(f, "  \"num_experts\": %d,\n  \"num_experts_per_tok\": %d,\n  \"moe_intermediate_size\": %d,\n"
+                   "  \"norm_topk_prob\": true,\n  \"decoder_sparse_step\": 1,\n  \"mlp_only_layers\": [],\n",
+                sh->experts, sh->experts_used, sh->moe_inter);
+    fprintf(f, "  \"torch_dtype\": \"bfloat16\",\n  \"bos_token_id\": 151643,\n  \"eos_token_id\": 151645\n}\n");
     fclose(f);
     free(path);
     path = path_join(out, "generation_config.json");
@@ -106,7 +119,7 @@ int cmd_synth(int argc, char **argv) {
     free(path);
 
     /* tensors */
-    size_t cap = 8 + (size_t)L * 16, n = 0;
+    size_t cap = 8 + (size_t)L * (16 + 3 * (size_t)sh->experts), n = 0;
     st_write_tensor *t = calloc(cap, sizeof *t);
     bool *is_norm = calloc(cap, sizeof *is_norm);
     char **names = calloc(cap, sizeof *names);
@@ -117,6 +130,7 @@ int cmd_synth(int argc, char **argv) {
         is_norm[n++] = norm; } while (0)
     ADD(false, 2, (int64_t)sh->vocab, H, "model.embed_tokens.weight");
     ADD(true, 1, H, 0, "model.norm.weight");
+    if (sh->experts) ADD(false, 2, (int64_t)sh->vocab, H, "lm_head.weight");
     for (int l = 0; l < L; l++) {
         ADD(true, 1, H, 0, "model.layers.%d.input_layernorm.weight", l);
         ADD(true, 1, H, 0, "model.layers.%d.post_attention_layernorm.weight", l);
@@ -124,9 +138,19 @@ int cmd_synth(int argc, char **argv) {
         ADD(false, 2, KV, H, "model.layers.%d.self_attn.k_proj.weight", l);
         ADD(false, 2, KV, H, "model.layers.%d.self_attn.v_proj.weight", l);
         ADD(false, 2, H, Q, "model.layers.%d.self_attn.o_proj.weight", l);
-        ADD(false, 2, I, H, "model.layers.%d.mlp.gate_proj.weight", l);
-        ADD(false, 2, I, H, "model.layers.%d.mlp.up_proj.weight", l);
-        ADD(false, 2, H, I, "model.layers.%d.mlp.down_proj.weight", l);
+        if (sh->experts) {
+            int64_t M = sh->moe_inter;
+            ADD(false, 2, (int64_t)sh->experts, H, "model.layers.%d.mlp.gate.weight", l);
+            for (int e = 0; e < sh->experts; e++) {
+                ADD(false, 2, M, H, "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, e);
+                ADD(false, 2, M, H, "model.layers.%d.mlp.experts.%d.up_proj.weight", l, e);
+                ADD(false, 2, H, M, "model.layers.%d.mlp.experts.%d.down_proj.weight", l, e);
+            }
+        } else {
+            ADD(false, 2, I, H, "model.layers.%d.mlp.gate_proj.weight", l);
+            ADD(false, 2, I, H, "model.layers.%d.mlp.up_proj.weight", l);
+            ADD(false, 2, H, I, "model.layers.%d.mlp.down_proj.weight", l);
+        }
         if (sh->bias) {
             ADD(false, 1, Q, 0, "model.layers.%d.self_attn.q_proj.bias", l);
             ADD(false, 1, KV, 0, "model.layers.%d.self_attn.k_proj.bias", l);

@@ -436,8 +436,11 @@ size_t qwen_model_weight_bytes(const qwen_model *m) {
     size_t total = qtensor_bytes(&m->lm_head) + qdtype_row_bytes(m->embed.dtype, m->cfg.hidden);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const layer_weights *w = &m->layers[l];
-        const qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down };
+        const qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down,
+                                &w->router, &w->sh_gate, &w->sh_up, &w->sh_down, &w->sh_router };
         for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) total += qtensor_bytes(ts[i]);
+        if (w->sparse) /* the experts a token is routed to (they are all the same size) */
+            total += (size_t)m->cfg.n_experts_used * (qtensor_bytes(&w->e_gate[0]) + qtensor_bytes(&w->e_up[0]) + qtensor_bytes(&w->e_down[0]));
     }
     return total;
 }

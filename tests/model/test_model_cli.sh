@@ -87,6 +87,15 @@ mkdir -p $tmp/home && mv $tmp/hub $tmp/home/hub
 got=$(HF_HUB_CACHE= HF_HOME=$tmp/home $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
 [ "$got" == "$want" ] && ok hf-home || bad "hf-home [$got]"
 
+# qwenc synth writes a loadable real-shape checkpoint (one layer), which bench runs in every KV type
+$bin synth --shape qwen3-0.6b --layers 1 $tmp/synth --tokenizer $golden/models/qwen3-tiny 2>/dev/null
+for kv in f32 f16; do
+  out=$($bin bench -m $tmp/synth -p 8 -n 2 -r 1 -t 2 --kv-type $kv --json 2>&1)
+  python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['pp_tok_s'] > 0 and d['tg_tok_s'] > 0 and d['weight_gb'] > 0.3, d" "$out" \
+    && ok "synth + bench ($kv KV)" || bad "synth + bench ($kv KV) [$out]"
+done
+rm -rf $tmp/synth
+
 # errors: one line, non-zero, no crash
 check_error() {
   local name=$1; shift
@@ -101,4 +110,6 @@ mkdir -p $tmp/empty && echo '{"model_type": "qwen3"' > $tmp/empty/config.json
 check_error run-bad-config $bin run -m $tmp/empty -p hi
 check_error logits-id-range $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,99999 -o $tmp/x.npy
 check_error logits-bad-ids $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,x -o $tmp/x.npy
+check_error bad-kv-type $bin run -m $golden/models/qwen3-tiny -p hi --kv-type q3
+check_error unknown-shape $bin synth --shape qwen9 $tmp/nope
 exit $fail
