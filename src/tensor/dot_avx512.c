@@ -168,7 +168,34 @@ static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, cons
         c[t][1] = accumulate ? _mm512_loadu_ps(out + t * 32 + 16) : _mm512_setzero_ps();
         xr[t] = x + t * ldx;
     }
-    for (int64_t k = 0; k < n; k++) {
+    int64_t k = 0;
+    if (R <= 3) {
+        /* few tokens: 2R accumulator chains cannot cover the FMA latency, so odd steps of k go to a
+         * second set, added in at the end (attention in decode runs here) */
+        __m512 e[3][2];
+#pragma GCC unroll 3
+        for (int t = 0; t < R; t++) e[t][0] = e[t][1] = _mm512_setzero_ps();
+        for (; k + 1 < n; k += 2) {
+            __m512 w0 = f16 ? load_f16x16((const uint16_t *)wt + k * 32) : _mm512_loadu_ps((const float *)wt + k * 32);
+            __m512 w1 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 16) : _mm512_loadu_ps((const float *)wt + k * 32 + 16);
+            __m512 v0 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 32) : _mm512_loadu_ps((const float *)wt + k * 32 + 32);
+            __m512 v1 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 48) : _mm512_loadu_ps((const float *)wt + k * 32 + 48);
+#pragma GCC unroll 3
+            for (int t = 0; t < R; t++) {
+                __m512 b = _mm512_set1_ps(xr[t][k]), b1 = _mm512_set1_ps(xr[t][k + 1]);
+                c[t][0] = _mm512_fmadd_ps(b, w0, c[t][0]);
+                c[t][1] = _mm512_fmadd_ps(b, w1, c[t][1]);
+                e[t][0] = _mm512_fmadd_ps(b1, v0, e[t][0]);
+                e[t][1] = _mm512_fmadd_ps(b1, v1, e[t][1]);
+            }
+        }
+#pragma GCC unroll 3
+        for (int t = 0; t < R; t++) {
+            c[t][0] = _mm512_add_ps(c[t][0], e[t][0]);
+            c[t][1] = _mm512_add_ps(c[t][1], e[t][1]);
+        }
+    }
+    for (; k < n; k++) {
         __m512 w0 = f16 ? load_f16x16((const uint16_t *)wt + k * 32) : _mm512_loadu_ps((const float *)wt + k * 32);
         __m512 w1 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 16) : _mm512_loadu_ps((const float *)wt + k * 32 + 16);
 #pragma GCC unroll 6
