@@ -7,6 +7,10 @@
  * (ctx = max_tokens rounded up to 32, dpad = head_dim rounded up to 32, the padding zero.) The
  * elements are f32, or f16 when the model was opened with kv_type "f16" (half the memory and the
  * traffic; widened in registers by gemm6x32_f16).
+ * Keys of the last, incomplete block of 32 positions wait row by row in a staging area
+ * ([layer][KV head][32][head_dim], same element type) and are transposed into their tile when the
+ * block completes: a decode step then writes one contiguous row per head instead of touching 128
+ * cache lines of the tile, and attention scores those few positions with plain dot products.
  * Query rows that share a KV head (the group's heads, for one or several tokens) are taken 6 at a
  * time: their scores against every cached position, a softmax per row over its causal prefix
  * (later positions get weight 0), then the weighted sum of values. Every cached row is read once
@@ -35,11 +39,36 @@ static void *kv_area(const qwen_session *s, void *cache, int layer, int kv_head)
     return (char *)cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_floats(c, s->max_tokens) * elem;
 }
 
+size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (size_t)c->n_kv_heads * TILE * (size_t)c->head_dim; }
+
+/* The staging rows of a (layer, KV head): [32][head_dim] elements of the cache's type. */
+static void *stage_area(const qwen_session *s, int layer, int kv_head) {
+    const model_config *c = &s->model->cfg;
+    size_t elem = s->model->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    return (char *)s->k_stage + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * TILE * (size_t)c->head_dim * elem;
+}
+
+/* Moves a complete block of 32 staged keys (block `b`) into its tile, transposed. */
+static void flush_block(const qwen_session *s, int layer, int h, int b) {
+    const model_config *c = &s->model->cfg;
+    const dot_kernels *k = dot_kernels_best();
+    size_t d = (size_t)c->head_dim;
+    void *keys = kv_area(s, s->k_cache, layer, h), *stage = stage_area(s, layer, h);
+    if (s->model->kv_f16) {
+        float rows[TILE * MAX_F16_HEAD_DIM], cols[MAX_F16_HEAD_DIM * TILE];
+        for (size_t i = 0; i < TILE * d; i++) rows[i] = f16_to_f32(((const uint16_t *)stage)[i]); /* exact: back to the same f16 */
+        k->transpose(rows, (int64_t)d, cols, TILE, TILE, (int64_t)d);
+        k->f32_to_f16_row(cols, (uint16_t *)keys + (size_t)b * d * TILE, (int64_t)(d * TILE));
+    } else {
+        k->transpose((const float *)stage, (int64_t)d, (float *)keys + (size_t)b * d * TILE, TILE, TILE, (int64_t)d);
+    }
+}
+
 typedef struct store_job { qwen_session *s; int layer, pos0, T; } store_job;
 
-/* One KV head's keys and values of T tokens: keys transposed into their 32-position tiles (a run
- * of positions within one tile at a time), values copied 32 dimensions at a time; rounded to f16
- * on the way in for an f16 cache. */
+/* One KV head's keys and values of T tokens: each key row into the staging block (rounded to f16
+ * for an f16 cache), flushed to its tile whenever the block fills; values copied 32 dimensions at
+ * a time into their slices. */
 static void store_head(void *ctx, int h, int thread_index) {
     (void)thread_index;
     const store_job *j = ctx;
@@ -48,23 +77,14 @@ static void store_head(void *ctx, int h, int thread_index) {
     size_t d = (size_t)c->head_dim, nkv = (size_t)c->n_kv_heads * d, ctx_len = round_up((size_t)s->max_tokens, TILE);
     const dot_kernels *k = dot_kernels_best();
     bool f16 = s->model->kv_f16;
-    void *keys = kv_area(s, s->k_cache, j->layer, h), *values = kv_area(s, s->v_cache, j->layer, h);
-    float tmp[MAX_F16_HEAD_DIM * TILE]; /* an f16 cache: the transposed run, before rounding */
-    for (int t = 0; t < j->T;) {
-        int pos = j->pos0 + t, run = TILE - pos % TILE < j->T - t ? TILE - pos % TILE : j->T - t;
-        const float *in = s->k + (size_t)t * nkv + (size_t)h * d;
-        size_t at = (size_t)(pos / TILE) * d * TILE + (size_t)(pos % TILE);
-        if (f16) {
-            k->transpose(in, (int64_t)nkv, tmp, TILE, run, (int64_t)d);
-            for (size_t i = 0; i < d; i++) k->f32_to_f16_row(tmp + i * TILE, (uint16_t *)keys + at + i * TILE, run);
-        } else {
-            k->transpose(in, (int64_t)nkv, (float *)keys + at, TILE, run, (int64_t)d);
-        }
-        t += run;
-    }
+    void *values = kv_area(s, s->v_cache, j->layer, h), *stage = stage_area(s, j->layer, h);
     for (int t = 0; t < j->T; t++) {
-        const float *vh = s->v + (size_t)t * nkv + (size_t)h * d;
-        size_t at = (size_t)(j->pos0 + t) * TILE;
+        int pos = j->pos0 + t;
+        const float *kh = s->k + (size_t)t * nkv + (size_t)h * d, *vh = s->v + (size_t)t * nkv + (size_t)h * d;
+        if (f16) k->f32_to_f16_row(kh, (uint16_t *)stage + (size_t)(pos % TILE) * d, (int64_t)d);
+        else memcpy((float *)stage + (size_t)(pos % TILE) * d, kh, d * sizeof(float));
+        if (pos % TILE == TILE - 1) flush_block(s, j->layer, h, pos / TILE);
+        size_t at = (size_t)pos * TILE;
         for (size_t i0 = 0; i0 < d; i0 += TILE) {
             size_t width = d - i0 < TILE ? d - i0 : TILE;
             if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * ctx_len, (int64_t)width);
@@ -76,6 +96,27 @@ static void store_head(void *ctx, int h, int thread_index) {
 void kv_cache_store(qwen_session *s, int layer, int pos0, int T) {
     store_job j = { s, layer, pos0, T };
     thread_pool_run(s->model->pool, s->model->cfg.n_kv_heads, store_head, &j);
+}
+
+void kv_cache_truncate(qwen_session *s, int old_len, int len) {
+    if (len % TILE == 0 || len / TILE == old_len / TILE) return; /* the staged block is still the right one */
+    /* the block holding position len - 1 had been completed and flushed: stage its keys again */
+    const model_config *c = &s->model->cfg;
+    const dot_kernels *k = dot_kernels_best();
+    size_t d = (size_t)c->head_dim;
+    int b = len / TILE;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            const void *keys = kv_area(s, s->k_cache, l, h);
+            void *stage = stage_area(s, l, h);
+            if (s->model->kv_f16) {
+                const uint16_t *tile = (const uint16_t *)keys + (size_t)b * d * TILE;
+                for (size_t i = 0; i < d; i++)
+                    for (int p = 0; p < TILE; p++) ((uint16_t *)stage)[(size_t)p * d + i] = tile[i * TILE + (size_t)p];
+            } else {
+                k->transpose((const float *)keys + (size_t)b * d * TILE, TILE, (float *)stage, (int64_t)d, (int64_t)d, TILE);
+            }
+        }
 }
 
 typedef struct attn_job {
@@ -106,12 +147,22 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         memcpy(qrows + (size_t)r * d, s->q + ((size_t)t * c->n_heads + head) * d, (size_t)d * sizeof(float));
     }
     const void *keys = kv_area(s, s->k_cache, j->layer, kvh), *values = kv_area(s, s->v_cache, j->layer, kvh);
+    const void *stage = stage_area(s, j->layer, kvh);
     bool f16 = s->model->kv_f16;
+    int complete = (j->pos0 + j->T) / TILE * TILE; /* positions below are in tiles, the rest staged */
     float tile[ROWS * TILE];
     for (int p = 0; p < n; p += TILE) {
+        int width = n - p < TILE ? n - p : TILE;
+        if (p >= complete) { /* the staged block: a dot product per row and position */
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < width; i++)
+                    scores[(size_t)r * ctx_len + p + i] =
+                        scale * (f16 ? k->dot_f16(qrows + (size_t)r * d, (const uint16_t *)stage + (size_t)i * d, d)
+                                     : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d));
+            continue;
+        }
         if (f16) k->gemm6x32_f16((const uint16_t *)keys + (size_t)p * d, qrows, d, d, rows, false, tile);
         else k->gemm6x32_f32((const float *)keys + (size_t)p * d, qrows, d, d, rows, false, tile);
-        int width = n - p < TILE ? n - p : TILE;
         for (int r = 0; r < rows; r++)
             for (int i = 0; i < width; i++) scores[(size_t)r * ctx_len + p + i] = tile[r * TILE + i] * scale;
     }

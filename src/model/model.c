@@ -320,8 +320,9 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     size_t elem = m->kv_f16 ? sizeof(uint16_t) : sizeof(float);
     s->k_cache = calloc(per, elem);
     s->v_cache = calloc(per, elem);
+    s->k_stage = calloc(kv_stage_elems(&m->cfg), elem);
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg, max_tokens) * sizeof(float));
-    if (!s->tokens || !s->k_cache || !s->v_cache || !s->scores) {
+    if (!s->tokens || !s->k_cache || !s->v_cache || !s->k_stage || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
         qwen_session_free(s);
         return NULL;
@@ -334,6 +335,7 @@ void qwen_session_free(qwen_session *s) {
     free(s->tokens);
     free(s->k_cache);
     free(s->v_cache);
+    free(s->k_stage);
     free(s->scores);
     free(s->x);
     free(s->xb);
@@ -353,7 +355,11 @@ void qwen_session_free(qwen_session *s) {
 
 int qwen_session_length(const qwen_session *s) { return s->len; }
 const int32_t *qwen_session_tokens(const qwen_session *s) { return s->tokens; }
-void qwen_session_truncate(qwen_session *s, int n) { if (n >= 0 && n < s->len) s->len = n; }
+void qwen_session_truncate(qwen_session *s, int n) {
+    if (n < 0 || n >= s->len) return;
+    kv_cache_truncate(s, s->len, n);
+    s->len = n;
+}
 
 static qwen_status session_run(qwen_session *s, const int32_t *ids, size_t n, float *out, bool all_positions, bool hidden_only,
                                qwen_error **err) {

@@ -92,6 +92,7 @@ struct qwen_session {
     int len;                 /* tokens in the cache */
     int32_t *tokens;         /* [max_tokens] the ids in the cache */
     void *k_cache, *v_cache; /* [n_layers][n_kv_heads][kv_head_floats] f32 or f16: see attention.c */
+    void *k_stage;           /* [kv_stage_elems] keys of the incomplete last block of 32 positions */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
@@ -107,6 +108,9 @@ enum { MAX_F16_HEAD_DIM = 256 }; /* largest head_dim an f16 KV cache supports */
 /* Floats of one (layer, KV head) area of the cache, and of one thread's attention scratch. */
 size_t kv_head_floats(const model_config *c, int max_tokens);
 size_t attention_scratch_floats(const model_config *c, int max_tokens);
+size_t kv_stage_elems(const model_config *c);
+/* Keeps the staged key block consistent when a session's length drops from old_len to len. */
+void kv_cache_truncate(qwen_session *s, int old_len, int len);
 /* Stores s->k and s->v of T tokens ([T][n_kv_heads][head_dim] each) at positions pos0.. of
  * `layer`'s cache; runs on the model's pool. */
 void kv_cache_store(qwen_session *s, int layer, int pos0, int T);

@@ -97,6 +97,25 @@ static void check_case(qwen_model *m, const char *model_name, json_t *c) {
     }
     CHECK(diff <= 1e-4 * (scale > 1 ? scale : 1), "%s/%s: prefill+decode differs from one prefill by %g", model_name, label, diff);
 
+    /* 5. cut the cache back into an earlier, already completed block of positions (a reused prompt
+     * prefix), then decode from there: the same logits again */
+    if (T > 40) {
+        size_t keep = T * 2 / 5 + 1;
+        if (keep % 32 == 0) keep++;
+        qwen_session_truncate(s, 0);
+        REQUIRE(qwen_session_forward(s, ids, T, NULL, false, &err) == QWEN_OK, "prefill");
+        qwen_session_truncate(s, (int)keep);
+        diff = 0;
+        for (size_t t = keep; t < T; t++) {
+            REQUIRE(qwen_session_forward(s, &ids[t], 1, last, false, &err) == QWEN_OK, "decode");
+            for (int i = 0; i < V; i++) {
+                double e = fabs((double)last[i] - logits[t * (size_t)V + i]);
+                if (e > diff) diff = e;
+            }
+        }
+        CHECK(diff <= 1e-4 * (scale > 1 ? scale : 1), "%s/%s: truncate to %zu then decode differs by %g", model_name, label, keep, diff);
+    }
+
     free(last);
     free(ref);
     free(path);
