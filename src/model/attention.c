@@ -14,7 +14,7 @@
  * Query rows that share a KV head (the group's heads, for one or several tokens) are taken 6 at a
  * time: their scores against every cached position, a softmax per row over its causal prefix
  * (later positions get weight 0), then the weighted sum of values. Every cached row is read once
- * per 6 query rows, from contiguous memory, and no horizontal sums are needed. */
+ * per 6 query rows, from contiguous memory, with no horizontal sums (but for the staged block). */
 #include "model/model.h"
 
 #include <math.h>
@@ -24,7 +24,7 @@ enum { TILE = 32, ROWS = 6 };
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-size_t kv_head_floats(const model_config *c, int max_tokens) {
+size_t kv_head_elems(const model_config *c, int max_tokens) {
     return round_up((size_t)max_tokens, TILE) * round_up((size_t)c->head_dim, TILE);
 }
 
@@ -36,7 +36,7 @@ size_t attention_scratch_floats(const model_config *c, int max_tokens) {
 static void *kv_area(const qwen_session *s, void *cache, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
     size_t elem = s->model->kv_f16 ? sizeof(uint16_t) : sizeof(float);
-    return (char *)cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_floats(c, s->max_tokens) * elem;
+    return (char *)cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_elems(c, s->max_tokens) * elem;
 }
 
 size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (size_t)c->n_kv_heads * TILE * (size_t)c->head_dim; }

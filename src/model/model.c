@@ -313,7 +313,7 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     if (!s) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
     s->model = m;
     s->max_tokens = max_tokens;
-    size_t per = (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * kv_head_floats(&m->cfg, max_tokens);
+    size_t per = (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * kv_head_elems(&m->cfg, max_tokens);
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     /* zeroed (the padding must be); plain pages, touched as the context grows: on huge pages the
      * first token alone would touch 2 MB in every (layer, KV head) area */
