@@ -32,11 +32,12 @@ size_t attention_scratch_floats(const model_config *c, int max_tokens) {
     return ROWS * (round_up((size_t)max_tokens, TILE) + (size_t)c->head_dim);
 }
 
+size_t kv_elem_size(const qwen_model *m) { return m->kv_f16 ? sizeof(uint16_t) : sizeof(float); }
+
 /* Start of a (layer, KV head) area of the cache (f32 or f16 elements). */
 static void *kv_area(const qwen_session *s, void *cache, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
-    size_t elem = s->model->kv_f16 ? sizeof(uint16_t) : sizeof(float);
-    return (char *)cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_elems(c, s->max_tokens) * elem;
+    return (char *)cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_elems(c, s->max_tokens) * kv_elem_size(s->model);
 }
 
 size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (size_t)c->n_kv_heads * TILE * (size_t)c->head_dim; }
@@ -44,8 +45,7 @@ size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (siz
 /* The staging rows of a (layer, KV head): [32][head_dim] elements of the cache's type. */
 static void *stage_area(const qwen_session *s, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
-    size_t elem = s->model->kv_f16 ? sizeof(uint16_t) : sizeof(float);
-    return (char *)s->k_stage + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * TILE * (size_t)c->head_dim * elem;
+    return (char *)s->k_stage + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * TILE * (size_t)c->head_dim * kv_elem_size(s->model);
 }
 
 /* Moves a complete block of 32 staged keys (block `b`) into its tile, transposed. */

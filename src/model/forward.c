@@ -158,7 +158,7 @@ static void norm_token(void *ctx, int t, int thread_index) {
     dot_kernels_best()->rmsnorm(j->s->xb + (size_t)t * H, j->s->x + (size_t)t * H, j->norm, c->hidden, c->rms_eps);
 }
 
-/* Token t's q and k: per-head RMSNorm (Qwen3), RoPE; then k and v into the cache. */
+/* Token t's q and k: per-head RMSNorm (Qwen3), then RoPE (kv_cache_store files k and v after). */
 static void rope_token(void *ctx, int t, int thread_index) {
     (void)thread_index;
     const token_job *j = ctx;

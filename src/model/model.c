@@ -317,7 +317,7 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     /* zeroed (the padding must be); plain pages, touched as the context grows: on huge pages the
      * first token alone would touch 2 MB in every (layer, KV head) area */
-    size_t elem = m->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    size_t elem = kv_elem_size(m);
     s->k_cache = calloc(per, elem);
     s->v_cache = calloc(per, elem);
     s->k_stage = calloc(kv_stage_elems(&m->cfg), elem);
@@ -452,7 +452,7 @@ size_t qwen_model_weight_bytes(const qwen_model *m) {
 }
 
 size_t qwen_model_kv_bytes_per_position(const qwen_model *m) {
-    return 2 * (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim * (m->kv_f16 ? sizeof(uint16_t) : sizeof(float));
+    return 2 * (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim * kv_elem_size(m);
 }
 
 const char *qwen_model_describe(qwen_model *m) {

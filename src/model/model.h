@@ -110,6 +110,7 @@ enum { MAX_F16_HEAD_DIM = 256 }; /* largest head_dim an f16 KV cache supports */
 size_t kv_head_elems(const model_config *c, int max_tokens);
 size_t attention_scratch_floats(const model_config *c, int max_tokens);
 size_t kv_stage_elems(const model_config *c);
+size_t kv_elem_size(const qwen_model *m); /* bytes of one cached key or value element (4 or 2) */
 /* Keeps the staged key block consistent when a session's length drops from old_len to len. */
 void kv_cache_truncate(qwen_session *s, int old_len, int len);
 /* Stores s->k and s->v of T tokens ([T][n_kv_heads][head_dim] each) at positions pos0.. of

@@ -187,18 +187,22 @@ float ref_row_dot_q(const qtensor *w, int64_t r, const block_q8_0 *x) {
     return s;
 }
 
+/* The 16 rows of one interleaved group of type t, each by ref_row_dot_q. */
+static void ref_dot16(qdtype t, const uint8_t *group, const block_q8_0 *x, int64_t n_blocks, float *out) {
+    qtensor w = { t, QROWS, n_blocks * QK, group };
+    for (int r = 0; r < QROWS; r++) out[r] = ref_row_dot_q(&w, r, x);
+}
+
 void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
     (void)xd;
     (void)xs;
-    qtensor w = { QDT_Q8_0, QROWS, n_blocks * QK, group };
-    for (int r = 0; r < QROWS; r++) out[r] = ref_row_dot_q(&w, r, x);
+    ref_dot16(QDT_Q8_0, group, x, n_blocks, out);
 }
 
 void ref_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
     (void)xd;
     (void)xs;
-    qtensor w = { QDT_Q4_0, QROWS, n_blocks * QK, group };
-    for (int r = 0; r < QROWS; r++) out[r] = ref_row_dot_q(&w, r, x);
+    ref_dot16(QDT_Q4_0, group, x, n_blocks, out);
 }
 
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs) {
@@ -210,18 +214,25 @@ void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs
     }
 }
 
+/* Both groups against each of `rows` tokens, by the 16-row reference. */
+static void ref_gemm_x16(qdtype t, const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, int64_t ldx, int64_t n_blocks, int rows,
+                         float *out) {
+    for (int r = 0; r < rows; r++) {
+        ref_dot16(t, g0, x + r * ldx, n_blocks, out + r * 32);
+        ref_dot16(t, g1, x + r * ldx, n_blocks, out + r * 32 + QROWS);
+    }
+}
+
 void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                        int64_t n_blocks, int rows, float *out) {
-    for (int t = 0; t < rows; t++) {
-        ref_dot16_q8_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32);
-        ref_dot16_q8_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32 + QROWS);
-    }
+    (void)xd;
+    (void)xs;
+    ref_gemm_x16(QDT_Q8_0, g0, g1, x, ldx, n_blocks, rows, out);
 }
 
 void ref_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                        int64_t n_blocks, int rows, float *out) {
-    for (int t = 0; t < rows; t++) {
-        ref_dot16_q4_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32);
-        ref_dot16_q4_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, n_blocks, out + t * 32 + QROWS);
-    }
+    (void)xd;
+    (void)xs;
+    ref_gemm_x16(QDT_Q4_0, g0, g1, x, ldx, n_blocks, rows, out);
 }
