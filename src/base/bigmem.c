@@ -1,6 +1,9 @@
 #include "base/bigmem.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 enum { HUGE_PAGE = 2 << 20 };
@@ -25,4 +28,15 @@ void *big_alloc(size_t size) {
 
 void big_free(void *p, size_t size) {
     if (p) munmap(p, round_up(size ? size : 1));
+}
+
+size_t big_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[128];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "MemAvailable:", 13)) kb = (size_t)strtoull(line + 13, NULL, 10);
+    fclose(f);
+    return kb * 1024;
 }

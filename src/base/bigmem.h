@@ -10,5 +10,7 @@
  * out of memory. Release with big_free and the same size. */
 void *big_alloc(size_t size);
 void big_free(void *p, size_t size);
+/* Bytes of memory the system can still give without swapping (MemAvailable), or 0 when unknown. */
+size_t big_available(void);
 
 #endif

@@ -1,8 +1,11 @@
 #include "base/file.h"
+
+#include <stdint.h>
 #include "base/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,4 +99,11 @@ char *path_join(const char *dir, const char *name) {
     if (a > 0 && dir[a - 1] != '/') p[n++] = '/';
     memcpy(p + n, name, b + 1);
     return p;
+}
+
+void file_map_release(const void *p, size_t size) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !p) return;
+    uintptr_t start = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1), end = ((uintptr_t)p + size) & ~((uintptr_t)page - 1);
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
 }

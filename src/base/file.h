@@ -24,6 +24,9 @@ typedef struct file_map {
 /* Maps `path` read-only. Returns non-zero and sets *err on failure. Unmap with file_unmap(). */
 qwen_status file_map_open(file_map *map, const char *path, qwen_error **err);
 void file_unmap(file_map *map);
+/* Tells the kernel this process no longer needs the mapped pages wholly inside [p, p + size) (a
+ * range of a file_map): they leave its resident set, and come back from the file if read again. */
+void file_map_release(const void *p, size_t size);
 
 bool file_is_dir(const char *path);
 bool file_exists(const char *path);

@@ -24,7 +24,7 @@ int cmd_rerank(int argc, char **argv);
 typedef struct cli_gen_opts {
     int n_predict, threads;
     const char *quant, *kv_type;
-    bool ignore_eos;
+    bool ignore_eos, mmap;
     bool have_temp, have_top_k, have_top_p, have_min_p, have_rep, have_pres, have_seed;
     qwen_sampling over;
 } cli_gen_opts;
@@ -40,7 +40,11 @@ typedef struct cli_gen_opts {
     "  --ignore-eos      keep going past end-of-sequence tokens\n" \
     "  -t THREADS        worker threads (default: all CPUs)\n" \
     "  --quant q8|q4     quantize the weights at load time (Q8_0 / Q4_0 blocks)\n" \
-    "  --kv-type f32|f16 KV cache precision (default f32; f16 halves its memory and reads)\n"
+    "  --kv-type f32|f16 KV cache precision (default f32; f16 halves its memory and reads)\n" \
+    CLI_MMAP_HELP
+#define CLI_MMAP_HELP \
+    "  --mmap            compute from the mapped weight files as stored (quicker start, less memory;\n" \
+    "                    by default bf16 matrices are repacked into memory: faster decode and prefill)\n"
 void cli_gen_opts_init(cli_gen_opts *g);
 /* Consumes argv[*i] (and its value) if it is a generation option; returns 0 otherwise. */
 int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i);

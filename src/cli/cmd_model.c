@@ -49,18 +49,20 @@ static int write_npy(const char *path, const float *data, size_t rows, size_t co
 }
 
 static void logits_usage(FILE *f) {
-    fprintf(f, "usage: qwenc logits -m MODEL --ids 1,2,3 -o OUT.npy [-t THREADS] [--quant q8|q4]\n\n"
+    fprintf(f, "usage: qwenc logits -m MODEL --ids 1,2,3 -o OUT.npy [-t THREADS] [--quant q8|q4] [--mmap]\n\n"
                "Runs the ids through the model in one batch and writes the float32 logits of every\n"
-               "position, shape [T, vocab], as a NumPy .npy file.\n");
+               "position, shape [T, vocab], as a NumPy .npy file.\n\n" CLI_MMAP_HELP);
 }
 
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *ids_arg = NULL, *out = NULL, *threads = "0", *quant = NULL;
+    bool mmap = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { logits_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--ids", &ids_arg) ||
                  cli_flag_value(argc, argv, &i, "-o", &out) || cli_flag_value(argc, argv, &i, "-t", &threads) ||
                  cli_flag_value(argc, argv, &i, "--quant", &quant)) {}
+        else if (!strcmp(argv[i], "--mmap")) mmap = true;
         else { fprintf(stderr, "qwenc logits: unknown option '%s'\n", argv[i]); logits_usage(stderr); return 2; }
     }
     if (!model || !ids_arg || !out) { fprintf(stderr, "qwenc logits: -m, --ids and -o are required\n"); logits_usage(stderr); return 2; }
@@ -68,7 +70,7 @@ int cmd_logits(int argc, char **argv) {
     int32_t *ids = parse_ids(ids_arg, &n);
     if (!ids) { fprintf(stderr, "qwenc logits: --ids must be a comma-separated list of token ids\n"); return 2; }
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = atoi(threads), .quant = quant }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = atoi(threads), .quant = quant, .mmap = mmap }, &err);
     if (!m) { free(ids); return cli_fail("logits", err); }
     int rc = 0;
     size_t vocab = (size_t)qwen_model_vocab_size(m);
@@ -114,7 +116,7 @@ int cmd_run(int argc, char **argv) {
     if (!model || !prompt) { fprintf(stderr, "qwenc run: -m MODEL and -p TEXT are required\n"); run_usage(stderr); return 2; }
     if (g.n_predict < 0) g.n_predict = 256;
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap }, &err);
     if (!m) return cli_fail("run", err);
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);
     if (!tok) {

@@ -139,17 +139,22 @@ static void quantize_part(void *ctx, int part, int thread_index) {
     free(rows);
 }
 
+/* big_alloc'ed memory the model owns (freed in qwen_model_close); NULL when out of memory. */
+static void *owned_alloc(qwen_model *m, size_t size) {
+    struct owned_block *owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
+    if (!owned) return NULL;
+    m->owned = owned;
+    void *data = big_alloc(size);
+    if (data) m->owned[m->n_owned++] = (struct owned_block){ data, size };
+    return data;
+}
+
 /* Replaces *t by a copy quantized to `type` (memory owned by the model). */
 static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, qwen_error **err) {
     if (t->cols % QK) return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "cannot quantize a matrix with %lld columns (not a multiple of %d)", (long long)t->cols, QK);
-    struct owned_block *owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
-    if (!owned) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-    m->owned = owned;
     qtensor q = { type, t->rows, t->cols, NULL };
-    size_t size = (size_t)t->rows * qdtype_row_bytes(type, t->cols);
-    void *data = big_alloc(size);
+    void *data = owned_alloc(m, (size_t)t->rows * qdtype_row_bytes(type, t->cols));
     if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
-    m->owned[m->n_owned++] = (struct owned_block){ data, size };
     q.data = data;
     int parts = (int)((t->rows + 63) / 64);
     bool *failed = calloc((size_t)parts, sizeof *failed);
@@ -164,29 +169,91 @@ static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, qwen_
     return QWEN_OK;
 }
 
+/* Calls fn on every matrix a forward pass multiplies with: each layer's attention and
+ * feed-forward matrices (experts and the shared expert included; the routers only when
+ * `routers`), then the output head. Matrices a layer does not have (rows 0) are skipped. Stops
+ * at the first failure and returns it. */
+typedef qwen_status (*matrix_fn)(qwen_model *m, qtensor *t, void *ctx, qwen_error **err);
+static qwen_status for_each_matrix(qwen_model *m, bool routers, matrix_fn fn, void *ctx, qwen_error **err) {
+    qwen_status st = QWEN_OK;
+#define VISIT(T) if ((T)->rows > 0 && (T)->data && (st = fn(m, (T), ctx, err))) return st
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down, &w->sh_gate, &w->sh_up, &w->sh_down };
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) VISIT(ts[i]);
+        for (int e = 0; w->sparse && e < m->cfg.n_experts; e++) {
+            VISIT(&w->e_gate[e]);
+            VISIT(&w->e_up[e]);
+            VISIT(&w->e_down[e]);
+        }
+        if (routers) {
+            VISIT(&w->router);
+            VISIT(&w->sh_router);
+        }
+    }
+    VISIT(&m->lm_head);
+#undef VISIT
+    return st;
+}
+
+/* Quantizes a matrix to *(qdtype *)ctx unless it has that type already or its rows are not whole
+ * blocks (then it stays as it is). */
+static qwen_status quantize_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
+    qdtype type = *(const qdtype *)ctx;
+    if (t->dtype == type || t->cols % QK) return QWEN_OK;
+    return quantize_matrix(m, t, type, err);
+}
+
 static qwen_status quantize_weights(qwen_model *m, const char *quant, qwen_error **err) {
     qdtype type;
     if (!strcmp(quant, "q8_0") || !strcmp(quant, "q8")) type = QDT_Q8_0;
     else if (!strcmp(quant, "q4_0") || !strcmp(quant, "q4")) type = QDT_Q4_0;
     else return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
-    qwen_status st;
-    /* every matrix but the routers (their small outputs decide which experts run); one whose rows
-     * are not whole blocks, or that a layer does not have, stays as it is */
-#define QUANTIZE(T) \
-    if ((T)->rows > 0 && (T)->data && (T)->dtype != type && (T)->cols % QK == 0 && (st = quantize_matrix(m, (T), type, err))) return st
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        layer_weights *w = &m->layers[l];
-        qtensor *ts[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->gate, &w->up, &w->down, &w->sh_gate, &w->sh_up, &w->sh_down };
-        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) QUANTIZE(ts[i]);
-        for (int e = 0; w->sparse && e < m->cfg.n_experts; e++) {
-            QUANTIZE(&w->e_gate[e]);
-            QUANTIZE(&w->e_up[e]);
-            QUANTIZE(&w->e_down[e]);
-        }
-    }
-#undef QUANTIZE
-    if (m->lm_head.dtype != type && m->lm_head.cols % QK == 0 && (st = quantize_matrix(m, &m->lm_head, type, err))) return st;
+    /* not the routers: their small outputs decide which experts run */
+    return for_each_matrix(m, false, quantize_visit, &type, err);
+}
+
+/* Whether packing applies: bf16 in whole 32-row groups. */
+static bool packable(const qtensor *t) { return t->dtype == QDT_BF16 && t->rows % PROWS == 0; }
+
+static qwen_status count_packable(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
+    (void)m;
+    (void)err;
+    if (packable(t)) *(size_t *)ctx += (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t);
     return QWEN_OK;
+}
+
+typedef struct pack_job { const uint16_t *src; uint16_t *dst; int64_t cols, rows_per_part, rows; } pack_job;
+
+static void pack_part(void *ctx, int part, int thread_index) {
+    (void)thread_index;
+    const pack_job *j = ctx;
+    int64_t r0 = part * j->rows_per_part, n = j->rows - r0 < j->rows_per_part ? j->rows - r0 : j->rows_per_part;
+    pack_bf16x32(j->src + r0 * j->cols, n, j->cols, j->dst + r0 * j->cols);
+}
+
+/* Replaces a bf16 matrix of whole 32-row groups by a packed copy (QDT_BF16X32) in memory the
+ * model owns; other matrices stay as they are. */
+static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
+    (void)ctx;
+    if (!packable(t)) return QWEN_OK;
+    uint16_t *data = owned_alloc(m, (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t));
+    if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory packing weights");
+    pack_job j = { t->data, data, t->cols, 8 * PROWS, t->rows };
+    thread_pool_run(m->pool, (int)((t->rows + j.rows_per_part - 1) / j.rows_per_part), pack_part, &j);
+    file_map_release(t->data, (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t)); /* a tied embedding reads them back row by row */
+    *t = (qtensor){ QDT_BF16X32, t->rows, t->cols, data };
+    return QWEN_OK;
+}
+
+/* Packs the bf16 matrices for the tile kernels (see QDT_BF16X32) when the copy fits in the
+ * memory available, with 1 GB to spare; otherwise they stay mapped (not an error). */
+static qwen_status pack_weights(qwen_model *m, qwen_error **err) {
+    size_t bytes = 0, spare = (size_t)1 << 30;
+    for_each_matrix(m, true, count_packable, &bytes, err);
+    size_t avail = big_available();
+    if (bytes == 0 || (avail && bytes + spare > avail)) return QWEN_OK;
+    return for_each_matrix(m, true, pack_visit, NULL, err);
 }
 
 /* RoPE inverse frequencies, in double as the reference computes them; YaRN blends interpolated
@@ -262,6 +329,7 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
         else m->kv_f16 = true;
     }
     if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts->quant, err);
+    if (!st && !(opts && opts->mmap)) st = pack_weights(m, err);
     if (!st) st = init_rope(m, err);
     if (!st) {
         load_generation_config(m, dir);
@@ -457,9 +525,11 @@ size_t qwen_model_kv_bytes_per_position(const qwen_model *m) {
 
 const char *qwen_model_describe(qwen_model *m) {
     const model_config *c = &m->cfg;
+    qdtype wt = m->layers[0].wq.dtype;
     snprintf(m->description, sizeof m->description,
-             "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s, %d threads, kernels %s", c->model_type,
-             c->n_layers, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate, c->vocab, qdtype_name(m->layers[0].wq.dtype),
+             "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s%s, %d threads, kernels %s", c->model_type,
+             c->n_layers, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate, c->vocab,
+             qdtype_name(wt == QDT_BF16X32 ? QDT_BF16 : wt), wt == QDT_BF16X32 ? " (packed in memory)" : wt == QDT_Q8_0 || wt == QDT_Q4_0 ? "" : " (mapped)",
              thread_pool_size(m->pool), dot_kernels_best()->name);
     return m->description;
 }

@@ -75,7 +75,7 @@ static qwen_status copy_if_present(const char *in_dir, const char *out_dir, cons
 }
 
 qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err) {
-    qwen_model *m = qwen_model_open(in_spec, &(qwen_model_opts){ .threads = threads, .quant = quant }, err);
+    qwen_model *m = qwen_model_open(in_spec, &(qwen_model_opts){ .threads = threads, .quant = quant, .mmap = true }, err);
     if (!m) return QWEN_ERR_FORMAT;
     const char *qname = m->lm_head.dtype == QDT_Q8_0 ? "q8_0" : "q4_0";
     qwen_status st = QWEN_OK;

@@ -141,8 +141,11 @@ static void avx2_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const flo
 }
 
 /* Prefill tiles. AVX2 has 16 registers, so the 32 rows of a tile run as two halves of 16: R tokens
- * x 16 rows in 2R accumulators, two weight vectors and a broadcast per step. */
-static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, const bool f16, const float *x, int64_t ldx, int64_t n, bool accumulate,
+ * x 16 rows in 2R accumulators, two weight vectors and a broadcast per step. The weights are f32
+ * or f16 [n][32] (wt then points at the half's first row), or a packed bf16 group (QDT_BF16X32,
+ * wt at the group: rows 0-15 are the low halves of each step's 16 words, rows 16-31 the high). */
+enum { WT_F32, WT_F16, WT_BF16X32_LO, WT_BF16X32_HI };
+static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, const int kind, const float *x, int64_t ldx, int64_t n, bool accumulate,
                                                             float *out, const int R) {
     __m256 c[6][2];
 #pragma GCC unroll 6
@@ -150,11 +153,22 @@ static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, cons
         c[t][0] = accumulate ? _mm256_loadu_ps(out + t * 32) : _mm256_setzero_ps();
         c[t][1] = accumulate ? _mm256_loadu_ps(out + t * 32 + 8) : _mm256_setzero_ps();
     }
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     for (int64_t k = 0; k < n; k++) {
         const uint16_t *h = (const uint16_t *)wt + k * 32;
         const float *f = (const float *)wt + k * 32;
-        __m256 w0 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)) : _mm256_loadu_ps(f);
-        __m256 w1 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8))) : _mm256_loadu_ps(f + 8);
+        __m256 w0, w1;
+        if (kind == WT_F32) {
+            w0 = _mm256_loadu_ps(f);
+            w1 = _mm256_loadu_ps(f + 8);
+        } else if (kind == WT_F16) {
+            w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+            w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
+        } else {
+            __m256i a = _mm256_loadu_si256((const __m256i *)h), b = _mm256_loadu_si256((const __m256i *)(h + 16));
+            w0 = _mm256_castsi256_ps(kind == WT_BF16X32_HI ? _mm256_and_si256(a, high) : _mm256_slli_epi32(a, 16));
+            w1 = _mm256_castsi256_ps(kind == WT_BF16X32_HI ? _mm256_and_si256(b, high) : _mm256_slli_epi32(b, 16));
+        }
 #pragma GCC unroll 6
         for (int t = 0; t < R; t++) {
             __m256 b = _mm256_broadcast_ss(x + t * ldx + k);
@@ -169,22 +183,36 @@ static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, cons
     }
 }
 
-/* The two 16-row halves of a tile (f32 or f16 weights). */
-#define GEMM_RX32(NAME, WT, F16)                                                                                          \
-    static void NAME(const WT *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {       \
-        for (int h = 0; h < 32; h += 16) {                                                                                \
-            switch (rows) {                                                                                               \
-            case 1: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 1); break;                                     \
-            case 2: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 2); break;                                     \
-            case 3: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 3); break;                                     \
-            case 4: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 4); break;                                     \
-            case 5: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 5); break;                                     \
-            default: gemm_rx16(wt + h, F16, x, ldx, n, accumulate, out + h, 6); break;                                    \
-            }                                                                                                             \
-        }                                                                                                                 \
+/* One 16-row half h (0 or 16, a constant) of a tile: HALF(h) is where its weights start and
+ * KIND(h) how they are read. */
+#define GEMM_HALF(HALF, KIND, h)                                                                      \
+    switch (rows) {                                                                                   \
+    case 1: gemm_rx16(HALF(h), KIND(h), x, ldx, n, accumulate, out + (h), 1); break;                  \
+    case 2: gemm_rx16(HALF(h), KIND(h), x, ldx, n, accumulate, out + (h), 2); break;                  \
+    case 3: gemm_rx16(HALF(h), KIND(h), x, ldx, n, accumulate, out + (h), 3); break;                  \
+    case 4: gemm_rx16(HALF(h), KIND(h), x, ldx, n, accumulate, out + (h), 4); break;                  \
+    case 5: gemm_rx16(HALF(h), KIND(h), x, ldx, n, accumulate, out + (h), 5); break;                  \
+    default: gemm_rx16(HALF(h), KIND(h), x, ldx, n, accumulate, out + (h), 6); break;                 \
     }
-GEMM_RX32(avx2_gemm6x32_f32, float, false)
-GEMM_RX32(avx2_gemm6x32_f16, uint16_t, true)
+#define GEMM_RX32(NAME, WT, HALF, KIND)                                                                             \
+    static void NAME(const WT *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) { \
+        GEMM_HALF(HALF, KIND, 0)                                                                                    \
+        GEMM_HALF(HALF, KIND, 16)                                                                                   \
+    }
+#define PLAIN_HALF(h) (wt + (h))
+#define PACKED_HALF(h) (wt)
+#define F32_KIND(h) WT_F32
+#define F16_KIND(h) WT_F16
+#define PACKED_KIND(h) ((h) ? WT_BF16X32_HI : WT_BF16X32_LO)
+GEMM_RX32(avx2_gemm6x32_f32, float, PLAIN_HALF, F32_KIND)
+GEMM_RX32(avx2_gemm6x32_f16, uint16_t, PLAIN_HALF, F16_KIND)
+GEMM_RX32(avx2_gemm6x32_bf16x32, uint16_t, PACKED_HALF, PACKED_KIND)
+#undef GEMM_HALF
+#undef PLAIN_HALF
+#undef PACKED_HALF
+#undef F32_KIND
+#undef F16_KIND
+#undef PACKED_KIND
 #undef GEMM_RX32
 
 /* Quantized tiles: the 16-row dots per token (too few registers for a multi-token integer tile). */
@@ -205,6 +233,6 @@ static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block
 }
 
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_dot16_q8_0, avx2_dot16_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_dot16_q8_0, avx2_dot16_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
     return &k;
 }

@@ -154,11 +154,31 @@ static void avx512_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const f
 
 static inline __m512 load_f16x16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
-/* R tokens x 32 weight rows with the weights transposed: each step loads two vectors of weights
- * (f32, or f16 widened when F16) and broadcasts one activation per token into 2R FMAs; no
- * horizontal sums. R and F16 are constants in each instance below, so the accumulators live in
- * registers. */
-static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, const bool f16, const float *x, int64_t ldx, int64_t n,
+/* How a tile's weights are stored: f32 [n][32], f16 [n][32] (an f16 KV cache), or a packed bf16
+ * group (QDT_BF16X32: each 64-byte step holds rows 0-15 in the low and 16-31 in the high halves of
+ * its 32-bit words). */
+enum { WT_F32, WT_F16, WT_BF16X32 };
+
+/* Step k of a tile's weights as two f32 vectors: rows 0-15 and rows 16-31. */
+static inline __attribute__((always_inline)) void load_w32(const void *wt, const int kind, int64_t k, __m512 *w0, __m512 *w1) {
+    if (kind == WT_F32) {
+        *w0 = _mm512_loadu_ps((const float *)wt + k * 32);
+        *w1 = _mm512_loadu_ps((const float *)wt + k * 32 + 16);
+    } else if (kind == WT_F16) {
+        *w0 = load_f16x16((const uint16_t *)wt + k * 32);
+        *w1 = load_f16x16((const uint16_t *)wt + k * 32 + 16);
+    } else {
+        __m512i d = _mm512_loadu_si512((const uint16_t *)wt + k * 32);
+        *w0 = _mm512_castsi512_ps(_mm512_slli_epi32(d, 16));
+        *w1 = _mm512_castsi512_ps(_mm512_and_si512(d, _mm512_set1_epi32((int)0xffff0000u)));
+    }
+}
+
+/* R tokens x 32 weight rows with the weights transposed: each step loads the 32 weights of one
+ * column (widened to f32 in registers unless stored so) and broadcasts one activation per token
+ * into 2R FMAs; no horizontal sums. R and the storage kind are constants in each instance below,
+ * so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, const int kind, const float *x, int64_t ldx, int64_t n,
                                                             bool accumulate, float *out, const int R) {
     __m512 c[6][2];
     const float *xr[6];
@@ -171,15 +191,14 @@ static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, cons
     int64_t k = 0;
     if (R <= 3) {
         /* few tokens: 2R accumulator chains cannot cover the FMA latency, so odd steps of k go to a
-         * second set, added in at the end (attention in decode runs here) */
+         * second set, added in at the end (decode and decode attention run here) */
         __m512 e[3][2];
 #pragma GCC unroll 3
         for (int t = 0; t < R; t++) e[t][0] = e[t][1] = _mm512_setzero_ps();
         for (; k + 1 < n; k += 2) {
-            __m512 w0 = f16 ? load_f16x16((const uint16_t *)wt + k * 32) : _mm512_loadu_ps((const float *)wt + k * 32);
-            __m512 w1 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 16) : _mm512_loadu_ps((const float *)wt + k * 32 + 16);
-            __m512 v0 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 32) : _mm512_loadu_ps((const float *)wt + k * 32 + 32);
-            __m512 v1 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 48) : _mm512_loadu_ps((const float *)wt + k * 32 + 48);
+            __m512 w0, w1, v0, v1;
+            load_w32(wt, kind, k, &w0, &w1);
+            load_w32(wt, kind, k + 1, &v0, &v1);
 #pragma GCC unroll 3
             for (int t = 0; t < R; t++) {
                 __m512 b = _mm512_set1_ps(xr[t][k]), b1 = _mm512_set1_ps(xr[t][k + 1]);
@@ -196,8 +215,8 @@ static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, cons
         }
     }
     for (; k < n; k++) {
-        __m512 w0 = f16 ? load_f16x16((const uint16_t *)wt + k * 32) : _mm512_loadu_ps((const float *)wt + k * 32);
-        __m512 w1 = f16 ? load_f16x16((const uint16_t *)wt + k * 32 + 16) : _mm512_loadu_ps((const float *)wt + k * 32 + 16);
+        __m512 w0, w1;
+        load_w32(wt, kind, k, &w0, &w1);
 #pragma GCC unroll 6
         for (int t = 0; t < R; t++) {
             __m512 b = _mm512_set1_ps(xr[t][k]);
@@ -212,19 +231,20 @@ static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, cons
     }
 }
 
-#define GEMM_RX32(NAME, WT, F16)                                                                                      \
+#define GEMM_RX32(NAME, WT, KIND)                                                                                     \
     static void NAME(const WT *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {   \
         switch (rows) {                                                                                               \
-        case 1: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 1); break;                                             \
-        case 2: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 2); break;                                             \
-        case 3: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 3); break;                                             \
-        case 4: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 4); break;                                             \
-        case 5: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 5); break;                                             \
-        default: gemm_rx32(wt, F16, x, ldx, n, accumulate, out, 6); break;                                            \
+        case 1: gemm_rx32(wt, KIND, x, ldx, n, accumulate, out, 1); break;                                            \
+        case 2: gemm_rx32(wt, KIND, x, ldx, n, accumulate, out, 2); break;                                            \
+        case 3: gemm_rx32(wt, KIND, x, ldx, n, accumulate, out, 3); break;                                            \
+        case 4: gemm_rx32(wt, KIND, x, ldx, n, accumulate, out, 4); break;                                            \
+        case 5: gemm_rx32(wt, KIND, x, ldx, n, accumulate, out, 5); break;                                            \
+        default: gemm_rx32(wt, KIND, x, ldx, n, accumulate, out, 6); break;                                           \
         }                                                                                                             \
     }
-GEMM_RX32(avx512_gemm6x32_f32, float, false)
-GEMM_RX32(avx512_gemm6x32_f16, uint16_t, true)
+GEMM_RX32(avx512_gemm6x32_f32, float, WT_F32)
+GEMM_RX32(avx512_gemm6x32_f16, uint16_t, WT_F16)
+GEMM_RX32(avx512_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
 #undef GEMM_RX32
 
 /* Quantized prefill tile: two interleaved groups (32 rows) against R tokens. Each 64-byte chunk
@@ -465,6 +485,6 @@ static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
     return &k;
 }

@@ -131,9 +131,38 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
     }
 }
 
+/* Packed bf16 (QDT_BF16X32): each 32-row group straight through the tile, widened in registers.
+ * One token reads the group once into y; several take K_CHUNK columns at a time (8 KB, kept in L1
+ * across the tokens) and accumulate their 32 sums in `acc` [T][32]. */
+static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, float *acc) {
+    const qtensor *w = j->w;
+    int64_t n = w->cols, T = j->T;
+    for (int64_t r = r0; r < r1; r += PROWS) {
+        const uint16_t *group = (const uint16_t *)w->data + r * n;
+        if (T == 1) {
+            j->k->gemm6x32_bf16x32(group, j->x, n, n, 1, false, j->y + r);
+            if (j->bias) j->k->axpy(j->y + r, 1.0f, j->bias + r, PROWS);
+            continue;
+        }
+        for (int64_t k0 = 0; k0 < n; k0 += K_CHUNK) {
+            int64_t kn = n - k0 < K_CHUNK ? n - k0 : K_CHUNK;
+            for (int64_t t = 0; t < T; t += 6) {
+                int nt = T - t < 6 ? (int)(T - t) : 6;
+                j->k->gemm6x32_bf16x32(group + k0 * PROWS, j->x + t * n + k0, n, kn, nt, k0 > 0, acc + t * PROWS);
+            }
+        }
+        for (int64_t t = 0; t < T; t++) {
+            float *y = j->y + t * w->rows + r;
+            memcpy(y, acc + t * PROWS, PROWS * sizeof(float));
+            if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, PROWS);
+        }
+    }
+}
+
 static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1, float *row) {
     const qtensor *w = j->w;
     int64_t n = w->cols;
+    if (w->dtype == QDT_BF16X32) { matmul_rows_packed(j, r0, r1, row); return; }
     if (j->xq) {
         if (j->T >= QUANT_GEMM_MIN_TOKENS && q_interleaved(w)) matmul_rows_quant_batched(j, r0, r1);
         else matmul_rows_quant(j, r0, r1);
@@ -215,6 +244,10 @@ static bool matmul_prepare(thread_pool *pool, workspace *ws, matmul_job *j, cons
         j->xq = xq;
         j->xd = xd;
         j->xs = xs;
+    } else if (w->dtype == QDT_BF16X32) {
+        j->scratch_stride = (int64_t)T * TILE_ROWS; /* the sums only */
+        j->scratch = workspace_get(ws, (size_t)threads * (size_t)j->scratch_stride * sizeof(float));
+        if (!j->scratch) return false;
     } else if (T > 1) {
         j->scratch_stride = SCRATCH_ROWS * w->cols + (int64_t)T * TILE_ROWS;
         j->scratch = workspace_get(ws, (size_t)threads * (size_t)j->scratch_stride * sizeof(float));

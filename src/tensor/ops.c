@@ -6,7 +6,7 @@
 
 size_t qdtype_size(qdtype t) { return t == QDT_F32 ? 4 : 2; }
 const char *qdtype_name(qdtype t) {
-    static const char *names[] = { "F32", "F16", "BF16", "Q8_0", "Q4_0" };
+    static const char *names[] = { "F32", "F16", "BF16", "Q8_0", "Q4_0", "BF16X32" };
     return names[t];
 }
 
@@ -41,6 +41,9 @@ void qtensor_row_f32(const qtensor *w, int64_t r, float *out) {
         memcpy(out, (const float *)w->data + r * n, (size_t)n * sizeof(float));
     } else if (w->dtype == QDT_BF16) {
         dot_kernels_best()->bf16_to_f32((const uint16_t *)w->data + r * n, out, n);
+    } else if (w->dtype == QDT_BF16X32) {
+        const uint16_t *p = w->data;
+        for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(p[bf16x32_index(n, r, i)]);
     } else {
         const uint16_t *p = (const uint16_t *)w->data + r * n;
         for (int64_t i = 0; i < n; i++) out[i] = f16_to_f32(p[i]);
@@ -104,6 +107,27 @@ void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n
         }
 }
 
+void ref_gemm6x32_bf16x32(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
+    for (int t = 0; t < rows; t++)
+        for (int r = 0; r < 32; r++) {
+            float s = accumulate ? out[t * 32 + r] : 0;
+            for (int64_t k = 0; k < n; k++) s += x[t * ldx + k] * bf16_to_f32(wt[k * 32 + 2 * (r % 16) + r / 16]);
+            out[t * 32 + r] = s;
+        }
+}
+
+void pack_bf16x32(const uint16_t *rows, int64_t n_rows, int64_t cols, uint16_t *out) {
+    for (int64_t g = 0; g < n_rows; g += PROWS)
+        for (int i = 0; i < 16; i++) { /* rows i and 16 + i of the group share 32-bit word i of each column */
+            const uint16_t *lo = rows + (g + i) * cols, *hi = rows + (g + 16 + i) * cols;
+            uint16_t *dst = out + g * cols + 2 * i;
+            for (int64_t k = 0; k < cols; k++) {
+                dst[k * PROWS] = lo[k];
+                dst[k * PROWS + 1] = hi[k];
+            }
+        }
+}
+
 void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = f32_to_f16(in[i]);
 }
@@ -123,7 +147,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
     return &k;
 }
 

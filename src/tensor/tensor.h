@@ -10,7 +10,7 @@
 
 #include "base/threads.h"
 
-typedef enum qdtype { QDT_F32, QDT_F16, QDT_BF16, QDT_Q8_0, QDT_Q4_0 } qdtype;
+typedef enum qdtype { QDT_F32, QDT_F16, QDT_BF16, QDT_Q8_0, QDT_Q4_0, QDT_BF16X32 } qdtype;
 
 /* Block-quantized formats, byte-compatible with GGUF's Q8_0 and Q4_0: 32 weights per block with
  * one f16 scale. Q8_0: w = d * q (q int8). Q4_0: w = d * (nibble - 8); byte j holds weight j in its
@@ -30,6 +30,19 @@ typedef struct block_q4_0 { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
  * A superblock has the size of 16 blocks, so the matrix has as many bytes as in plain rows. Other
  * matrices (rows not a multiple of 16) keep plain rows of blocks. */
 enum { QROWS = 16 };
+
+/* Packed bf16 (QDT_BF16X32): a bf16 matrix whose rows are a multiple of PROWS = 32, repacked at
+ * load time (model.c) for the 6x32 tile, so that decode and prefill read it straight, with no
+ * transposition and no horizontal sums. Group G (rows 32G..32G+31) holds, for each column k in
+ * order, 32 values (64 bytes) ordered r0, r16, r1, r17, ..., r15, r31: read as 16 32-bit words,
+ * word i holds row i in its low half and row 16 + i in its high half, so (word << 16) and
+ * (word & 0xffff0000) are rows 0-15 and rows 16-31 as f32. As many bytes as plain bf16 rows. */
+enum { PROWS = 32 };
+static inline size_t bf16x32_index(int64_t cols, int64_t r, int64_t k) {
+    return (size_t)(r / PROWS) * (size_t)cols * PROWS + (size_t)k * PROWS + (size_t)(2 * (r % 16) + (r % PROWS) / 16);
+}
+/* Packs plain bf16 rows [n_rows][cols] (n_rows a multiple of PROWS) into `out`, same size. */
+void pack_bf16x32(const uint16_t *rows, int64_t n_rows, int64_t cols, uint16_t *out);
 
 /* Bytes of one row of `cols` weights (cols a multiple of QK for the block formats). */
 size_t qdtype_row_bytes(qdtype t, int64_t cols);
@@ -87,6 +100,7 @@ void ref_swiglu(float *a, const float *b, int64_t n);
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile);
+void ref_gemm6x32_bf16x32(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n);
 void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
@@ -115,6 +129,9 @@ typedef struct dot_kernels {
     void (*gemm6x32_f32)(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
     /* the same with wt stored as f16 (an f16 KV cache), widened in registers */
     void (*gemm6x32_f16)(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+    /* the same with wt a packed bf16 group (QDT_BF16X32) from column k0 on: wt[k * 32 + j] holds
+     * row j / 2 + 16 * (j % 2) of column k0 + k; out[t * 32 + r] in natural row order */
+    void (*gemm6x32_bf16x32)(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
     /* The same tile for two interleaved groups of 16 rows (g0: rows 0-15, g1: rows 16-31; g1 may
      * equal g0) against `rows` (1..6) tokens' Q8_0 activations, whose blocks, scales and scaled sums
      * lie `ldx` blocks apart: out[t * 32 + r]. */

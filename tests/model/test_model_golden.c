@@ -234,14 +234,21 @@ int main(void) {
         if (strcmp(json_string_value(json_object_get(root, "kind")), "causal-lm")) { json_decref(root); continue; }
         snprintf(rel, sizeof rel, "models/%s", MODELS[i]);
         char *dir = golden_path(rel);
-        qwen_error *err = NULL;
-        qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2 }, &err);
-        CHECK(m, "open %s: %s", dir, qwen_error_message(err));
-        qwen_error_free(err);
         json_t *cases = json_object_get(root, "cases"), *c;
-        size_t k;
-        if (m) json_array_foreach(cases, k, c) check_case(m, MODELS[i], c);
-        qwen_model_close(m);
+        qwen_model *m = NULL;
+        /* bf16 matrices packed into memory (the default), then computed straight from the mapping */
+        for (int mapped = 0; mapped < 2; mapped++) {
+            qwen_error *err = NULL;
+            m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .mmap = mapped }, &err);
+            CHECK(m, "open %s: %s", dir, qwen_error_message(err));
+            qwen_error_free(err);
+            if (!m) break;
+            const char *desc = qwen_model_describe(m);
+            CHECK(!strstr(desc, "BF16") || strstr(desc, mapped ? "(mapped)" : "(packed in memory)"), "%s: %s", MODELS[i], desc);
+            size_t k;
+            json_array_foreach(cases, k, c) check_case(m, MODELS[i], c);
+            qwen_model_close(m);
+        }
         /* quantization bounds are characterised for dense models; on the random tiny MoE models a
          * quantized activation flips near-tied routing decisions, which moves logits arbitrarily */
         if (m && !strstr(MODELS[i], "moe")) check_quantized(MODELS[i], dir, cases);

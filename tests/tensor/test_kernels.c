@@ -96,7 +96,7 @@ static void test_quant_dots(void) {
 
 static void test_matmul(thread_pool *pool) {
     int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 }, { 67, 96, 9 }, { 64, 64, 13 },
-                        { 48, 128, 5 }, { 32, 32, 9 }, { 160, 64, 8 }, { 16, 96, 2 } };
+                        { 48, 128, 5 }, { 32, 32, 9 }, { 160, 64, 8 }, { 16, 96, 2 }, { 64, 37, 7 }, { 96, 129, 1 }, { 32, 1, 3 } };
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int rows = shapes[s][0], cols = shapes[s][1], T = shapes[s][2];
         float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)T * cols * 4), *bias = malloc(rows * 4);
@@ -110,22 +110,37 @@ static void test_matmul(thread_pool *pool) {
         if (nq)
             REQUIRE(quantize_rows_f32(QDT_Q8_0, wf, rows, cols, rows % QROWS == 0, w8) &&
                     quantize_rows_f32(QDT_Q4_0, wf, rows, cols, rows % QROWS == 0, w4), "quantize");
+        /* packed bf16 (rows in whole groups of 32), checked against the plain bf16 reference */
+        uint16_t *wp = malloc((size_t)rows * cols * 2);
+        bool packed = rows % PROWS == 0;
+        if (packed) {
+            pack_bf16x32(wb, rows, cols, wp);
+            qtensor pt = { QDT_BF16X32, rows, cols, wp };
+            float *r1 = malloc(cols * 4), *r2 = malloc(cols * 4);
+            for (int r = 0; r < rows; r++) {
+                qtensor_row_f32(&pt, r, r1);
+                for (int i = 0; i < cols; i++) r2[i] = bf16_to_f32(wb[r * cols + i]);
+                CHECK(!memcmp(r1, r2, cols * 4), "packed bf16 row %d of %dx%d reads back", r, rows, cols);
+            }
+            free(r1); free(r2);
+        }
         qtensor ws[] = { { QDT_F32, rows, cols, wf }, { QDT_BF16, rows, cols, wb }, { QDT_F16, rows, cols, wh },
-                         { QDT_Q8_0, rows, cols, w8 }, { QDT_Q4_0, rows, cols, w4 } };
+                         { QDT_BF16X32, rows, cols, wp }, { QDT_Q8_0, rows, cols, w8 }, { QDT_Q4_0, rows, cols, w4 } };
         float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4);
-        for (int d = 0; d < 3 + nq; d++) {
+        for (int d = 0; d < 4 + nq; d++) {
+            if (ws[d].dtype == QDT_BF16X32 && !packed) continue;
             for (int tt = 1; tt <= T; tt += T - 1 > 0 ? T - 1 : 1) {
                 workspace wsp = { 0 };
                 matmul(pool, &wsp, y, x, tt, &ws[d], bias);
                 workspace_free(&wsp);
-                matmul_ref(yr, x, tt, &ws[d], bias);
+                matmul_ref(yr, x, tt, ws[d].dtype == QDT_BF16X32 ? &ws[1] : &ws[d], bias);
                 double err = 0;
                 for (int i = 0; i < tt * rows; i++) if (fabs(y[i] - yr[i]) > err) err = fabs(y[i] - yr[i]);
                 CHECK(err <= 1e-4 * (cols + 1) / 16.0, "matmul %s %dx%d T=%d: err %g", qdtype_name(ws[d].dtype), rows, cols, tt, err);
                 if (T == 1) break;
             }
         }
-        free(wf); free(x); free(bias); free(wb); free(wh); free(y); free(yr); free(w8); free(w4);
+        free(wf); free(x); free(bias); free(wb); free(wh); free(wp); free(y); free(yr); free(w8); free(w4);
     }
 }
 
@@ -183,6 +198,25 @@ static void test_axpy_convert_gemm(void) {
                 for (int i = 0; i < 6 * 32; i++)
                     CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) && (i < rows * 32 || g2[i] == 1.0f), "%s gemm6x32_f16 n=%d rows=%d", ks[k]->name, n, rows);
                 free(wh);
+                uint16_t *wb = malloc(32 * n * 2), *wp = malloc(32 * n * 2);
+                for (int i = 0; i < 32 * n; i++) wb[i] = to_bf16(wt[i]);
+                pack_bf16x32(wb, 32, n, wp);
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 3.0f;
+                    ref_gemm6x32_bf16x32(wp, xg, n, n, rows, acc, g1);
+                    ks[k]->gemm6x32_bf16x32(wp, xg, n, n, rows, acc, g2);
+                    for (int i = 0; i < 6 * 32; i++)
+                        CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) * (acc ? 3 : 1) && (i < rows * 32 || g2[i] == 3.0f) && (acc || i >= rows * 32 || g1[i] != 3.0f),
+                              "%s gemm6x32_bf16x32 n=%d rows=%d accumulate=%d", ks[k]->name, n, rows, acc);
+                    /* the reference itself against a plain dot of the unpacked rows */
+                    for (int t = 0; t < rows && !acc; t++)
+                        for (int r = 0; r < 32; r++) {
+                            double d = 0;
+                            for (int i = 0; i < n; i++) d += (double)xg[t * n + i] * bf16_to_f32(wb[r * n + i]);
+                            CHECK(fabs(d - g1[t * 32 + r]) <= 1e-5 * (n + 1), "ref gemm6x32_bf16x32 row %d token %d", r, t);
+                        }
+                }
+                free(wb); free(wp);
                 for (int acc = 0; acc < 2; acc++) {
                     for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 42.0f;
                     ref_gemm6x32_f32(wt, xg, n, n, rows, acc, g1);
