@@ -1,12 +1,16 @@
 /* Causal grouped-query attention over the KV cache, as small matrix products.
  *
- * The cache keeps each (layer, KV head) in its own area, laid out for the 6x32 register tile
- * (dot_kernels.gemm6x32_f32), whose weights are 32 columns of n rows:
- *   keys:   [ctx / 32][head_dim][32]   32 positions transposed, so q·Kᵀ for 32 positions is one tile
- *   values: [dpad / 32][ctx][32]        32 dimensions of every position, so P·V for 32 dims is one tile
- * (ctx = max_tokens rounded up to 32, dpad = head_dim rounded up to 32, the padding zero.) The
- * elements are f32, or f16 when the model was opened with kv_type "f16" (half the memory and the
- * traffic; widened in registers by gemm6x32_f16).
+ * The cache is one region in position-major chunks of CHUNK positions; each chunk holds, for every
+ * (layer, KV head), an area laid out for the 6x32 register tile (dot_kernels.gemm6x32_f32), whose
+ * weights are 32 columns of n rows:
+ *   keys:   [CHUNK / 32][head_dim][32]   32 positions transposed, so q·Kᵀ for 32 positions is one tile
+ *   values: [dpad / 32][CHUNK][32]       32 dimensions of every position, so P·V for 32 dims is one tile
+ *                                        per chunk (the chunks' products accumulate)
+ * (dpad = head_dim rounded up to 32, the padding zero.) The region is on huge pages where the
+ * kernel gives them and is touched as the context grows, a chunk of all layers at a time (rather
+ * than 2 MB in every (layer, head) area at once). The elements are f32, or f16 when the model was
+ * opened with kv_type "f16" (half the memory and the traffic; widened in registers by
+ * gemm6x32_f16).
  * Keys of the last, incomplete block of 32 positions wait row by row in a staging area
  * ([layer][KV head][32][head_dim], same element type) and are transposed into their tile when the
  * block completes: a decode step then writes one contiguous row per head instead of touching 128
@@ -20,13 +24,9 @@
 #include <math.h>
 #include <string.h>
 
-enum { TILE = 32, ROWS = 6 };
+enum { TILE = 32, ROWS = 6, CHUNK = 256 }; /* CHUNK: positions per chunk of the cache, a multiple of TILE */
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
-
-size_t kv_head_elems(const model_config *c, int max_tokens) {
-    return round_up((size_t)max_tokens, TILE) * round_up((size_t)c->head_dim, TILE);
-}
 
 size_t attention_scratch_floats(const model_config *c, int max_tokens) {
     return ROWS * (round_up((size_t)max_tokens, TILE) + (size_t)c->head_dim);
@@ -34,10 +34,30 @@ size_t attention_scratch_floats(const model_config *c, int max_tokens) {
 
 size_t kv_elem_size(const qwen_model *m) { return m->kv_f16 ? sizeof(uint16_t) : sizeof(float); }
 
-/* Start of a (layer, KV head) area of the cache (f32 or f16 elements). */
-static void *kv_area(const qwen_session *s, void *cache, int layer, int kv_head) {
+/* Elements of one (chunk, layer, KV head) area: CHUNK keys, then CHUNK values (padded dims). */
+static size_t area_elems(const model_config *c) { return CHUNK * ((size_t)c->head_dim + round_up((size_t)c->head_dim, TILE)); }
+
+size_t kv_cache_bytes(const qwen_model *m, int max_tokens) {
+    const model_config *c = &m->cfg;
+    size_t chunks = round_up((size_t)max_tokens, CHUNK) / CHUNK;
+    return chunks * (size_t)c->n_layers * (size_t)c->n_kv_heads * area_elems(c) * kv_elem_size(m);
+}
+
+static char *chunk_area(const qwen_session *s, int chunk, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
-    return (char *)cache + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * kv_head_elems(c, s->max_tokens) * kv_elem_size(s->model);
+    size_t area = ((size_t)chunk * c->n_layers + (size_t)layer) * c->n_kv_heads + (size_t)kv_head;
+    return (char *)s->kv + area * area_elems(c) * kv_elem_size(s->model);
+}
+
+/* The transposed keys of block b (positions 32b..32b+31) of (layer, KV head): [head_dim][32]. */
+static void *key_block(const qwen_session *s, int layer, int kv_head, int b) {
+    size_t d = (size_t)s->model->cfg.head_dim;
+    return chunk_area(s, b / (CHUNK / TILE), layer, kv_head) + (size_t)(b % (CHUNK / TILE)) * d * TILE * kv_elem_size(s->model);
+}
+
+/* The values of chunk `chunk` of (layer, KV head): [dpad / 32][CHUNK][32]. */
+static void *chunk_values(const qwen_session *s, int chunk, int layer, int kv_head) {
+    return chunk_area(s, chunk, layer, kv_head) + CHUNK * (size_t)s->model->cfg.head_dim * kv_elem_size(s->model);
 }
 
 size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (size_t)c->n_kv_heads * TILE * (size_t)c->head_dim; }
@@ -53,14 +73,14 @@ static void flush_block(const qwen_session *s, int layer, int h, int b) {
     const model_config *c = &s->model->cfg;
     const dot_kernels *k = dot_kernels_best();
     size_t d = (size_t)c->head_dim;
-    void *keys = kv_area(s, s->k_cache, layer, h), *stage = stage_area(s, layer, h);
+    void *keys = key_block(s, layer, h, b), *stage = stage_area(s, layer, h);
     if (s->model->kv_f16) {
         float rows[TILE * MAX_F16_HEAD_DIM], cols[MAX_F16_HEAD_DIM * TILE];
         for (size_t i = 0; i < TILE * d; i++) rows[i] = f16_to_f32(((const uint16_t *)stage)[i]); /* exact: back to the same f16 */
         k->transpose(rows, (int64_t)d, cols, TILE, TILE, (int64_t)d);
-        k->f32_to_f16_row(cols, (uint16_t *)keys + (size_t)b * d * TILE, (int64_t)(d * TILE));
+        k->f32_to_f16_row(cols, keys, (int64_t)(d * TILE));
     } else {
-        k->transpose((const float *)stage, (int64_t)d, (float *)keys + (size_t)b * d * TILE, TILE, TILE, (int64_t)d);
+        k->transpose((const float *)stage, (int64_t)d, keys, TILE, TILE, (int64_t)d);
     }
 }
 
@@ -74,21 +94,22 @@ static void store_head(void *ctx, int h, int thread_index) {
     const store_job *j = ctx;
     qwen_session *s = j->s;
     const model_config *c = &s->model->cfg;
-    size_t d = (size_t)c->head_dim, nkv = (size_t)c->n_kv_heads * d, ctx_len = round_up((size_t)s->max_tokens, TILE);
+    size_t d = (size_t)c->head_dim, nkv = (size_t)c->n_kv_heads * d;
     const dot_kernels *k = dot_kernels_best();
     bool f16 = s->model->kv_f16;
-    void *values = kv_area(s, s->v_cache, j->layer, h), *stage = stage_area(s, j->layer, h);
+    void *stage = stage_area(s, j->layer, h);
     for (int t = 0; t < j->T; t++) {
         int pos = j->pos0 + t;
         const float *kh = s->k + (size_t)t * nkv + (size_t)h * d, *vh = s->v + (size_t)t * nkv + (size_t)h * d;
         if (f16) k->f32_to_f16_row(kh, (uint16_t *)stage + (size_t)(pos % TILE) * d, (int64_t)d);
         else memcpy((float *)stage + (size_t)(pos % TILE) * d, kh, d * sizeof(float));
         if (pos % TILE == TILE - 1) flush_block(s, j->layer, h, pos / TILE);
-        size_t at = (size_t)pos * TILE;
+        void *values = chunk_values(s, pos / CHUNK, j->layer, h);
+        size_t at = (size_t)(pos % CHUNK) * TILE;
         for (size_t i0 = 0; i0 < d; i0 += TILE) {
             size_t width = d - i0 < TILE ? d - i0 : TILE;
-            if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * ctx_len, (int64_t)width);
-            else memcpy((float *)values + at + i0 * ctx_len, vh + i0, width * sizeof(float));
+            if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * CHUNK, (int64_t)width);
+            else memcpy((float *)values + at + i0 * CHUNK, vh + i0, width * sizeof(float));
         }
     }
 }
@@ -107,14 +128,14 @@ void kv_cache_truncate(qwen_session *s, int old_len, int len) {
     int b = len / TILE;
     for (int l = 0; l < c->n_layers; l++)
         for (int h = 0; h < c->n_kv_heads; h++) {
-            const void *keys = kv_area(s, s->k_cache, l, h);
+            const void *keys = key_block(s, l, h, b);
             void *stage = stage_area(s, l, h);
             if (s->model->kv_f16) {
-                const uint16_t *tile = (const uint16_t *)keys + (size_t)b * d * TILE;
+                const uint16_t *tile = keys;
                 for (size_t i = 0; i < d; i++)
                     for (int p = 0; p < TILE; p++) ((uint16_t *)stage)[(size_t)p * d + i] = tile[i * TILE + (size_t)p];
             } else {
-                k->transpose((const float *)keys + (size_t)b * d * TILE, TILE, (float *)stage, (int64_t)d, (int64_t)d, TILE);
+                k->transpose(keys, TILE, (float *)stage, (int64_t)d, (int64_t)d, TILE);
             }
         }
 }
@@ -146,7 +167,6 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         memcpy(qrows + (size_t)r * d, s->q + ((size_t)t * c->n_heads + head) * d, (size_t)d * sizeof(float));
     }
-    const void *keys = kv_area(s, s->k_cache, j->layer, kvh), *values = kv_area(s, s->v_cache, j->layer, kvh);
     const void *stage = stage_area(s, j->layer, kvh);
     bool f16 = s->model->kv_f16;
     int complete = (j->pos0 + j->T) / TILE * TILE; /* positions below are in tiles, the rest staged */
@@ -161,8 +181,9 @@ static void attend_batch(void *ctx, int item, int thread_index) {
                                      : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d));
             continue;
         }
-        if (f16) k->gemm6x32_f16((const uint16_t *)keys + (size_t)p * d, qrows, d, d, rows, false, tile);
-        else k->gemm6x32_f32((const float *)keys + (size_t)p * d, qrows, d, d, rows, false, tile);
+        const void *keys = key_block(s, j->layer, kvh, p / TILE);
+        if (f16) k->gemm6x32_f16(keys, qrows, d, d, rows, false, tile);
+        else k->gemm6x32_f32(keys, qrows, d, d, rows, false, tile);
         for (int r = 0; r < rows; r++)
             for (int i = 0; i < width; i++) scores[(size_t)r * ctx_len + p + i] = tile[r * TILE + i] * scale;
     }
@@ -173,8 +194,12 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         memset(sr + pos + 1, 0, (size_t)(n - pos - 1) * sizeof(float)); /* causal: later positions weigh 0 */
     }
     for (int i0 = 0; i0 < d; i0 += TILE) {
-        if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, false, tile);
-        else k->gemm6x32_f32((const float *)values + (size_t)i0 * ctx_len, scores, (int64_t)ctx_len, n, rows, false, tile);
+        for (int c0 = 0; c0 < n; c0 += CHUNK) { /* the chunks' products accumulate */
+            int nc = n - c0 < CHUNK ? n - c0 : CHUNK;
+            const char *values = chunk_values(s, c0 / CHUNK, j->layer, kvh);
+            if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, tile);
+            else k->gemm6x32_f32((const float *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, tile);
+        }
         int width = d - i0 < TILE ? d - i0 : TILE;
         for (int r = 0; r < rows; r++) {
             int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;

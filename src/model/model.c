@@ -381,16 +381,11 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     if (!s) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
     s->model = m;
     s->max_tokens = max_tokens;
-    size_t per = (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * kv_head_elems(&m->cfg, max_tokens);
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
-    /* zeroed (the padding must be); plain pages, touched as the context grows: on huge pages the
-     * first token alone would touch 2 MB in every (layer, KV head) area */
-    size_t elem = kv_elem_size(m);
-    s->k_cache = calloc(per, elem);
-    s->v_cache = calloc(per, elem);
-    s->k_stage = calloc(kv_stage_elems(&m->cfg), elem);
+    s->kv = big_alloc(kv_cache_bytes(m, max_tokens)); /* zeroed (the padding must be), touched as the context grows */
+    s->k_stage = calloc(kv_stage_elems(&m->cfg), kv_elem_size(m));
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg, max_tokens) * sizeof(float));
-    if (!s->tokens || !s->k_cache || !s->v_cache || !s->k_stage || !s->scores) {
+    if (!s->tokens || !s->kv || !s->k_stage || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
         qwen_session_free(s);
         return NULL;
@@ -401,8 +396,7 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
 void qwen_session_free(qwen_session *s) {
     if (!s) return;
     free(s->tokens);
-    free(s->k_cache);
-    free(s->v_cache);
+    big_free(s->kv, kv_cache_bytes(s->model, s->max_tokens));
     free(s->k_stage);
     free(s->scores);
     free(s->x);

@@ -91,7 +91,7 @@ struct qwen_session {
     int max_tokens;
     int len;                 /* tokens in the cache */
     int32_t *tokens;         /* [max_tokens] the ids in the cache */
-    void *k_cache, *v_cache; /* [n_layers][n_kv_heads][kv_head_elems] f32 or f16: see attention.c */
+    void *kv;                /* keys and values, kv_cache_bytes of them (big_alloc): see attention.c */
     void *k_stage;           /* [kv_stage_elems] keys of the incomplete last block of 32 positions */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
@@ -105,9 +105,9 @@ struct qwen_session {
 
 /* attention.c */
 enum { MAX_F16_HEAD_DIM = 256 }; /* largest head_dim an f16 KV cache supports */
-/* Elements (f32 or f16) of one (layer, KV head) area of the cache, floats of one thread's
- * attention scratch, and elements of the whole staging area for incomplete key blocks. */
-size_t kv_head_elems(const model_config *c, int max_tokens);
+/* Bytes of a KV cache for max_tokens positions, floats of one thread's attention scratch, and
+ * elements of the whole staging area for incomplete key blocks. */
+size_t kv_cache_bytes(const qwen_model *m, int max_tokens);
 size_t attention_scratch_floats(const model_config *c, int max_tokens);
 size_t kv_stage_elems(const model_config *c);
 size_t kv_elem_size(const qwen_model *m); /* bytes of one cached key or value element (4 or 2) */
