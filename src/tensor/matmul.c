@@ -132,8 +132,10 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
 }
 
 /* Packed bf16 (QDT_BF16X32): each 32-row group straight through the tile, widened in registers.
- * One token reads the group once into y; several take K_CHUNK columns at a time (8 KB, kept in L1
- * across the tokens) and accumulate their 32 sums in `acc` [T][32]. */
+ * One token reads the group once into y; several take PACKED_K_CHUNK columns at a time (32 KB,
+ * kept in L1 across the tokens; measured ~5% faster prefill than 128) and accumulate their 32 sums
+ * in `acc` [T][32]. */
+enum { PACKED_K_CHUNK = 512 };
 static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, float *acc) {
     const qtensor *w = j->w;
     int64_t n = w->cols, T = j->T;
@@ -144,8 +146,8 @@ static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, floa
             if (j->bias) j->k->axpy(j->y + r, 1.0f, j->bias + r, PROWS);
             continue;
         }
-        for (int64_t k0 = 0; k0 < n; k0 += K_CHUNK) {
-            int64_t kn = n - k0 < K_CHUNK ? n - k0 : K_CHUNK;
+        for (int64_t k0 = 0; k0 < n; k0 += PACKED_K_CHUNK) {
+            int64_t kn = n - k0 < PACKED_K_CHUNK ? n - k0 : PACKED_K_CHUNK;
             for (int64_t t = 0; t < T; t += 6) {
                 int nt = T - t < 6 ? (int)(T - t) : 6;
                 j->k->gemm6x32_bf16x32(group + k0 * PROWS, j->x + t * n + k0, n, kn, nt, k0 > 0, acc + t * PROWS);
