@@ -239,7 +239,7 @@ static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error *
     if (!packable(t)) return QWEN_OK;
     uint16_t *data = owned_alloc(m, (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t));
     if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory packing weights");
-    pack_job j = { t->data, data, t->cols, 8 * PROWS, t->rows };
+    pack_job j = { t->data, data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
     thread_pool_run(m->pool, (int)((t->rows + j.rows_per_part - 1) / j.rows_per_part), pack_part, &j);
     file_map_release(t->data, (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t)); /* a tied embedding reads them back row by row */
     *t = (qtensor){ QDT_BF16X32, t->rows, t->cols, data };
