@@ -145,7 +145,12 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
         size_t i;
         json_array_foreach(only, i, v) if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 64)
             cfg->mlp_only_layers |= 1ull << json_integer_value(v);
-        if (cfg->moe_intermediate > cfg->ffn_scratch) cfg->ffn_scratch = cfg->moe_intermediate;
+        int64_t routed = (int64_t)cfg->n_experts_used * cfg->moe_intermediate; /* a token's experts side by side (moe_ffn) */
+        if (routed > (1 << 26)) {
+            json_decref(root);
+            return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: invalid mixture-of-experts sizes");
+        }
+        if (routed > cfg->ffn_scratch) cfg->ffn_scratch = (int)routed;
         if (cfg->shared_intermediate > cfg->ffn_scratch) cfg->ffn_scratch = cfg->shared_intermediate;
     }
     model_config_add_eos(cfg, json_object_get(root, "eos_token_id"));

@@ -27,8 +27,9 @@ static bool grow_scratch(qwen_session *s, int T) {
     size_t t = (size_t)T, q = (size_t)c->n_heads * c->head_dim, kv = (size_t)c->n_kv_heads * c->head_dim;
     size_t experts = c->n_experts ? (size_t)c->n_experts : 1;
     float **bufs[] = { &s->x, &s->xb, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2, &s->rope_cs, &s->moe_x, &s->moe_y, &s->moe_logits };
+    size_t routed = c->n_experts ? t * (size_t)c->n_experts_used * c->hidden : 1; /* moe_x: every token once per expert */
     size_t sizes[] = { t * c->hidden, t * c->hidden, t * q, t * kv, t * kv, t * q, t * c->ffn_scratch, t * c->ffn_scratch, t * c->head_dim,
-                       c->n_experts ? t * c->hidden : 1, c->n_experts ? t * c->hidden : 1, 3 * t * experts };
+                       routed, c->n_experts ? t * c->hidden : 1, 3 * t * experts };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
         float *p = realloc(*bufs[i], sizes[i] * sizeof(float));
         if (!p) return false;
@@ -83,25 +84,25 @@ static void swiglu(qwen_session *s, const float *in, int n, const qtensor *gate,
 /* A sparse feed-forward layer (Qwen2-MoE / Qwen3-MoE), as transformers computes it: softmax over
  * the router's logits, the top n_experts_used experts per token (weights renormalised when
  * norm_topk_prob), each expert a SwiGLU; Qwen2-MoE adds a shared expert scaled by a sigmoid gate.
- * Tokens are grouped by expert so each expert runs once per batch. in: s->xb [T, hidden];
- * out: [T, hidden]. */
+ * The tokens are gathered expert by expert into one matrix (each expert's rows together), and
+ * all experts' gate and up projections run in one pool loop, their down projections in another.
+ * in: s->xb [T, hidden]; out: [T, hidden]. */
 static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) {
     const model_config *c = &s->model->cfg;
-    int H = c->hidden, E = c->n_experts, K = c->n_experts_used;
-    matmul(s->model->pool, &s->ws, s->moe_logits, s->xb, T, &w->router, NULL);
+    thread_pool *pool = s->model->pool;
+    int H = c->hidden, E = c->n_experts, K = c->n_experts_used < 64 ? c->n_experts_used : 64, I = c->moe_intermediate;
+    matmul(pool, &s->ws, s->moe_logits, s->xb, T, &w->router, NULL);
     memset(out, 0, (size_t)T * H * sizeof(float));
-    /* choose each token's experts: chosen[t * K + k], weight[t * K + k] (kept in moe_logits' row) */
-    int chosen[64];
-    float weight[64];
     /* moe_logits holds [T][E] router probabilities, then pick[t * E + e] (the slot of expert e among
      * token t's choices, or -1), then wsel[t * K + slot] (that choice's weight) */
     int8_t *pick = (int8_t *)(s->moe_logits + (size_t)T * E);
     float *wsel = s->moe_logits + 2 * (size_t)T * E;
     for (int t = 0; t < T; t++) {
         float *p = s->moe_logits + (size_t)t * E;
+        int chosen[64];
+        float weight[64], total = 0;
         softmax(p, E);
-        float total = 0;
-        for (int k = 0; k < K && k < 64; k++) {
+        for (int k = 0; k < K; k++) {
             int best = -1;
             for (int e = 0; e < E; e++) {
                 bool used = false;
@@ -113,24 +114,44 @@ static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) 
             total += p[best];
         }
         for (int e = 0; e < E; e++) pick[(size_t)t * E + e] = -1;
-        for (int k = 0; k < K && k < 64; k++) {
+        for (int k = 0; k < K; k++) {
             pick[(size_t)t * E + chosen[k]] = (int8_t)k;
             wsel[(size_t)t * K + k] = c->norm_topk_prob ? weight[k] / total : weight[k];
         }
     }
+    /* gather: expert e's tokens become rows first[e] .. first[e] + count of moe_x */
+    matmul_group *gu = malloc(3 * (size_t)E * sizeof *gu), *down = gu ? gu + 2 * E : NULL;
+    int n = 0, rows = 0;
     for (int e = 0; e < E; e++) {
-        int n = 0;
+        int first = rows;
         for (int t = 0; t < T; t++)
-            if (pick[(size_t)t * E + e] >= 0) memcpy(s->moe_x + (size_t)n++ * H, s->xb + (size_t)t * H, (size_t)H * sizeof(float));
-        if (!n) continue;
-        float *y = s->moe_x; /* swiglu may write over its input: it is read before the output is written */
-        swiglu(s, s->moe_x, n, &w->e_gate[e], &w->e_up[e], &w->e_down[e], y);
-        for (int t = 0, i = 0; t < T; t++) {
-            int slot = pick[(size_t)t * E + e];
-            if (slot < 0) continue;
-            dot_kernels_best()->axpy(out + (size_t)t * H, wsel[(size_t)t * K + slot], y + (size_t)i++ * H, H);
+            if (pick[(size_t)t * E + e] >= 0) memcpy(s->moe_x + (size_t)rows++ * H, s->xb + (size_t)t * H, (size_t)H * sizeof(float));
+        if (rows == first) continue;
+        matmul_group g = { first, rows - first, &w->e_gate[e], s->hb + (size_t)first * I };
+        if (gu) {
+            gu[2 * n] = g;
+            gu[2 * n + 1] = (matmul_group){ first, rows - first, &w->e_up[e], s->hb2 + (size_t)first * I };
+            down[n] = (matmul_group){ first, rows - first, &w->e_down[e], s->moe_x + (size_t)first * H };
+        } else { /* no memory for the batch: this expert alone (its down output over its own input rows) */
+            matmul_multi(pool, &s->ws, s->moe_x + (size_t)first * H, g.n, 2, (matmul_out[]){ { g.y, g.w, NULL }, { s->hb2 + (size_t)first * I, &w->e_up[e], NULL } });
+            for (int r = first; r < rows; r++) dot_kernels_best()->swiglu(s->hb + (size_t)r * I, s->hb2 + (size_t)r * I, I);
+            matmul(pool, &s->ws, s->moe_x + (size_t)first * H, s->hb + (size_t)first * I, g.n, &w->e_down[e], NULL);
         }
+        n++;
     }
+    if (gu) {
+        matmul_grouped(pool, &s->ws, s->moe_x, rows, 2 * n, gu);
+        gate_job g = { s->hb, s->hb2, I };
+        thread_pool_run(pool, rows, gate_row, &g);
+        matmul_grouped(pool, &s->ws, s->hb, rows, n, down); /* each expert's output over its gathered input */
+        free(gu);
+    }
+    /* scatter: every token adds its experts' outputs, weighted, in expert order */
+    for (int e = 0, r = 0; e < E; e++)
+        for (int t = 0; t < T; t++) {
+            int slot = pick[(size_t)t * E + e];
+            if (slot >= 0) dot_kernels_best()->axpy(out + (size_t)t * H, wsel[(size_t)t * K + slot], s->moe_x + (size_t)r++ * H, H);
+        }
     if (c->shared_intermediate) {
         float *y = s->moe_x, gate;
         swiglu(s, s->xb, T, &w->sh_gate, &w->sh_up, &w->sh_down, y);

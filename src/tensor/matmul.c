@@ -271,46 +271,105 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
     matmul_multi(pool, ws, x, T, 1, &(matmul_out){ y, w, bias });
 }
 
-enum { MAX_MULTI = 4 };
+/* Several jobs in one pool loop: job m owns blocks first_block[m] .. first_block[m + 1] - 1. */
 typedef struct multi_job {
-    matmul_job jobs[MAX_MULTI];
-    int first_block[MAX_MULTI + 1]; /* job m owns blocks first_block[m] .. first_block[m + 1] - 1 */
+    matmul_job *jobs;
+    const int *first_block; /* [n + 1] */
     int n;
 } multi_job;
 
 static void multi_block(void *ctx, int block, int thread_index) {
     const multi_job *mj = ctx;
-    int m = 0;
-    while (block >= mj->first_block[m + 1]) m++;
-    matmul_block((void *)&mj->jobs[m], block - mj->first_block[m], thread_index);
+    int lo = 0, hi = mj->n - 1; /* the last job starting at or before `block` */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (mj->first_block[mid] <= block) lo = mid;
+        else hi = mid - 1;
+    }
+    matmul_block(&mj->jobs[lo], block - mj->first_block[lo], thread_index);
 }
 
+/* Whether every weight matrix shares the first one's dtype and width (one activation preparation
+ * then serves them all). */
+static bool alike(int n, const qtensor *const *ws) {
+    for (int i = 1; i < n; i++)
+        if (ws[i]->dtype != ws[0]->dtype || ws[i]->cols != ws[0]->cols) return false;
+    return true;
+}
+
+enum { MAX_MULTI = 4 };
+
 void matmul_multi(thread_pool *pool, workspace *ws, const float *x, int T, int n, const matmul_out *outs) {
-    bool alike = n <= MAX_MULTI;
-    for (int i = 1; i < n && alike; i++) alike = outs[i].w->dtype == outs[0].w->dtype && outs[i].w->cols == outs[0].w->cols;
-    if (!alike) {
+    const qtensor *w[MAX_MULTI];
+    for (int i = 0; i < n && i < MAX_MULTI; i++) w[i] = outs[i].w;
+    if (n > MAX_MULTI || !alike(n, w)) {
         for (int i = 0; i < n; i++) matmul(pool, ws, outs[i].y, x, T, outs[i].w, outs[i].bias);
         return;
     }
     workspace local = { 0 };
     if (!ws) ws = &local;
-    multi_job mj = { .n = n };
-    if (!matmul_prepare(pool, ws, &mj.jobs[0], x, T, outs[0].w)) {
+    matmul_job jobs[MAX_MULTI];
+    int first_block[MAX_MULTI + 1] = { 0 };
+    if (!matmul_prepare(pool, ws, &jobs[0], x, T, outs[0].w)) {
         for (int i = 0; i < n; i++) matmul_low_memory(pool, outs[i].y, x, T, outs[i].w, outs[i].bias);
         return;
     }
     for (int i = 0; i < n; i++) {
-        matmul_job *j = &mj.jobs[i];
+        matmul_job *j = &jobs[i];
         if (i) { /* the same activations and scratch; this matrix's rows */
-            *j = mj.jobs[0];
+            *j = jobs[0];
             j->w = outs[i].w;
             set_block_rows(j, thread_pool_size(pool));
         }
         j->y = outs[i].y;
         j->bias = outs[i].bias;
-        mj.first_block[i + 1] = mj.first_block[i] + matmul_n_blocks(j);
+        first_block[i + 1] = first_block[i] + matmul_n_blocks(j);
     }
-    thread_pool_run(pool, mj.first_block[n], multi_block, &mj);
+    multi_job mj = { jobs, first_block, n };
+    thread_pool_run(pool, first_block[n], multi_block, &mj);
+    workspace_free(&local);
+}
+
+void matmul_grouped(thread_pool *pool, workspace *ws, const float *x, int rows, int n, const matmul_group *groups) {
+    if (n <= 0) return;
+    workspace local = { 0 };
+    if (!ws) ws = &local;
+    const qtensor **w = malloc((size_t)n * sizeof *w);
+    matmul_job *jobs = malloc((size_t)n * sizeof *jobs);
+    int *first_block = malloc((size_t)(n + 1) * sizeof *first_block);
+    for (int i = 0; w && i < n; i++) w[i] = groups[i].w;
+    matmul_job base;
+    bool together = w && jobs && first_block && alike(n, w) && matmul_prepare(pool, ws, &base, x, rows, groups[0].w);
+    if (!together) { /* different shapes, or no memory for the batch: one matmul each */
+        for (int i = 0; i < n; i++)
+            if (groups[i].n > 0) matmul(pool, ws, groups[i].y, x + (int64_t)groups[i].first * groups[i].w->cols, groups[i].n, groups[i].w, NULL);
+    } else {
+        int64_t cols = groups[0].w->cols, nb = cols / QK, m = 0;
+        first_block[0] = 0;
+        for (int i = 0; i < n; i++) {
+            const matmul_group *g = &groups[i];
+            if (g->n <= 0) continue;
+            matmul_job *j = &jobs[m];
+            *j = base;
+            j->x = x + (int64_t)g->first * cols;
+            j->T = g->n;
+            j->w = g->w;
+            j->y = g->y;
+            if (j->xq) { /* this group's rows of the quantized activations */
+                j->xq += (int64_t)g->first * nb;
+                j->xd += (int64_t)g->first * nb;
+                j->xs += (int64_t)g->first * nb;
+            }
+            set_block_rows(j, thread_pool_size(pool));
+            first_block[m + 1] = first_block[m] + matmul_n_blocks(j);
+            m++;
+        }
+        multi_job mj = { jobs, first_block, (int)m };
+        if (m) thread_pool_run(pool, first_block[m], multi_block, &mj);
+    }
+    free(w);
+    free(jobs);
+    free(first_block);
     workspace_free(&local);
 }
 

@@ -93,6 +93,13 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
  * in one loop on the pool (one synchronisation instead of n); otherwise one matmul each. */
 typedef struct matmul_out { float *y; const qtensor *w; const float *bias; } matmul_out;
 void matmul_multi(thread_pool *pool, workspace *ws, const float *x, int T, int n, const matmul_out *outs);
+/* Groups of rows of one activation matrix x [rows][cols], each through its own weight matrix, in
+ * one loop on the pool (a mixture-of-experts layer: the tokens routed to each expert): group i
+ * multiplies rows first .. first + n - 1 by w into y [n][w->rows]; groups with n = 0 are skipped.
+ * The activations are prepared once for all groups when the matrices share dtype and width;
+ * otherwise (or short of memory) each group runs as its own matmul. No bias. */
+typedef struct matmul_group { int first, n; const qtensor *w; float *y; } matmul_group;
+void matmul_grouped(thread_pool *pool, workspace *ws, const float *x, int rows, int n, const matmul_group *groups);
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
 void ref_softmax(float *x, int64_t n);

@@ -144,6 +144,61 @@ static void test_matmul(thread_pool *pool) {
     }
 }
 
+/* matmul_grouped: groups of rows (some empty, some single) through different matrices of each
+ * dtype equal a matmul_ref per group; mixed dtypes fall back to one matmul each. */
+static void test_matmul_grouped(thread_pool *pool) {
+    enum { ROWS = 64, COLS = 96, N = 5, XR = 13 };
+    int first[N] = { 0, 3, 3, 4, 12 }, count[N] = { 3, 0, 1, 8, 1 };
+    float *x = malloc(XR * COLS * 4), *wf = malloc((size_t)N * ROWS * COLS * 4);
+    for (int i = 0; i < XR * COLS; i++) x[i] = frand();
+    for (int i = 0; i < N * ROWS * COLS; i++) wf[i] = frand();
+    qdtype types[] = { QDT_F32, QDT_BF16, QDT_BF16X32, QDT_Q8_0, QDT_Q4_0 };
+    for (size_t d = 0; d < sizeof types / sizeof *types; d++)
+        for (int mixed = 0; mixed < 2; mixed++) {
+            qtensor w[N], ref[N];
+            void *mem[N];
+            matmul_group g[N];
+            float *y = calloc((size_t)XR * ROWS, 4), *yr = malloc((size_t)XR * ROWS * 4);
+            for (int e = 0; e < N; e++) {
+                qdtype t = mixed && e == 2 ? QDT_F32 : types[d];
+                const float *src = wf + (size_t)e * ROWS * COLS;
+                mem[e] = malloc((size_t)ROWS * COLS * 4);
+                uint16_t *plain = malloc((size_t)ROWS * COLS * 2);
+                for (int i = 0; i < ROWS * COLS; i++) plain[i] = to_bf16(src[i]);
+                if (t == QDT_F32) memcpy(mem[e], src, (size_t)ROWS * COLS * 4);
+                else if (t == QDT_BF16) memcpy(mem[e], plain, (size_t)ROWS * COLS * 2);
+                else if (t == QDT_BF16X32) pack_bf16x32(plain, ROWS, COLS, mem[e]);
+                else REQUIRE(quantize_rows_f32(t, src, ROWS, COLS, true, mem[e]), "quantize");
+                w[e] = (qtensor){ t, ROWS, COLS, mem[e] };
+                ref[e] = t == QDT_BF16X32 ? (qtensor){ QDT_BF16, ROWS, COLS, NULL } : w[e];
+                if (t == QDT_BF16X32) { ref[e].data = plain; plain = NULL; }
+                free(plain);
+                g[e] = (matmul_group){ first[e], count[e], &w[e], y + (size_t)first[e] * ROWS };
+            }
+            workspace ws = { 0 };
+            matmul_grouped(pool, &ws, x, XR, N, g);
+            workspace_free(&ws);
+            double err = 0;
+            for (int e = 0; e < N; e++) {
+                if (!count[e]) continue;
+                matmul_ref(yr, x + (size_t)first[e] * COLS, count[e], &ref[e], NULL);
+                for (int i = 0; i < count[e] * ROWS; i++) {
+                    double diff = fabs(y[(size_t)first[e] * ROWS + i] - yr[i]);
+                    if (diff > err) err = diff;
+                }
+            }
+            CHECK(err <= 1e-4 * (COLS + 1) / 16.0, "matmul_grouped %s%s: err %g", qdtype_name(types[d]), mixed ? " mixed with F32" : "", err);
+            for (int e = 0; e < N; e++) {
+                if (ref[e].data != mem[e]) free((void *)ref[e].data);
+                free(mem[e]);
+            }
+            free(y);
+            free(yr);
+        }
+    free(x);
+    free(wf);
+}
+
 static void test_axpy_convert_gemm(void) {
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512() };
     for (int k = 0; k < 2; k++) {
@@ -379,6 +434,8 @@ int main(void) {
     thread_pool *pool = thread_pool_new(3);
     test_matmul(pool);
     test_matmul(NULL);
+    test_matmul_grouped(pool);
+    test_matmul_grouped(NULL);
     thread_pool_free(pool);
     test_small_ops();
     test_axpy_convert_gemm();
