@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# qwenc vs llama.cpp on the same machine, in one run, on the same Qwen3-0.6B-shaped synthetic
-# weights at bf16, Q8_0 and Q4_0: pp and tg tokens/s side by side, with ratios.
-#   bench/vs_llamacpp.sh [PP=512] [TG=128] [THREADS=all CPUs] [KV=f16|f32]
+# qwenc vs llama.cpp on the same machine, in one run, on the same synthetic weights (Qwen3-0.6B
+# shape unless SHAPE says otherwise) at bf16, Q8_0 and Q4_0: pp and tg tokens/s side by side, with ratios.
+#   bench/vs_llamacpp.sh [PP=512] [TG=128] [THREADS=all CPUs] [KV=f16|f32] [SHAPE=qwen3-0.6b] [LAYERS=all]
 # Both engines keep their KV cache in the same type (KV; f16 is llama.cpp's default, f32 qwenc's).
+# SHAPE is any `qwenc synth --shape` (qwen3-30b-a3b: the MoE; LAYERS=4 writes a 4-layer slice).
 # llama.cpp comes from npm (node-llama-cpp's prebuilt CPU builds); the weights are written once
 # as a HF directory (qwenc synth) and as GGUF (bench_gguf_write, same quantizer for both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)} kv=${4:-f16}
+pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)} kv=${4:-f16} shape=${5:-qwen3-0.6b} layers=${6:-}
 work=${QWENC_BENCH_DIR:-bench/out}
 mkdir -p "$work"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -15,12 +16,13 @@ cmake --build build -j --target qwenc bench_gguf_write >/dev/null
 if [ ! -d bench/node_modules/node-llama-cpp ]; then
   (cd bench && npm install --no-audit --no-fund --no-save node-llama-cpp@3.22.1 >/dev/null)
 fi
-model=$work/qwen3-0.6b
-[ -f $model/model.safetensors ] || build/qwenc synth --shape qwen3-0.6b $model --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
-printf 'machine: %s, %s threads, %s KV cache in both engines\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv"
+name=$shape${layers:+-${layers}l}
+model=$work/$name
+[ -f $model/model.safetensors ] || build/qwenc synth --shape $shape $model ${layers:+--layers $layers} --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
+printf 'machine: %s, %s threads, %s KV cache in both engines, %s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name"
 printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth)"
 for fmt in bf16 q8_0 q4_0; do
-  gguf=$work/qwen3-0.6b-$fmt.gguf
+  gguf=$work/$name-$fmt.gguf
   [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
   quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
   q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads $quant --kv-type $kv --json)
