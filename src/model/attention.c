@@ -29,7 +29,7 @@ enum { TILE = 32, ROWS = 6, CHUNK = 256 }; /* CHUNK: positions per chunk of the 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 size_t attention_scratch_floats(const model_config *c, int max_tokens) {
-    return ROWS * (round_up((size_t)max_tokens, TILE) + (size_t)c->head_dim);
+    return ROWS * (round_up((size_t)max_tokens, TILE) + (size_t)c->head_dim + round_up((size_t)c->head_dim, TILE));
 }
 
 size_t kv_elem_size(const qwen_model *m) { return m->kv_f16 ? sizeof(uint16_t) : sizeof(float); }
@@ -159,6 +159,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     size_t ctx_len = round_up((size_t)s->max_tokens, TILE);
     float *scores = s->scores + (size_t)thread_index * attention_scratch_floats(c, s->max_tokens); /* [ROWS][ctx_len] */
     float *qrows = scores + ROWS * ctx_len;                                                         /* [ROWS][d] */
+    float *outs = qrows + ROWS * (size_t)d; /* [dpad / 32][ROWS][32]: P·V, one tile per 32 dimensions */
     float scale = 1.0f / sqrtf((float)d);
 
     int last_pos = j->pos0 + (r0 + rows - 1) / group; /* the batch's latest position */
@@ -193,17 +194,22 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         k->softmax(sr, pos + 1);
         memset(sr + pos + 1, 0, (size_t)(n - pos - 1) * sizeof(float)); /* causal: later positions weigh 0 */
     }
-    for (int i0 = 0; i0 < d; i0 += TILE) {
-        for (int c0 = 0; c0 < n; c0 += CHUNK) { /* the chunks' products accumulate */
-            int nc = n - c0 < CHUNK ? n - c0 : CHUNK;
-            const char *values = chunk_values(s, c0 / CHUNK, j->layer, kvh);
-            if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, tile);
-            else k->gemm6x32_f32((const float *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, tile);
+    /* P·V chunk by chunk, each chunk's values (every 32-dimension slice) read in one sequential
+     * run; the chunks' products accumulate in one tile per slice */
+    for (int c0 = 0; c0 < n; c0 += CHUNK) {
+        int nc = n - c0 < CHUNK ? n - c0 : CHUNK;
+        const char *values = chunk_values(s, c0 / CHUNK, j->layer, kvh);
+        for (int i0 = 0; i0 < d; i0 += TILE) {
+            float *out = outs + (size_t)i0 * ROWS;
+            if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, out);
+            else k->gemm6x32_f32((const float *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, out);
         }
+    }
+    for (int i0 = 0; i0 < d; i0 += TILE) {
         int width = d - i0 < TILE ? d - i0 : TILE;
         for (int r = 0; r < rows; r++) {
             int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
-            memcpy(s->att + ((size_t)t * c->n_heads + head) * d + i0, tile + r * TILE, (size_t)width * sizeof(float));
+            memcpy(s->att + ((size_t)t * c->n_heads + head) * d + i0, outs + (size_t)i0 * ROWS + r * TILE, (size_t)width * sizeof(float));
         }
     }
 }
