@@ -92,31 +92,10 @@ static void matmul_rows_quant_batched(const matmul_job *j, int64_t r0, int64_t r
     }
 }
 
-/* Tile r (weight rows r..r+31, `wt`: f32 [cols][32], or a packed bf16 group) against all T tokens:
- * k_chunk columns at a time, so that the slice of weights being reused stays in L1 across all the
- * tokens, each chunk through every group of up to 6 tokens (gemm6x32); the 32 sums of each token
- * accumulate in `acc` [T][32], then go to y (+ bias). */
-static void tile_all_tokens(const matmul_job *j, const void *wt, bool packed, int64_t r, int64_t k_chunk, float *acc) {
-    int64_t n = j->w->cols, T = j->T;
-    for (int64_t k0 = 0; k0 < n; k0 += k_chunk) {
-        int64_t kn = n - k0 < k_chunk ? n - k0 : k_chunk;
-        for (int64_t t = 0; t < T; t += 6) {
-            int nt = T - t < 6 ? (int)(T - t) : 6;
-            const float *x = j->x + t * n + k0;
-            if (packed) j->k->gemm6x32_bf16x32((const uint16_t *)wt + k0 * TILE_ROWS, x, n, kn, nt, k0 > 0, acc + t * TILE_ROWS);
-            else j->k->gemm6x32_f32((const float *)wt + k0 * TILE_ROWS, x, n, kn, nt, k0 > 0, acc + t * TILE_ROWS);
-        }
-    }
-    for (int64_t t = 0; t < T; t++) {
-        float *y = j->y + t * j->w->rows + r;
-        memcpy(y, acc + t * TILE_ROWS, TILE_ROWS * sizeof(float));
-        if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, TILE_ROWS);
-    }
-}
-
 /* Prefill: 32 weight rows at a time are converted to f32 and transposed ([cols][32]) once, then
- * multiplied with every token, K_CHUNK columns (16 KB of the tile) at a time. Rows beyond a
- * multiple of 32 go through the plain dot. */
+ * multiplied with every token in groups of up to 6 (gemm6x32), K_CHUNK columns at a time so that
+ * the slice of weights being reused (16 KB) stays in L1 across all the tokens; the 32 sums of each
+ * token accumulate in `acc` [T][32]. Rows beyond a multiple of 32 go through the plain dot. */
 enum { K_CHUNK = 128 };
 static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, float *tile) {
     const qtensor *w = j->w;
@@ -133,7 +112,18 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
                 for (int64_t k = 0; k < n; k++) tile[k * TILE_ROWS + i] = row[k];
             }
         }
-        tile_all_tokens(j, tile, false, r, K_CHUNK, acc);
+        for (int64_t k0 = 0; k0 < n; k0 += K_CHUNK) {
+            int64_t kn = n - k0 < K_CHUNK ? n - k0 : K_CHUNK;
+            for (int64_t t = 0; t < T; t += 6) {
+                int nt = T - t < 6 ? (int)(T - t) : 6;
+                j->k->gemm6x32_f32(tile + k0 * TILE_ROWS, j->x + t * n + k0, n, kn, nt, k0 > 0, acc + t * TILE_ROWS);
+            }
+        }
+        for (int64_t t = 0; t < T; t++) {
+            float *y = j->y + t * w->rows + r;
+            memcpy(y, acc + t * TILE_ROWS, TILE_ROWS * sizeof(float));
+            if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, TILE_ROWS);
+        }
     }
     for (; r < r1; r++) {
         qtensor_row_f32(w, r, row);
@@ -141,20 +131,46 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
     }
 }
 
-/* Packed bf16 (QDT_BF16X32): each 32-row group straight through the tile, widened in registers.
- * One token reads the group once into y; several take PACKED_K_CHUNK columns (32 KB) at a time
- * (measured ~5% faster prefill than 128). */
-enum { PACKED_K_CHUNK = 512 };
+/* Packed bf16 (QDT_BF16X32): the tile reads the groups straight from memory, widened in
+ * registers. One token reads each group once into y. Several are blocked for the caches, as a
+ * BLAS would: PACKED_RB rows (8 groups) at a time, then PACKED_TB tokens at a time, then
+ * PACKED_KC columns at a time — the tokens' slice of x (96 x 512 floats, 192 KB) stays in L2
+ * across the 8 groups, a group's slice of weights (32 KB) in L1 across the tokens — their sums
+ * accumulating in `acc` [8 groups][PACKED_TB][32] (measured ~6% faster prefill than one group
+ * at a time). */
+enum { PACKED_RB = 256, PACKED_TB = 96, PACKED_KC = 512 };
 static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, float *acc) {
-    int64_t n = j->w->cols;
-    for (int64_t r = r0; r < r1; r += PROWS) {
-        const uint16_t *group = (const uint16_t *)j->w->data + r * n;
-        if (j->T > 1) {
-            tile_all_tokens(j, group, true, r, PACKED_K_CHUNK, acc);
-            continue;
+    const qtensor *w = j->w;
+    int64_t n = w->cols, T = j->T;
+    if (T == 1) {
+        for (int64_t r = r0; r < r1; r += PROWS) {
+            j->k->gemm6x32_bf16x32((const uint16_t *)w->data + r * n, j->x, n, n, 1, false, j->y + r);
+            if (j->bias) j->k->axpy(j->y + r, 1.0f, j->bias + r, PROWS);
         }
-        j->k->gemm6x32_bf16x32(group, j->x, n, n, 1, false, j->y + r);
-        if (j->bias) j->k->axpy(j->y + r, 1.0f, j->bias + r, PROWS);
+        return;
+    }
+    for (int64_t rb = r0; rb < r1; rb += PACKED_RB) {
+        int64_t re = r1 - rb < PACKED_RB ? r1 : rb + PACKED_RB;
+        for (int64_t t0 = 0; t0 < T; t0 += PACKED_TB) {
+            int64_t tn = T - t0 < PACKED_TB ? T - t0 : PACKED_TB;
+            for (int64_t k0 = 0; k0 < n; k0 += PACKED_KC) {
+                int64_t kn = n - k0 < PACKED_KC ? n - k0 : PACKED_KC;
+                for (int64_t r = rb; r < re; r += PROWS) {
+                    const uint16_t *wt = (const uint16_t *)w->data + r * n + k0 * PROWS;
+                    float *a = acc + (r - rb) * tn; /* this group's [tn][32] */
+                    for (int64_t t = 0; t < tn; t += 6) {
+                        int nt = tn - t < 6 ? (int)(tn - t) : 6;
+                        j->k->gemm6x32_bf16x32(wt, j->x + (t0 + t) * n + k0, n, kn, nt, k0 > 0, a + t * PROWS);
+                    }
+                }
+            }
+            for (int64_t r = rb; r < re; r += PROWS)
+                for (int64_t t = 0; t < tn; t++) {
+                    float *y = j->y + (t0 + t) * w->rows + r;
+                    memcpy(y, acc + (r - rb) * tn + t * PROWS, PROWS * sizeof(float));
+                    if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, PROWS);
+                }
+        }
     }
 }
 
@@ -244,7 +260,7 @@ static bool matmul_prepare(thread_pool *pool, workspace *ws, matmul_job *j, cons
         j->xd = xd;
         j->xs = xs;
     } else if (w->dtype == QDT_BF16X32) {
-        j->scratch_stride = (int64_t)T * TILE_ROWS; /* the sums only */
+        j->scratch_stride = PACKED_RB * PACKED_TB; /* the sums only */
         j->scratch = workspace_get(ws, (size_t)threads * (size_t)j->scratch_stride * sizeof(float));
         if (!j->scratch) return false;
     } else if (T > 1) {

@@ -96,7 +96,8 @@ static void test_quant_dots(void) {
 
 static void test_matmul(thread_pool *pool) {
     int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 }, { 67, 96, 9 }, { 64, 64, 13 },
-                        { 48, 128, 5 }, { 32, 32, 9 }, { 160, 64, 8 }, { 16, 96, 2 }, { 64, 37, 7 }, { 96, 129, 1 }, { 32, 1, 3 }, { 32, 1100, 7 } };
+                        { 48, 128, 5 }, { 32, 32, 9 }, { 160, 64, 8 }, { 16, 96, 2 }, { 64, 37, 7 }, { 96, 129, 1 }, { 32, 1, 3 }, { 32, 1100, 7 },
+                        { 2080, 40, 100 }, { 64, 1100, 100 } }; /* packed prefill: row sub-blocks, token blocks and column chunks */
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int rows = shapes[s][0], cols = shapes[s][1], T = shapes[s][2];
         float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)T * cols * 4), *bias = malloc(rows * 4);
