@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "base/clock.h"
 #include "base/error.h"
 
 /* Parses "1,2,3" into a malloc'ed array. Returns NULL on a malformed list. */
@@ -116,8 +117,10 @@ int cmd_run(int argc, char **argv) {
     if (!model || !prompt) { fprintf(stderr, "qwenc run: -m MODEL and -p TEXT are required\n"); run_usage(stderr); return 2; }
     if (g.n_predict < 0) g.n_predict = 256;
     qwen_error *err = NULL;
+    double t_load = clock_seconds();
     qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap }, &err);
     if (!m) return cli_fail("run", err);
+    fprintf(stderr, "qwenc: loaded %s in %.2f s\n", qwen_model_describe(m), clock_seconds() - t_load);
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);
     if (!tok) {
         qwen_model_close(m);

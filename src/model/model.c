@@ -390,6 +390,9 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
         qwen_session_free(s);
         return NULL;
     }
+    /* commit the first chunk now (huge pages zeroed by the kernel), so that the first prompt's
+     * time does not include it; later chunks come as the context grows */
+    memset(s->kv, 0, kv_cache_bytes(m, 1));
     return s;
 }
 
