@@ -98,8 +98,10 @@ typedef struct qwen_model_opts {
 } qwen_model_opts;
 
 /* Opens a Hugging Face model directory, or a repo id found in the local hub cache, mapping the
- * safetensors weights in place. Supports Qwen2ForCausalLM and Qwen3ForCausalLM (dense). `opts` may
- * be NULL. Returns NULL with *err on a missing/corrupt/unsupported checkpoint. */
+ * safetensors weights (bf16 matrices are then packed into memory unless opts->mmap; --quant
+ * quantizes them). Supports Qwen2/Qwen3 causal LMs, their MoE variants, and Qwen3 embedding and
+ * reranker checkpoints. `opts` may be NULL. Returns NULL with *err on a missing/corrupt/unsupported
+ * checkpoint. */
 qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_error **err);
 void qwen_model_close(qwen_model *model);
 
