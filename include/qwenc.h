@@ -95,6 +95,11 @@ typedef struct qwen_model_opts {
                     with other processes). false (default): bf16 matrices are repacked into memory for
                     the tile kernels (a copy, on huge pages where the kernel gives them; ~1.2x faster
                     decode and prefill), unless the copy would not fit in the memory available */
+    /* Called on the opening thread as the weights are quantized or packed at load (the long part of
+       opening a large model): stage "quantizing" or "packing", fraction of that stage done (0..1,
+       reaching 1). NULL: not called. */
+    void (*progress)(void *user, const char *stage, double fraction);
+    void *progress_user;
 } qwen_model_opts;
 
 /* Opens a Hugging Face model directory, or a repo id found in the local hub cache, mapping the

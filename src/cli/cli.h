@@ -45,6 +45,10 @@ typedef struct cli_gen_opts {
 #define CLI_MMAP_HELP \
     "  --mmap            compute from the mapped weight files as stored (quicker start, less memory;\n" \
     "                    by default bf16 matrices are repacked into memory: faster decode and prefill)\n"
+/* qwen_model_opts.progress for the commands: "qwenc: packing weights 42%" on stderr, rewritten in
+ * place when the percentage changes, when stderr is a terminal (the line erased when done).
+ * `user`: an int holding the percentage last shown (start it at -1), or NULL. */
+void cli_load_progress(void *user, const char *stage, double fraction);
 void cli_gen_opts_init(cli_gen_opts *g);
 /* Consumes argv[*i] (and its value) if it is a generation option; returns 0 otherwise. */
 int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i);

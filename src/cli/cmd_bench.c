@@ -79,7 +79,7 @@ int cmd_bench(int argc, char **argv) {
     if (!model || pp < 1 || tg < 1 || reps < 1) { fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive\n"); return 2; }
     qwen_error *err = NULL;
     double t_load = clock_seconds();
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant, .kv_type = kv_type, .mmap = mmap }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant, .kv_type = kv_type, .mmap = mmap, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
     if (!m) return cli_fail("bench", err);
     t_load = clock_seconds() - t_load;
     double anon_after_load = anon_rss_mb();

@@ -118,7 +118,7 @@ int cmd_run(int argc, char **argv) {
     if (g.n_predict < 0) g.n_predict = 256;
     qwen_error *err = NULL;
     double t_load = clock_seconds();
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
     if (!m) return cli_fail("run", err);
     fprintf(stderr, "qwenc: loaded %s in %.2f s\n", qwen_model_describe(m), clock_seconds() - t_load);
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);

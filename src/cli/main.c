@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -74,6 +75,15 @@ int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char *
     }
     *value = argv[++*i];
     return 1;
+}
+
+void cli_load_progress(void *user, const char *stage, double fraction) {
+    int *shown = user, percent = (int)(fraction * 100);
+    if (!isatty(STDERR_FILENO) || (shown && *shown == percent)) return;
+    if (shown) *shown = percent;
+    if (fraction >= 1.0) fprintf(stderr, "\r\033[K");
+    else fprintf(stderr, "\rqwenc: %s weights %3d%%", stage, percent);
+    fflush(stderr);
 }
 
 void cli_gen_opts_init(cli_gen_opts *g) {

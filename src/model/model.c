@@ -196,31 +196,50 @@ static qwen_status for_each_matrix(qwen_model *m, bool routers, matrix_fn fn, vo
     return st;
 }
 
-/* Quantizes a matrix to *(qdtype *)ctx unless it has that type already or its rows are not whole
- * blocks (then it stays as it is). */
-static qwen_status quantize_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
-    qdtype type = *(const qdtype *)ctx;
-    if (t->dtype == type || t->cols % QK) return QWEN_OK;
-    return quantize_matrix(m, t, type, err);
+/* One stage of load-time work over the matrices (quantizing or packing): a first pass counts the
+ * bytes it will touch, the second does the work and reports progress. */
+typedef struct load_work {
+    const qwen_model_opts *opts;
+    const char *stage;
+    qdtype type;      /* quantizing: the target */
+    bool counting;    /* first pass */
+    size_t total, done;
+} load_work;
+
+static size_t matrix_bytes(const qtensor *t) { return (size_t)t->rows * qdtype_row_bytes(t->dtype, t->cols); }
+
+/* Counts a matrix in the first pass; false: do the work now. */
+static bool load_count(load_work *w, const qtensor *t) {
+    if (w->counting) w->total += matrix_bytes(t);
+    return w->counting;
 }
 
-static qwen_status quantize_weights(qwen_model *m, const char *quant, qwen_error **err) {
-    qdtype type;
-    if (!strcmp(quant, "q8_0") || !strcmp(quant, "q8")) type = QDT_Q8_0;
-    else if (!strcmp(quant, "q4_0") || !strcmp(quant, "q4")) type = QDT_Q4_0;
+static void load_report(load_work *w, size_t bytes) {
+    w->done += bytes;
+    if (w->opts && w->opts->progress && w->total) w->opts->progress(w->opts->progress_user, w->stage, (double)w->done / (double)w->total);
+}
+
+/* Quantizes a matrix to w->type unless it has that type already or its rows are not whole blocks
+ * (then it stays as it is). */
+static qwen_status quantize_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
+    load_work *w = ctx;
+    if (t->dtype == w->type || t->cols % QK || load_count(w, t)) return QWEN_OK;
+    size_t bytes = matrix_bytes(t);
+    qwen_status st = quantize_matrix(m, t, w->type, err);
+    if (!st) load_report(w, bytes);
+    return st;
+}
+
+static qwen_status quantize_weights(qwen_model *m, const qwen_model_opts *opts, qwen_error **err) {
+    const char *quant = opts->quant;
+    load_work w = { opts, "quantizing", QDT_Q8_0, true, 0, 0 };
+    if (!strcmp(quant, "q8_0") || !strcmp(quant, "q8")) w.type = QDT_Q8_0;
+    else if (!strcmp(quant, "q4_0") || !strcmp(quant, "q4")) w.type = QDT_Q4_0;
     else return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
     /* not the routers: their small outputs decide which experts run */
-    return for_each_matrix(m, false, quantize_visit, &type, err);
-}
-
-/* Whether packing applies: bf16 in whole 32-row groups. */
-static bool packable(const qtensor *t) { return t->dtype == QDT_BF16 && t->rows % PROWS == 0; }
-
-static qwen_status count_packable(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
-    (void)m;
-    (void)err;
-    if (packable(t)) *(size_t *)ctx += (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t);
-    return QWEN_OK;
+    for_each_matrix(m, false, quantize_visit, &w, err);
+    w.counting = false;
+    return for_each_matrix(m, false, quantize_visit, &w, err);
 }
 
 typedef struct pack_job { const uint16_t *src; uint16_t *dst; int64_t cols, rows_per_part, rows; } pack_job;
@@ -235,25 +254,28 @@ static void pack_part(void *ctx, int part, int thread_index) {
 /* Replaces a bf16 matrix of whole 32-row groups by a packed copy (QDT_BF16X32) in memory the
  * model owns; other matrices stay as they are. */
 static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
-    (void)ctx;
-    if (!packable(t)) return QWEN_OK;
-    uint16_t *data = owned_alloc(m, (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t));
+    load_work *w = ctx;
+    if (t->dtype != QDT_BF16 || t->rows % PROWS || load_count(w, t)) return QWEN_OK;
+    size_t bytes = matrix_bytes(t);
+    uint16_t *data = owned_alloc(m, bytes);
     if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory packing weights");
     pack_job j = { t->data, data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
     thread_pool_run(m->pool, (int)((t->rows + j.rows_per_part - 1) / j.rows_per_part), pack_part, &j);
-    file_map_release(t->data, (size_t)t->rows * (size_t)t->cols * sizeof(uint16_t)); /* a tied embedding reads them back row by row */
+    file_map_release(t->data, bytes); /* a tied embedding reads them back row by row */
     *t = (qtensor){ QDT_BF16X32, t->rows, t->cols, data };
+    load_report(w, bytes);
     return QWEN_OK;
 }
 
 /* Packs the bf16 matrices for the tile kernels (see QDT_BF16X32) when the copy fits in the
  * memory available, with 1 GB to spare; otherwise they stay mapped (not an error). */
-static qwen_status pack_weights(qwen_model *m, qwen_error **err) {
-    size_t bytes = 0, spare = (size_t)1 << 30;
-    for_each_matrix(m, true, count_packable, &bytes, err);
-    size_t avail = big_available();
-    if (bytes == 0 || (avail && bytes + spare > avail)) return QWEN_OK;
-    return for_each_matrix(m, true, pack_visit, NULL, err);
+static qwen_status pack_weights(qwen_model *m, const qwen_model_opts *opts, qwen_error **err) {
+    load_work w = { opts, "packing", QDT_BF16X32, true, 0, 0 };
+    for_each_matrix(m, true, pack_visit, &w, err);
+    size_t avail = big_available(), spare = (size_t)1 << 30;
+    if (w.total == 0 || (avail && w.total + spare > avail)) return QWEN_OK;
+    w.counting = false;
+    return for_each_matrix(m, true, pack_visit, &w, err);
 }
 
 /* RoPE inverse frequencies, in double as the reference computes them; YaRN blends interpolated
@@ -328,8 +350,8 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
             st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "an f16 KV cache supports head_dim up to %d, not %d", MAX_F16_HEAD_DIM, m->cfg.head_dim);
         else m->kv_f16 = true;
     }
-    if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts->quant, err);
-    if (!st && !(opts && opts->mmap)) st = pack_weights(m, err);
+    if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts, err);
+    if (!st && !(opts && opts->mmap)) st = pack_weights(m, opts, err);
     if (!st) st = init_rope(m, err);
     if (!st) {
         load_generation_config(m, dir);

@@ -222,6 +222,17 @@ static void check_kv_f16(const char *model_name, const char *dir, json_t *cases)
     qwen_model_close(m);
 }
 
+/* qwen_model_opts.progress: fractions that never go back and end at 1, all of one stage. */
+typedef struct progress_log { int calls; double last; bool backwards; const char *stage; bool mixed; } progress_log;
+static void log_progress(void *user, const char *stage, double fraction) {
+    progress_log *p = user;
+    if (fraction < p->last) p->backwards = true;
+    if (p->stage && strcmp(p->stage, stage)) p->mixed = true;
+    p->stage = stage;
+    p->last = fraction;
+    p->calls++;
+}
+
 int main(void) {
     for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++) {
         char rel[256];
@@ -239,12 +250,16 @@ int main(void) {
         /* bf16 matrices packed into memory (the default), then computed straight from the mapping */
         for (int mapped = 0; mapped < 2; mapped++) {
             qwen_error *err = NULL;
-            m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .mmap = mapped }, &err);
+            progress_log log = { 0 };
+            m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .mmap = mapped, .progress = log_progress, .progress_user = &log }, &err);
             CHECK(m, "open %s: %s", dir, qwen_error_message(err));
             qwen_error_free(err);
             if (!m) break;
             const char *desc = qwen_model_describe(m);
             CHECK(!strstr(desc, "BF16") || strstr(desc, mapped ? "(mapped)" : "(packed in memory)"), "%s: %s", MODELS[i], desc);
+            bool packed = strstr(desc, "(packed in memory)") != NULL;
+            CHECK(packed ? log.calls > 0 && log.last == 1.0 && !log.backwards && !log.mixed && !strcmp(log.stage, "packing") : log.calls == 0,
+                  "%s: progress while packing: %d calls, last %g", MODELS[i], log.calls, log.last);
             size_t k;
             json_array_foreach(cases, k, c) check_case(m, MODELS[i], c);
             qwen_model_close(m);
