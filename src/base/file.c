@@ -1,6 +1,4 @@
 #include "base/file.h"
-
-#include <stdint.h>
 #include "base/error.h"
 
 #include <errno.h>

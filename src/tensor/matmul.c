@@ -302,44 +302,65 @@ static void multi_block(void *ctx, int block, int thread_index) {
     matmul_block(&mj->jobs[lo], block - mj->first_block[lo], thread_index);
 }
 
-/* Whether every weight matrix shares the first one's dtype and width (one activation preparation
+/* Whether every group's matrix shares the first one's dtype and width (one activation preparation
  * then serves them all). */
-static bool alike(int n, const qtensor *const *ws) {
+static bool alike(int n, const matmul_group *groups) {
     for (int i = 1; i < n; i++)
-        if (ws[i]->dtype != ws[0]->dtype || ws[i]->cols != ws[0]->cols) return false;
+        if (groups[i].w->dtype != groups[0].w->dtype || groups[i].w->cols != groups[0].w->cols) return false;
     return true;
+}
+
+/* Runs jobs made from `base` (prepared for all the activations, x [rows][cols]) in one pool loop:
+ * group i multiplies its rows of x by its matrix into its y (+ bias[i] when bias is not NULL);
+ * groups without rows are skipped. jobs [n] and first_block [n + 1] are the caller's memory. */
+static void run_groups(thread_pool *pool, const matmul_job *base, int n, const matmul_group *groups, const float *const *bias,
+                       matmul_job *jobs, int *first_block) {
+    int64_t cols = base->w->cols, nb = cols / QK;
+    int m = 0;
+    first_block[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const matmul_group *g = &groups[i];
+        if (g->n <= 0) continue;
+        matmul_job *j = &jobs[m];
+        *j = *base;
+        j->x = base->x + (int64_t)g->first * cols;
+        j->T = g->n;
+        j->w = g->w;
+        j->y = g->y;
+        j->bias = bias ? bias[i] : NULL;
+        if (j->xq) { /* this group's rows of the quantized activations */
+            j->xq += (int64_t)g->first * nb;
+            j->xd += (int64_t)g->first * nb;
+            j->xs += (int64_t)g->first * nb;
+        }
+        set_block_rows(j, thread_pool_size(pool));
+        first_block[m + 1] = first_block[m] + matmul_n_blocks(j);
+        m++;
+    }
+    multi_job mj = { jobs, first_block, m };
+    if (m) thread_pool_run(pool, first_block[m], multi_block, &mj);
 }
 
 enum { MAX_MULTI = 4 };
 
 void matmul_multi(thread_pool *pool, workspace *ws, const float *x, int T, int n, const matmul_out *outs) {
-    const qtensor *w[MAX_MULTI];
-    for (int i = 0; i < n && i < MAX_MULTI; i++) w[i] = outs[i].w;
-    if (n > MAX_MULTI || !alike(n, w)) {
+    matmul_group groups[MAX_MULTI];
+    const float *bias[MAX_MULTI];
+    for (int i = 0; i < n && i < MAX_MULTI; i++) {
+        groups[i] = (matmul_group){ 0, T, outs[i].w, outs[i].y };
+        bias[i] = outs[i].bias;
+    }
+    if (n > MAX_MULTI || !alike(n, groups)) {
         for (int i = 0; i < n; i++) matmul(pool, ws, outs[i].y, x, T, outs[i].w, outs[i].bias);
         return;
     }
     workspace local = { 0 };
     if (!ws) ws = &local;
-    matmul_job jobs[MAX_MULTI];
-    int first_block[MAX_MULTI + 1] = { 0 };
-    if (!matmul_prepare(pool, ws, &jobs[0], x, T, outs[0].w)) {
+    matmul_job base, jobs[MAX_MULTI];
+    int first_block[MAX_MULTI + 1];
+    if (matmul_prepare(pool, ws, &base, x, T, outs[0].w)) run_groups(pool, &base, n, groups, bias, jobs, first_block);
+    else
         for (int i = 0; i < n; i++) matmul_low_memory(pool, outs[i].y, x, T, outs[i].w, outs[i].bias);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        matmul_job *j = &jobs[i];
-        if (i) { /* the same activations and scratch; this matrix's rows */
-            *j = jobs[0];
-            j->w = outs[i].w;
-            set_block_rows(j, thread_pool_size(pool));
-        }
-        j->y = outs[i].y;
-        j->bias = outs[i].bias;
-        first_block[i + 1] = first_block[i] + matmul_n_blocks(j);
-    }
-    multi_job mj = { jobs, first_block, n };
-    thread_pool_run(pool, first_block[n], multi_block, &mj);
     workspace_free(&local);
 }
 
@@ -347,40 +368,14 @@ void matmul_grouped(thread_pool *pool, workspace *ws, const float *x, int rows, 
     if (n <= 0) return;
     workspace local = { 0 };
     if (!ws) ws = &local;
-    const qtensor **w = malloc((size_t)n * sizeof *w);
-    matmul_job *jobs = malloc((size_t)n * sizeof *jobs);
+    matmul_job base, *jobs = malloc((size_t)n * sizeof *jobs);
     int *first_block = malloc((size_t)(n + 1) * sizeof *first_block);
-    for (int i = 0; w && i < n; i++) w[i] = groups[i].w;
-    matmul_job base;
-    bool together = w && jobs && first_block && alike(n, w) && matmul_prepare(pool, ws, &base, x, rows, groups[0].w);
-    if (!together) { /* different shapes, or no memory for the batch: one matmul each */
+    if (jobs && first_block && alike(n, groups) && matmul_prepare(pool, ws, &base, x, rows, groups[0].w)) {
+        run_groups(pool, &base, n, groups, NULL, jobs, first_block);
+    } else { /* different shapes, or no memory for the batch: one matmul each */
         for (int i = 0; i < n; i++)
             if (groups[i].n > 0) matmul(pool, ws, groups[i].y, x + (int64_t)groups[i].first * groups[i].w->cols, groups[i].n, groups[i].w, NULL);
-    } else {
-        int64_t cols = groups[0].w->cols, nb = cols / QK, m = 0;
-        first_block[0] = 0;
-        for (int i = 0; i < n; i++) {
-            const matmul_group *g = &groups[i];
-            if (g->n <= 0) continue;
-            matmul_job *j = &jobs[m];
-            *j = base;
-            j->x = x + (int64_t)g->first * cols;
-            j->T = g->n;
-            j->w = g->w;
-            j->y = g->y;
-            if (j->xq) { /* this group's rows of the quantized activations */
-                j->xq += (int64_t)g->first * nb;
-                j->xd += (int64_t)g->first * nb;
-                j->xs += (int64_t)g->first * nb;
-            }
-            set_block_rows(j, thread_pool_size(pool));
-            first_block[m + 1] = first_block[m] + matmul_n_blocks(j);
-            m++;
-        }
-        multi_job mj = { jobs, first_block, (int)m };
-        if (m) thread_pool_run(pool, first_block[m], multi_block, &mj);
     }
-    free(w);
     free(jobs);
     free(first_block);
     workspace_free(&local);
