@@ -98,8 +98,7 @@ int cmd_bench(int argc, char **argv) {
         if (qwen_session_forward(s, ids, (size_t)pp, logits, false, &err)) { rc = cli_fail("bench", err); break; }
         double t1 = clock_seconds();
         for (int k = 0; k < tg; k++) {
-            int32_t next = 0;
-            for (int32_t i = 1; i < vocab; i++) if (logits[i] > logits[next]) next = i;
+            int32_t next = (int32_t)argmax_f32(logits, vocab); /* greedy, as qwen_sampler at temperature 0 */
             if (qwen_session_forward(s, &next, 1, logits, false, &err)) { rc = cli_fail("bench", err); break; }
         }
         double t2 = clock_seconds();

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "qwenc.h"
+#include "tensor/tensor.h"
 
 struct qwen_sampler {
     qwen_sampling p;
@@ -66,9 +67,7 @@ int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const
         s->cap = vocab;
     }
     apply_penalties(s, logits, vocab, seen, n_seen);
-    int32_t best = 0;
-    for (int32_t i = 1; i < vocab; i++) if (logits[i] > logits[best]) best = i;
-    if (s->p.temperature <= 0) return best;
+    if (s->p.temperature <= 0) return (int32_t)argmax_f32(logits, vocab);
 
     /* Candidates: all ids, or the top k found by a partial sort. */
     int32_t n = 0;

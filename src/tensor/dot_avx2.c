@@ -207,6 +207,11 @@ static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, cons
 GEMM_RX32(avx2_gemm6x32_f32, float, PLAIN_HALF, F32_KIND)
 GEMM_RX32(avx2_gemm6x32_f16, uint16_t, PLAIN_HALF, F16_KIND)
 GEMM_RX32(avx2_gemm6x32_bf16x32, uint16_t, PACKED_HALF, PACKED_KIND)
+
+static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
+    avx2_gemm6x32_bf16x32(w0, x, n, n, 1, false, out);
+    avx2_gemm6x32_bf16x32(w1, x, n, n, 1, false, out + PROWS);
+}
 #undef GEMM_HALF
 #undef PLAIN_HALF
 #undef PACKED_HALF
@@ -233,6 +238,6 @@ static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block
 }
 
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_dot16_q8_0, avx2_dot16_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_dot16_q8_0, avx2_dot16_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
     return &k;
 }

@@ -247,6 +247,40 @@ GEMM_RX32(avx512_gemm6x32_f16, uint16_t, WT_F16)
 GEMM_RX32(avx512_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
 #undef GEMM_RX32
 
+/* Two packed groups side by side for one token: 4 accumulator chains per group (even and odd
+ * steps of k), each 64-byte step widened in registers as in load_w32. */
+static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
+    __m512 c[2][2], e[2][2];
+    const uint16_t *w[2] = { w0, w1 };
+    for (int g = 0; g < 2; g++) c[g][0] = c[g][1] = e[g][0] = e[g][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 1 < n; k += 2) {
+        __m512 b = _mm512_set1_ps(x[k]), b1 = _mm512_set1_ps(x[k + 1]);
+#pragma GCC unroll 2
+        for (int g = 0; g < 2; g++) {
+            __m512 u0, u1, v0, v1;
+            load_w32(w[g], WT_BF16X32, k, &u0, &u1);
+            load_w32(w[g], WT_BF16X32, k + 1, &v0, &v1);
+            c[g][0] = _mm512_fmadd_ps(b, u0, c[g][0]);
+            c[g][1] = _mm512_fmadd_ps(b, u1, c[g][1]);
+            e[g][0] = _mm512_fmadd_ps(b1, v0, e[g][0]);
+            e[g][1] = _mm512_fmadd_ps(b1, v1, e[g][1]);
+        }
+    }
+    for (int g = 0; g < 2; g++) {
+        c[g][0] = _mm512_add_ps(c[g][0], e[g][0]);
+        c[g][1] = _mm512_add_ps(c[g][1], e[g][1]);
+        if (k < n) {
+            __m512 b = _mm512_set1_ps(x[k]), u0, u1;
+            load_w32(w[g], WT_BF16X32, k, &u0, &u1);
+            c[g][0] = _mm512_fmadd_ps(b, u0, c[g][0]);
+            c[g][1] = _mm512_fmadd_ps(b, u1, c[g][1]);
+        }
+        _mm512_storeu_ps(out + g * 32, c[g][0]);
+        _mm512_storeu_ps(out + g * 32 + 16, c[g][1]);
+    }
+}
+
 /* Quantized prefill tile: two interleaved groups (32 rows) against R tokens. Each 64-byte chunk
  * (16 rows x 4 weights) is loaded once and multiplied with every token's broadcast 4 activations;
  * integer sums are scaled once per block. Q4_0 chunks are split into nibbles once per tile. */
@@ -260,7 +294,9 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
     for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *s0 = g0 + b * sb_bytes, *s1 = g1 + b * sb_bytes;
-        __m512i sum[6][2];
+        /* one token: a second pair of chains (high nibbles / odd chunks) so that VNNI latency does
+         * not bound a decode step; more tokens give enough chains */
+        __m512i sum[6][2], ext[2] = { _mm512_setzero_si512(), _mm512_setzero_si512() };
 #pragma GCC unroll 6
         for (int t = 0; t < R; t++) sum[t][0] = sum[t][1] = _mm512_setzero_si512();
         if (q4) {
@@ -269,6 +305,14 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
                 __m512i v0 = load64(s0 + 32 + 64 * c), v1 = load64(s1 + 32 + 64 * c);
                 __m512i lo0 = _mm512_and_si512(v0, m4), lo1 = _mm512_and_si512(v1, m4);
                 __m512i hi0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
+                if (R == 1) {
+                    __m512i xl = bcast4(x[b].qs + 4 * c), xh = bcast4(x[b].qs + 16 + 4 * c);
+                    sum[0][0] = _mm512_dpbusd_epi32(sum[0][0], lo0, xl);
+                    ext[0] = _mm512_dpbusd_epi32(ext[0], hi0, xh);
+                    sum[0][1] = _mm512_dpbusd_epi32(sum[0][1], lo1, xl);
+                    ext[1] = _mm512_dpbusd_epi32(ext[1], hi1, xh);
+                    continue;
+                }
 #pragma GCC unroll 6
                 for (int t = 0; t < R; t++) {
                     __m512i xl = bcast4(x[t * ldx + b].qs + 4 * c), xh = bcast4(x[t * ldx + b].qs + 16 + 4 * c);
@@ -280,6 +324,12 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
                 __m512i w0 = load64(s0 + 32 + 64 * c), w1 = load64(s1 + 32 + 64 * c);
+                if (R == 1 && c % 2) {
+                    __m512i xb = bcast4(x[b].qs + 4 * c);
+                    ext[0] = _mm512_dpbusd_epi32(ext[0], w0, xb);
+                    ext[1] = _mm512_dpbusd_epi32(ext[1], w1, xb);
+                    continue;
+                }
 #pragma GCC unroll 6
                 for (int t = 0; t < R; t++) {
                     __m512i xb = bcast4(x[t * ldx + b].qs + 4 * c);
@@ -287,6 +337,10 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
                     sum[t][1] = _mm512_dpbusd_epi32(sum[t][1], w1, xb);
                 }
             }
+        }
+        if (R == 1) {
+            sum[0][0] = _mm512_add_epi32(sum[0][0], ext[0]);
+            sum[0][1] = _mm512_add_epi32(sum[0][1], ext[1]);
         }
         __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s0)), d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s1));
 #pragma GCC unroll 6
@@ -485,6 +539,6 @@ static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
     return &k;
 }

@@ -116,6 +116,11 @@ void ref_gemm6x32_bf16x32(const uint16_t *wt, const float *x, int64_t ldx, int64
         }
 }
 
+void ref_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
+    ref_gemm6x32_bf16x32(w0, x, n, n, 1, false, out);
+    ref_gemm6x32_bf16x32(w1, x, n, n, 1, false, out + PROWS);
+}
+
 void pack_bf16x32(const uint16_t *rows, int64_t n_rows, int64_t cols, uint16_t *out) {
     for (int64_t g = 0; g < n_rows; g += PROWS)
         for (int i = 0; i < 16; i++) { /* rows i and 16 + i of the group share 32-bit word i of each column */
@@ -147,7 +152,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_dot16_q8_0, ref_dot16_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_softmax, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, quantize_row_q8_0, ref_f32_to_f16_row, ref_transpose };
     return &k;
 }
 
@@ -159,6 +164,30 @@ void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float ep
 }
 
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps) { ref_rmsnorm(out, x, w, n, eps); }
+
+int64_t argmax_f32(const float *x, int64_t n) {
+    enum { LANES = 16, BLOCK = 1024 };
+    float best = -INFINITY;
+    int64_t best_block = -1;
+    /* the largest value of each block of BLOCK, 16 lanes at a time; the first block holding the largest */
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t e = n - b < BLOCK ? n : b + BLOCK, i = b;
+        float m[LANES];
+        for (int j = 0; j < LANES; j++) m[j] = -INFINITY;
+        for (; i + LANES <= e; i += LANES)
+            for (int j = 0; j < LANES; j++) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+        for (; i < e; i++) m[0] = x[i] > m[0] ? x[i] : m[0];
+        float mb = m[0];
+        for (int j = 1; j < LANES; j++) mb = m[j] > mb ? m[j] : mb;
+        if (mb > best || best_block < 0) {
+            best = mb;
+            best_block = b;
+        }
+    }
+    for (int64_t i = best_block < 0 ? n : best_block; i < n; i++)
+        if (x[i] == best) return i;
+    return 0; /* only NaNs */
+}
 
 void ref_swiglu(float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) a[i] = silu(a[i]) * b[i];

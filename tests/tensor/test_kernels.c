@@ -97,7 +97,8 @@ static void test_quant_dots(void) {
 static void test_matmul(thread_pool *pool) {
     int shapes[][3] = { { 1, 1, 1 }, { 5, 7, 1 }, { 33, 17, 3 }, { 64, 96, 1 }, { 129, 65, 7 }, { 300, 257, 2 }, { 37, 64, 5 }, { 70, 320, 1 }, { 67, 96, 9 }, { 64, 64, 13 },
                         { 48, 128, 5 }, { 32, 32, 9 }, { 160, 64, 8 }, { 16, 96, 2 }, { 64, 37, 7 }, { 96, 129, 1 }, { 32, 1, 3 }, { 32, 1100, 7 },
-                        { 2080, 40, 100 }, { 64, 1100, 100 } }; /* packed prefill: row sub-blocks, token blocks and column chunks */
+                        { 2080, 40, 100 }, { 64, 1100, 100 }, /* packed prefill: row sub-blocks, token blocks and column chunks */
+                        { 16416, 128, 1 } }; /* decode blocks bounded in bytes, an odd number of groups */
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int rows = shapes[s][0], cols = shapes[s][1], T = shapes[s][2];
         float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)T * cols * 4), *bias = malloc(rows * 4);
@@ -272,6 +273,21 @@ static void test_axpy_convert_gemm(void) {
                             CHECK(fabs(d - g1[t * 32 + r]) <= 1e-5 * (n + 1), "ref gemm6x32_bf16x32 row %d token %d", r, t);
                         }
                 }
+                if (rows == 1) { /* two groups at once: the second one's rows in reverse order */
+                    uint16_t *wr = malloc(32 * n * 2), *wp2 = malloc(32 * n * 2);
+                    for (int r = 0; r < 32; r++) memcpy(wr + r * n, wb + (31 - r) * n, n * 2);
+                    pack_bf16x32(wr, 32, n, wp2);
+                    float two[64], one[64], ref2[64];
+                    ref_gemm6x32_bf16x32(wp, xg, n, n, 1, false, one);
+                    ref_gemm6x32_bf16x32(wp2, xg, n, n, 1, false, one + 32);
+                    ks[k]->gemv2_bf16x32(wp, wp2, xg, n, two);
+                    ref_gemv2_bf16x32(wp, wp2, xg, n, ref2);
+                    for (int i = 0; i < 64; i++)
+                        CHECK(fabsf(one[i] - two[i]) <= 1e-5f * (n + 1) && ref2[i] == one[i],
+                              "%s gemv2_bf16x32 n=%d row %d", ks[k]->name, n, i);
+                    for (int r = 0; r < 32; r++) CHECK(fabsf(two[32 + r] - two[31 - r]) <= 1e-5f * (n + 1), "%s gemv2_bf16x32 second group row %d", ks[k]->name, r);
+                    free(wr); free(wp2);
+                }
                 free(wb); free(wp);
                 for (int acc = 0; acc < 2; acc++) {
                     for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 42.0f;
@@ -285,6 +301,29 @@ static void test_axpy_convert_gemm(void) {
             free(wt); free(xg); free(g1); free(g2);
         }
     }
+}
+
+/* argmax_f32 against the plain loop: first index of the largest, NaNs never win. */
+static void test_argmax(void) {
+    static float x[5000];
+    int sizes[] = { 0, 1, 2, 15, 16, 17, 1023, 1024, 1025, 2049, 5000 };
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int variant = 0; variant < 6; variant++) {
+            int n = sizes[s];
+            for (int i = 0; i < n; i++) {
+                x[i] = variant == 1 ? (float)(int)(frand() * 3) : frand(); /* variant 1: many ties */
+                if (variant == 2 && i % 3 == 0) x[i] = NAN;
+                if (variant == 3) x[i] = i % 2 ? NAN : -INFINITY;
+                if (variant == 4) x[i] = NAN;
+                if (variant == 5 && i == n - 1) x[i] = 2.0f; /* the largest in the very last slot */
+            }
+            int64_t want = -1;
+            for (int i = 0; i < n; i++)
+                if (!isnan(x[i]) && (want < 0 || x[i] > x[want])) want = i;
+            if (want < 0) want = 0;
+            int64_t got = argmax_f32(x, n);
+            CHECK(got == want, "argmax n=%d variant %d: %lld, want %lld", n, variant, (long long)got, (long long)want);
+        }
 }
 
 static void test_softmax_kernel(void) {
@@ -441,6 +480,7 @@ int main(void) {
     test_small_ops();
     test_axpy_convert_gemm();
     test_softmax_kernel();
+    test_argmax();
     test_quantize_kernel();
     test_dot16();
     test_quant_gemm_tile();
