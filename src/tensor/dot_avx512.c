@@ -111,47 +111,6 @@ static inline __m512i bcast4(const int8_t *p) {
 
 static inline __m512i load64(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
 
-/* acc += d * (xd * sum - offset * xs): one superblock's integer sums scaled into the 16 outputs */
-static inline __m512 scale16(__m512 acc, const uint8_t *scales, __m512i sum, float xd, float offset_xs) {
-    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
-    return _mm512_fmadd_ps(d, _mm512_fmsub_ps(_mm512_set1_ps(xd), _mm512_cvtepi32_ps(sum), _mm512_set1_ps(offset_xs)), acc);
-}
-
-static void avx512_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = group + b * (QROWS * sizeof(block_q8_0));
-        const int8_t *xq = x[b].qs;
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load64(sb + 32), bcast4(xq));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load64(sb + 96), bcast4(xq + 4));
-        s0 = _mm512_dpbusd_epi32(s0, load64(sb + 160), bcast4(xq + 8));
-        s1 = _mm512_dpbusd_epi32(s1, load64(sb + 224), bcast4(xq + 12));
-        s0 = _mm512_dpbusd_epi32(s0, load64(sb + 288), bcast4(xq + 16));
-        s1 = _mm512_dpbusd_epi32(s1, load64(sb + 352), bcast4(xq + 20));
-        s0 = _mm512_dpbusd_epi32(s0, load64(sb + 416), bcast4(xq + 24));
-        s1 = _mm512_dpbusd_epi32(s1, load64(sb + 480), bcast4(xq + 28));
-        acc = scale16(acc, sb, _mm512_add_epi32(s0, s1), xd[b], 128.0f * xs[b]);
-    }
-    _mm512_storeu_ps(out, acc);
-}
-
-static void avx512_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
-    __m512 acc = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = group + b * (QROWS * sizeof(block_q4_0));
-        const int8_t *xq = x[b].qs;
-        __m512i s0 = _mm512_setzero_si512(), s1 = s0;
-        for (int g = 0; g < 4; g++) {
-            __m512i v = load64(sb + 32 + 64 * g);
-            s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, m4), bcast4(xq + 4 * g));
-            s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), bcast4(xq + 16 + 4 * g));
-        }
-        acc = scale16(acc, sb, _mm512_add_epi32(s0, s1), xd[b], 8.0f * xs[b]);
-    }
-    _mm512_storeu_ps(out, acc);
-}
-
 static inline __m512 load_f16x16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
 /* How a tile's weights are stored: f32 [n][32], f16 [n][32] (an f16 KV cache), or a packed bf16
@@ -281,7 +240,7 @@ static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const f
     }
 }
 
-/* Quantized prefill tile: two interleaved groups (32 rows) against R tokens. Each 64-byte chunk
+/* Quantized tile: two interleaved groups (32 rows, anywhere in memory) against R tokens (decode: 1). Each 64-byte chunk
  * (16 rows x 4 weights) is loaded once and multiplied with every token's broadcast 4 activations;
  * integer sums are scaled once per block. Q4_0 chunks are split into nibbles once per tile. */
 static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, const uint8_t *g1, const bool q4, const block_q8_0 *x,
@@ -539,6 +498,6 @@ static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_dot16_q8_0, avx512_dot16_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
     return &k;
 }

@@ -193,18 +193,6 @@ static void ref_dot16(qdtype t, const uint8_t *group, const block_q8_0 *x, int64
     for (int r = 0; r < QROWS; r++) out[r] = ref_row_dot_q(&w, r, x);
 }
 
-void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
-    (void)xd;
-    (void)xs;
-    ref_dot16(QDT_Q8_0, group, x, n_blocks, out);
-}
-
-void ref_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
-    (void)xd;
-    (void)xs;
-    ref_dot16(QDT_Q4_0, group, x, n_blocks, out);
-}
-
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs) {
     for (int64_t b = 0; b < n_blocks; b++) {
         int32_t sum = 0;

@@ -128,9 +128,6 @@ typedef struct dot_kernels {
      * q8_0_block_sums (fast kernels take weights as unsigned bytes and correct with xs) */
     float (*dot_q8_0)(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
     float (*dot_q4_0)(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks);
-    /* the same for one interleaved group of 16 rows (n_blocks superblocks): out[0..16) */
-    void (*dot16_q8_0)(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
-    void (*dot16_q4_0)(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
     /* A tile of a batched matmul (prefill, attention): out[t * 32 + r] (+)= sum_k x[t * ldx + k] * wt[k * 32 + r]
      * for `rows` (1..6) activation rows t and 32 weight rows r, the weights transposed to f32 [n][32];
      * adds to out when `accumulate`, else overwrites; out rows >= `rows` are left alone. */
@@ -144,9 +141,10 @@ typedef struct dot_kernels {
      * distant streams): out[0..32) = group w0's rows, out[32..64) = group w1's, each as
      * gemm6x32_bf16x32 with rows = 1 over all n columns */
     void (*gemv2_bf16x32)(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out);
-    /* The same tile for two interleaved groups of 16 rows (g0: rows 0-15, g1: rows 16-31; g1 may
-     * equal g0) against `rows` (1..6) tokens' Q8_0 activations, whose blocks, scales and scaled sums
-     * lie `ldx` blocks apart: out[t * 32 + r]. */
+    /* The same tile for two interleaved groups of 16 rows anywhere in memory (g0: out rows 0-15,
+     * g1: 16-31; g1 may equal g0) against `rows` (1..6) tokens' Q8_0 activations, whose blocks,
+     * scales and scaled sums lie `ldx` blocks apart: out[t * 32 + r]. Decode runs it with one token
+     * on two groups half a matrix apart, prefill with up to 6. */
     void (*gemm_q8_0_x16)(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                           int64_t n_blocks, int rows, float *out);
     void (*gemm_q4_0_x16)(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
@@ -186,8 +184,6 @@ float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, co
 /* Row r of a block-quantized matrix (either layout) against Q8_0 activations: integer block dots,
  * each scaled by both f16 scales, summed in order (the definition the fast kernels are tested against). */
 float ref_row_dot_q(const qtensor *w, int64_t r, const block_q8_0 *x);
-void ref_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
-void ref_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs);
 
 const dot_kernels *dot_kernels_ref(void);

@@ -368,7 +368,9 @@ static void test_quantize_kernel(void) {
     }
 }
 
-static void test_dot16(void) {
+/* Interleaved groups dequantize like plain rows, and the two-group tile reads any two groups
+ * (here the first and the last of three, as decode pairs them) for one token. */
+static void test_interleaved_groups(void) {
     const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512() };
     int nbs[] = { 1, 2, 5, 32 };
     for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
@@ -394,17 +396,14 @@ static void test_dot16(void) {
             }
             for (int k = 0; k < 3; k++) {
                 if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx2")) || (k == 2 && !__builtin_cpu_supports("avx512vnni"))) continue;
-                for (int g = 0; g < rows / QROWS; g++) {
-                    float out[QROWS];
-                    const uint8_t *group = wi + (size_t)g * QROWS * rb;
-                    if (q) ks[k]->dot16_q4_0(group, xq, xd, xs, nb, out);
-                    else ks[k]->dot16_q8_0(group, xq, xd, xs, nb, out);
-                    for (int r = 0; r < QROWS; r++) {
-                        const void *row = wp + (size_t)(g * QROWS + r) * rb;
-                        float want = q ? ref_dot_q4_0(row, xq, NULL, NULL, nb) : ref_dot_q8_0(row, xq, NULL, NULL, nb);
-                        CHECK(fabsf(out[r] - want) <= 1e-4f * (fabsf(want) + 1), "%s dot16 %s nb=%d row %d: %g vs %g", ks[k]->name,
-                              qdtype_name(type), nb, g * QROWS + r, out[r], want);
-                    }
+                float out[2 * QROWS];
+                (q ? ks[k]->gemm_q4_0_x16 : ks[k]->gemm_q8_0_x16)(wi, wi + (size_t)2 * QROWS * rb, xq, xd, xs, nb, nb, 1, out);
+                for (int i = 0; i < 2 * QROWS; i++) {
+                    int r = i < QROWS ? i : 2 * QROWS + i - QROWS;
+                    const void *row = wp + (size_t)r * rb;
+                    float want = q ? ref_dot_q4_0(row, xq, NULL, NULL, nb) : ref_dot_q8_0(row, xq, NULL, NULL, nb);
+                    CHECK(fabsf(out[i] - want) <= 1e-4f * (fabsf(want) + 1), "%s two groups %s nb=%d row %d: %g vs %g", ks[k]->name,
+                          qdtype_name(type), nb, r, out[i], want);
                 }
             }
             free(wi); free(wp);
@@ -482,7 +481,7 @@ int main(void) {
     test_softmax_kernel();
     test_argmax();
     test_quantize_kernel();
-    test_dot16();
+    test_interleaved_groups();
     test_quant_gemm_tile();
     return test_finish("kernels");
 }
