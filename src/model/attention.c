@@ -114,10 +114,6 @@ static void store_head(void *ctx, int h, int thread_index) {
     }
 }
 
-void kv_cache_store(qwen_session *s, int layer, int pos0, int T) {
-    store_job j = { s, layer, pos0, T };
-    thread_pool_run(s->model->pool, s->model->cfg.n_kv_heads, store_head, &j);
-}
 
 void kv_cache_truncate(qwen_session *s, int old_len, int len) {
     if (len % TILE == 0 || len / TILE == old_len / TILE) return; /* the staged block is still the right one */
@@ -144,6 +140,7 @@ typedef struct attn_job {
     qwen_session *s;
     int layer, T, pos0;
     int batches_per_head; /* batches of ROWS query rows per KV head */
+    bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
 } attn_job;
 
 /* One KV head and one batch of up to ROWS query rows (row r = token r / group, head r % group
@@ -155,6 +152,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     const dot_kernels *k = dot_kernels_best();
     int group = c->n_heads / c->n_kv_heads, d = c->head_dim;
     int kvh = item / j->batches_per_head, r0 = item % j->batches_per_head * ROWS;
+    if (j->store) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh, thread_index);
     int rows = j->T * group - r0 < ROWS ? j->T * group - r0 : ROWS;
     size_t ctx_len = round_up((size_t)s->max_tokens, TILE);
     float *scores = s->scores + (size_t)thread_index * attention_scratch_floats(c, s->max_tokens); /* [ROWS][ctx_len] */
@@ -217,6 +215,10 @@ static void attend_batch(void *ctx, int item, int thread_index) {
 void attention(qwen_session *s, int layer, int T, int pos0) {
     const model_config *c = &s->model->cfg;
     int group = c->n_heads / c->n_kv_heads;
-    attn_job j = { s, layer, T, pos0, (T * group + ROWS - 1) / ROWS };
+    attn_job j = { s, layer, T, pos0, (T * group + ROWS - 1) / ROWS, false };
+    /* one batch per KV head (decode, short batches): the head's store and its attention in one
+     * item, one pool loop; otherwise every head is stored before any batch reads it */
+    if (j.batches_per_head == 1) j.store = true;
+    else thread_pool_run(s->model->pool, c->n_kv_heads, store_head, &(store_job){ s, layer, pos0, T });
     thread_pool_run(s->model->pool, c->n_kv_heads * j.batches_per_head, attend_batch, &j);
 }

@@ -179,7 +179,7 @@ static void norm_token(void *ctx, int t, int thread_index) {
     dot_kernels_best()->rmsnorm(j->s->xb + (size_t)t * H, j->s->x + (size_t)t * H, j->norm, c->hidden, c->rms_eps);
 }
 
-/* Token t's q and k: per-head RMSNorm (Qwen3), then RoPE (kv_cache_store files k and v after). */
+/* Token t's q and k: per-head RMSNorm (Qwen3), then RoPE (attention files k and v after). */
 static void rope_token(void *ctx, int t, int thread_index) {
     (void)thread_index;
     const token_job *j = ctx;
@@ -216,8 +216,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         thread_pool_run(pool, T, norm_token, &tj);
         matmul_multi(pool, &s->ws, s->xb, T, 3, (matmul_out[]){ { s->q, &w->wq, w->bq }, { s->k, &w->wk, w->bk }, { s->v, &w->wv, w->bv } });
         thread_pool_run(pool, T, rope_token, &tj);
-        kv_cache_store(s, l, pos0, T);
-        attention(s, l, T, pos0);
+        attention(s, l, T, pos0); /* stores k and v first */
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
 

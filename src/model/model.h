@@ -114,10 +114,8 @@ size_t kv_elem_size(const qwen_model *m); /* bytes of one cached key or value el
 /* Keeps the staged key block consistent when a session's length drops from old_len to len. */
 void kv_cache_truncate(qwen_session *s, int old_len, int len);
 /* Stores s->k and s->v of T tokens ([T][n_kv_heads][head_dim] each) at positions pos0.. of
- * `layer`'s cache; runs on the model's pool. */
-void kv_cache_store(qwen_session *s, int layer, int pos0, int T);
-/* s->att[t] = attention of s->q[t] (T tokens at positions pos0..) over the cache up to its own
- * position, for every head; runs on the model's pool. Keys and values must already be stored. */
+ * `layer`'s cache, then s->att[t] = attention of s->q[t] over the cache up to its own position,
+ * for every head; runs on the model's pool. */
 void attention(qwen_session *s, int layer, int T, int pos0);
 
 /* forward.c */
