@@ -16,9 +16,12 @@
  * block completes: a decode step then writes one contiguous row per head instead of touching 128
  * cache lines of the tile, and attention scores those few positions with plain dot products.
  * Query rows that share a KV head (the group's heads, for one or several tokens) are taken 6 at a
- * time: their scores against every cached position, a softmax per row over its causal prefix
- * (later positions get weight 0), then the weighted sum of values. Every cached row is read once
- * per 6 query rows, from contiguous memory, with no horizontal sums (but for the staged block). */
+ * time, chunk by chunk: their scores against the chunk's keys, an online softmax (running maximum
+ * and sum per row, later positions weighing 0), then the weighted sum of the chunk's values. Every
+ * cached row is read once per 6 query rows, each chunk's keys and values as one contiguous run,
+ * with no horizontal sums (but for the staged block); the scratch does not grow with the context.
+ * A decode step (one batch per KV head) stores each head's new key and value in the same pool
+ * item that attends over them. */
 #include "model/model.h"
 
 #include <math.h>
@@ -28,8 +31,8 @@ enum { TILE = 32, ROWS = 6, CHUNK = 256 }; /* CHUNK: positions per chunk of the 
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-size_t attention_scratch_floats(const model_config *c, int max_tokens) {
-    return ROWS * (round_up((size_t)max_tokens, TILE) + (size_t)c->head_dim + round_up((size_t)c->head_dim, TILE));
+size_t attention_scratch_floats(const model_config *c) {
+    return ROWS * (CHUNK + (size_t)c->head_dim + round_up((size_t)c->head_dim, TILE));
 }
 
 size_t kv_elem_size(const qwen_model *m) { return m->kv_f16 ? sizeof(uint16_t) : sizeof(float); }
@@ -143,72 +146,90 @@ typedef struct attn_job {
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
 } attn_job;
 
+/* Scores of positions p0..p0+n of (layer, kvh) for `rows` query rows into sc [rows][CHUNK]
+ * (scaled); positions from `complete` on are staged keys, scored with plain dot products. */
+static void chunk_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int p0, int n, int complete, float scale,
+                         float *sc) {
+    const dot_kernels *k = dot_kernels_best();
+    int d = s->model->cfg.head_dim;
+    bool f16 = s->model->kv_f16;
+    const void *stage = stage_area(s, layer, kvh);
+    float tile[ROWS * TILE];
+    for (int p = p0; p < p0 + n; p += TILE) {
+        int width = p0 + n - p < TILE ? p0 + n - p : TILE;
+        float *out = sc + (p - p0);
+        if (p >= complete) { /* the staged block: a dot product per row and position */
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < width; i++)
+                    out[r * CHUNK + i] = scale * (f16 ? k->dot_f16(qrows + (size_t)r * d, (const uint16_t *)stage + (size_t)i * d, d)
+                                                      : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d));
+            continue;
+        }
+        const void *keys = key_block(s, layer, kvh, p / TILE);
+        if (f16) k->gemm6x32_f16(keys, qrows, d, d, rows, false, tile);
+        else k->gemm6x32_f32(keys, qrows, d, d, rows, false, tile);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < width; i++) out[r * CHUNK + i] = tile[r * TILE + i] * scale;
+    }
+}
+
 /* One KV head and one batch of up to ROWS query rows (row r = token r / group, head r % group
- * of the group): s->att for those rows. */
+ * of the group): s->att for those rows. The cache is read a chunk at a time, its keys and then
+ * its values (one contiguous area), with an online softmax: each row keeps its running maximum
+ * score m and sum of weights l, and its P·V sums are rescaled by exp(m_old - m_new) when a chunk
+ * raises the maximum; the sums are divided by l at the end. */
 static void attend_batch(void *ctx, int item, int thread_index) {
     const attn_job *j = ctx;
     qwen_session *s = j->s;
     const model_config *c = &s->model->cfg;
     const dot_kernels *k = dot_kernels_best();
-    int group = c->n_heads / c->n_kv_heads, d = c->head_dim;
+    int group = c->n_heads / c->n_kv_heads, d = c->head_dim, dpad = (int)round_up((size_t)d, TILE);
     int kvh = item / j->batches_per_head, r0 = item % j->batches_per_head * ROWS;
     if (j->store) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh, thread_index);
     int rows = j->T * group - r0 < ROWS ? j->T * group - r0 : ROWS;
-    size_t ctx_len = round_up((size_t)s->max_tokens, TILE);
-    float *scores = s->scores + (size_t)thread_index * attention_scratch_floats(c, s->max_tokens); /* [ROWS][ctx_len] */
-    float *qrows = scores + ROWS * ctx_len;                                                         /* [ROWS][d] */
+    float *sc = s->scores + (size_t)thread_index * attention_scratch_floats(c); /* [ROWS][CHUNK] */
+    float *qrows = sc + ROWS * CHUNK;                                          /* [ROWS][d] */
     float *outs = qrows + ROWS * (size_t)d; /* [dpad / 32][ROWS][32]: P·V, one tile per 32 dimensions */
-    float scale = 1.0f / sqrtf((float)d);
-
-    int last_pos = j->pos0 + (r0 + rows - 1) / group; /* the batch's latest position */
-    int n = last_pos + 1;
+    float scale = 1.0f / sqrtf((float)d), m[ROWS], l[ROWS];
+    int pos[ROWS];
     for (int r = 0; r < rows; r++) {
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         memcpy(qrows + (size_t)r * d, s->q + ((size_t)t * c->n_heads + head) * d, (size_t)d * sizeof(float));
+        pos[r] = j->pos0 + t;
+        m[r] = -INFINITY;
+        l[r] = 0;
     }
-    const void *stage = stage_area(s, j->layer, kvh);
-    bool f16 = s->model->kv_f16;
+    int n = pos[rows - 1] + 1; /* the batch's latest position, plus one */
     int complete = (j->pos0 + j->T) / TILE * TILE; /* positions below are in tiles, the rest staged */
-    float tile[ROWS * TILE];
-    for (int p = 0; p < n; p += TILE) {
-        int width = n - p < TILE ? n - p : TILE;
-        if (p >= complete) { /* the staged block: a dot product per row and position */
-            for (int r = 0; r < rows; r++)
-                for (int i = 0; i < width; i++)
-                    scores[(size_t)r * ctx_len + p + i] =
-                        scale * (f16 ? k->dot_f16(qrows + (size_t)r * d, (const uint16_t *)stage + (size_t)i * d, d)
-                                     : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d));
-            continue;
-        }
-        const void *keys = key_block(s, j->layer, kvh, p / TILE);
-        if (f16) k->gemm6x32_f16(keys, qrows, d, d, rows, false, tile);
-        else k->gemm6x32_f32(keys, qrows, d, d, rows, false, tile);
-        for (int r = 0; r < rows; r++)
-            for (int i = 0; i < width; i++) scores[(size_t)r * ctx_len + p + i] = tile[r * TILE + i] * scale;
-    }
-    for (int r = 0; r < rows; r++) {
-        int pos = j->pos0 + (r0 + r) / group;
-        float *sr = scores + (size_t)r * ctx_len;
-        k->softmax(sr, pos + 1);
-        memset(sr + pos + 1, 0, (size_t)(n - pos - 1) * sizeof(float)); /* causal: later positions weigh 0 */
-    }
-    /* P·V chunk by chunk, each chunk's values (every 32-dimension slice) read in one sequential
-     * run; the chunks' products accumulate in one tile per slice */
+    bool f16 = s->model->kv_f16;
     for (int c0 = 0; c0 < n; c0 += CHUNK) {
         int nc = n - c0 < CHUNK ? n - c0 : CHUNK;
+        chunk_scores(s, j->layer, kvh, qrows, rows, c0, nc, complete, scale, sc);
+        for (int r = 0; r < rows; r++) {
+            float *sr = sc + (size_t)r * CHUNK;
+            int valid = pos[r] + 1 - c0 < nc ? pos[r] + 1 - c0 : nc; /* causal: this row's positions here */
+            if (valid < 0) valid = 0;
+            float cm = m[r];
+            for (int i = 0; i < valid; i++) cm = sr[i] > cm ? sr[i] : cm;
+            float alpha = m[r] == cm ? 1.0f : expf(m[r] - cm); /* 0 on the first chunk (m = -inf) */
+            l[r] = l[r] * alpha + k->exp_sum(sr, valid, cm);
+            memset(sr + valid, 0, (size_t)(nc - valid) * sizeof(float)); /* later positions weigh 0 */
+            m[r] = cm;
+            if (alpha != 1.0f && c0 > 0)
+                for (int i0 = 0; i0 < dpad; i0 += TILE)
+                    for (int i = 0; i < TILE; i++) outs[(size_t)i0 * ROWS + r * TILE + i] *= alpha;
+        }
         const char *values = chunk_values(s, c0 / CHUNK, j->layer, kvh);
         for (int i0 = 0; i0 < d; i0 += TILE) {
             float *out = outs + (size_t)i0 * ROWS;
-            if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, out);
-            else k->gemm6x32_f32((const float *)values + (size_t)i0 * CHUNK, scores + c0, (int64_t)ctx_len, nc, rows, c0 > 0, out);
+            if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * CHUNK, sc, CHUNK, nc, rows, c0 > 0, out);
+            else k->gemm6x32_f32((const float *)values + (size_t)i0 * CHUNK, sc, CHUNK, nc, rows, c0 > 0, out);
         }
     }
-    for (int i0 = 0; i0 < d; i0 += TILE) {
-        int width = d - i0 < TILE ? d - i0 : TILE;
-        for (int r = 0; r < rows; r++) {
-            int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
-            memcpy(s->att + ((size_t)t * c->n_heads + head) * d + i0, outs + (size_t)i0 * ROWS + r * TILE, (size_t)width * sizeof(float));
-        }
+    for (int r = 0; r < rows; r++) {
+        int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
+        float *dst = s->att + ((size_t)t * c->n_heads + head) * d, inv = 1.0f / l[r];
+        for (int i = 0; i < d; i++) dst[i] = outs[(size_t)(i / TILE * TILE) * ROWS + r * TILE + i % TILE] * inv;
     }
 }
 

@@ -406,7 +406,7 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     s->kv = big_alloc(kv_cache_bytes(m, max_tokens)); /* zeroed (the padding must be), touched as the context grows */
     s->k_stage = calloc(kv_stage_elems(&m->cfg), kv_elem_size(m));
-    s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg, max_tokens) * sizeof(float));
+    s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg) * sizeof(float));
     if (!s->tokens || !s->kv || !s->k_stage || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
         qwen_session_free(s);

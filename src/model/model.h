@@ -108,7 +108,7 @@ enum { MAX_F16_HEAD_DIM = 256 }; /* largest head_dim an f16 KV cache supports */
 /* Bytes of a KV cache for max_tokens positions, floats of one thread's attention scratch, and
  * elements of the whole staging area for incomplete key blocks. */
 size_t kv_cache_bytes(const qwen_model *m, int max_tokens);
-size_t attention_scratch_floats(const model_config *c, int max_tokens);
+size_t attention_scratch_floats(const model_config *c);
 size_t kv_stage_elems(const model_config *c);
 size_t kv_elem_size(const qwen_model *m); /* bytes of one cached key or value element (4 or 2) */
 /* Keeps the staged key block consistent when a session's length drops from old_len to len. */

@@ -359,26 +359,21 @@ static inline __m512 exp_ps(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-static void avx512_softmax(float *x, int64_t n) {
-    __m512 mv = _mm512_set1_ps(-INFINITY);
+static float avx512_exp_sum(float *x, int64_t n, float max) {
+    __m512 mv = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + i));
-    __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
-    if (tail) mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, x + i));
-    __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mv)), sum = _mm512_setzero_ps();
-    for (i = 0; i + 16 <= n; i += 16) {
-        __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), max));
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
         _mm512_storeu_ps(x + i, e);
         sum = _mm512_add_ps(sum, e);
     }
+    __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
     if (tail) {
-        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), max));
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), mv));
         _mm512_mask_storeu_ps(x + i, tail, e);
         sum = _mm512_mask_add_ps(sum, tail, sum, e);
     }
-    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
-    if (tail) _mm512_mask_storeu_ps(x + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + i), inv));
+    return _mm512_reduce_add_ps(sum);
 }
 
 static void avx512_swiglu(float *a, const float *b, int64_t n) {
@@ -498,6 +493,6 @@ static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t
 }
 
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_softmax, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
+    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
     return &k;
 }

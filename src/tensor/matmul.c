@@ -254,7 +254,7 @@ void workspace_free(workspace *ws) {
  * block). Two distant streams per thread keep more reads in flight than one: measured here, a
  * decode step's matmuls read 15-20% more bytes per second (and adjacent groups as the second
  * stream are slower than one stream). */
-enum { BLOCK_BYTES = 32 << 10 };
+enum { BLOCK_BYTES = 64 << 10 };
 static void set_block_rows(matmul_job *j, int threads) {
     const qtensor *w = j->w;
     int64_t span = w->rows, unit = j->scratch ? TILE_ROWS : 1;

@@ -103,6 +103,7 @@ void matmul_grouped(thread_pool *pool, workspace *ws, const float *x, int rows, 
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
 void ref_softmax(float *x, int64_t n);
+float ref_exp_sum(float *x, int64_t n, float max);
 void ref_swiglu(float *a, const float *b, int64_t n);
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
@@ -150,8 +151,9 @@ typedef struct dot_kernels {
     void (*gemm_q4_0_x16)(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                           int64_t n_blocks, int rows, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
-    /* x[0..n) = softmax(x[0..n)), n >= 1 (fast paths: a polynomial exp within 2 ulp of expf) */
-    void (*softmax)(float *x, int64_t n);
+    /* x[i] = exp(x[i] - max) for i < n (n >= 0); returns their sum (fast paths: a polynomial exp
+     * within 2 ulp of expf). Attention's online softmax, a chunk of scores at a time. */
+    float (*exp_sum)(float *x, int64_t n, float max);
     /* a[i] = silu(a[i]) * b[i] (SwiGLU's gate), same exp */
     void (*swiglu)(float *a, const float *b, int64_t n);
     /* out = x / rms(x) * w, the mean of squares summed in double */
@@ -194,7 +196,7 @@ const dot_kernels *dot_kernels_best(void);
 
 /* x[i] = x[i] / rms(x) * w[i] over n elements (the reference; see dot_kernels.rmsnorm). */
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps);
-void softmax(float *x, int n); /* the reference; see dot_kernels.softmax */
+void softmax(float *x, int n); /* the reference (see dot_kernels.exp_sum for attention's) */
 /* The index of the largest of x[0..n), the first one on ties; NaNs never win (0 when all are
  * NaN or n < 1). Written as 16 independent lanes, which the compiler vectorizes: greedy sampling
  * of a 151,936-token vocabulary in ~20 us instead of ~500. */
