@@ -77,11 +77,11 @@ static void flush_block(const qwen_session *s, int layer, int h, int b) {
     const dot_kernels *k = dot_kernels_best();
     size_t d = (size_t)c->head_dim;
     void *keys = key_block(s, layer, h, b), *stage = stage_area(s, layer, h);
-    if (s->model->kv_f16) {
-        float rows[TILE * MAX_F16_HEAD_DIM], cols[MAX_F16_HEAD_DIM * TILE];
-        for (size_t i = 0; i < TILE * d; i++) rows[i] = f16_to_f32(((const uint16_t *)stage)[i]); /* exact: back to the same f16 */
-        k->transpose(rows, (int64_t)d, cols, TILE, TILE, (int64_t)d);
-        k->f32_to_f16_row(cols, keys, (int64_t)(d * TILE));
+    if (s->model->kv_f16) { /* the 16-bit values move as they are */
+        const uint16_t *in = stage;
+        uint16_t *out = keys;
+        for (size_t p = 0; p < TILE; p++)
+            for (size_t i = 0; i < d; i++) out[i * TILE + p] = in[p * d + i];
     } else {
         k->transpose((const float *)stage, (int64_t)d, keys, TILE, TILE, (int64_t)d);
     }
@@ -146,10 +146,9 @@ typedef struct attn_job {
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
 } attn_job;
 
-/* Scores of positions p0..p0+n of (layer, kvh) for `rows` query rows into sc [rows][CHUNK]
- * (scaled); positions from `complete` on are staged keys, scored with plain dot products. */
-static void chunk_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int p0, int n, int complete, float scale,
-                         float *sc) {
+/* Scores of positions p0..p0+n of (layer, kvh) for `rows` query rows (scaled already) into sc
+ * [rows][CHUNK]; positions from `complete` on are staged keys, scored with plain dot products. */
+static void chunk_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int p0, int n, int complete, float *sc) {
     const dot_kernels *k = dot_kernels_best();
     int d = s->model->cfg.head_dim;
     bool f16 = s->model->kv_f16;
@@ -161,15 +160,14 @@ static void chunk_scores(const qwen_session *s, int layer, int kvh, const float 
         if (p >= complete) { /* the staged block: a dot product per row and position */
             for (int r = 0; r < rows; r++)
                 for (int i = 0; i < width; i++)
-                    out[r * CHUNK + i] = scale * (f16 ? k->dot_f16(qrows + (size_t)r * d, (const uint16_t *)stage + (size_t)i * d, d)
-                                                      : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d));
+                    out[r * CHUNK + i] = f16 ? k->dot_f16(qrows + (size_t)r * d, (const uint16_t *)stage + (size_t)i * d, d)
+                                             : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d);
             continue;
         }
         const void *keys = key_block(s, layer, kvh, p / TILE);
         if (f16) k->gemm6x32_f16(keys, qrows, d, d, rows, false, tile);
         else k->gemm6x32_f32(keys, qrows, d, d, rows, false, tile);
-        for (int r = 0; r < rows; r++)
-            for (int i = 0; i < width; i++) out[r * CHUNK + i] = tile[r * TILE + i] * scale;
+        for (int r = 0; r < rows; r++) memcpy(out + r * CHUNK, tile + r * TILE, (size_t)width * sizeof(float));
     }
 }
 
@@ -192,9 +190,10 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     float *outs = qrows + ROWS * (size_t)d; /* [dpad / 32][ROWS][32]: P·V, one tile per 32 dimensions */
     float scale = 1.0f / sqrtf((float)d), m[ROWS], l[ROWS];
     int pos[ROWS];
-    for (int r = 0; r < rows; r++) {
+    for (int r = 0; r < rows; r++) { /* the query rows, scaled (scores come out scaled) */
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
-        memcpy(qrows + (size_t)r * d, s->q + ((size_t)t * c->n_heads + head) * d, (size_t)d * sizeof(float));
+        const float *q = s->q + ((size_t)t * c->n_heads + head) * d;
+        for (int i = 0; i < d; i++) qrows[(size_t)r * d + i] = q[i] * scale;
         pos[r] = j->pos0 + t;
         m[r] = -INFINITY;
         l[r] = 0;
@@ -204,15 +203,14 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     bool f16 = s->model->kv_f16;
     for (int c0 = 0; c0 < n; c0 += CHUNK) {
         int nc = n - c0 < CHUNK ? n - c0 : CHUNK;
-        chunk_scores(s, j->layer, kvh, qrows, rows, c0, nc, complete, scale, sc);
+        chunk_scores(s, j->layer, kvh, qrows, rows, c0, nc, complete, sc);
         for (int r = 0; r < rows; r++) {
-            float *sr = sc + (size_t)r * CHUNK;
+            float *sr = sc + (size_t)r * CHUNK, cm = m[r];
             int valid = pos[r] + 1 - c0 < nc ? pos[r] + 1 - c0 : nc; /* causal: this row's positions here */
             if (valid < 0) valid = 0;
-            float cm = m[r];
-            for (int i = 0; i < valid; i++) cm = sr[i] > cm ? sr[i] : cm;
+            float sum = k->exp_sum(sr, valid, &cm);
             float alpha = m[r] == cm ? 1.0f : expf(m[r] - cm); /* 0 on the first chunk (m = -inf) */
-            l[r] = l[r] * alpha + k->exp_sum(sr, valid, cm);
+            l[r] = l[r] * alpha + sum;
             memset(sr + valid, 0, (size_t)(nc - valid) * sizeof(float)); /* later positions weigh 0 */
             m[r] = cm;
             if (alpha != 1.0f && c0 > 0)
@@ -229,7 +227,8 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     for (int r = 0; r < rows; r++) {
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         float *dst = s->att + ((size_t)t * c->n_heads + head) * d, inv = 1.0f / l[r];
-        for (int i = 0; i < d; i++) dst[i] = outs[(size_t)(i / TILE * TILE) * ROWS + r * TILE + i % TILE] * inv;
+        for (int i0 = 0; i0 < d; i0 += TILE)
+            for (int i = 0; i < TILE && i0 + i < d; i++) dst[i0 + i] = outs[(size_t)i0 * ROWS + r * TILE + i] * inv;
     }
 }
 

@@ -346,8 +346,6 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
     if (!st) st = bind_weights(m, err);
     if (!st && opts && opts->kv_type && *opts->kv_type && strcmp(opts->kv_type, "f32")) {
         if (strcmp(opts->kv_type, "f16")) st = qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown KV cache type '%s' (use f32 or f16)", opts->kv_type);
-        else if (m->cfg.head_dim > MAX_F16_HEAD_DIM)
-            st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "an f16 KV cache supports head_dim up to %d, not %d", MAX_F16_HEAD_DIM, m->cfg.head_dim);
         else m->kv_f16 = true;
     }
     if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts, err);

@@ -104,7 +104,6 @@ struct qwen_session {
 };
 
 /* attention.c */
-enum { MAX_F16_HEAD_DIM = 256 }; /* largest head_dim an f16 KV cache supports */
 /* Bytes of a KV cache for max_tokens positions, floats of one thread's attention scratch, and
  * elements of the whole staging area for incomplete key blocks. */
 size_t kv_cache_bytes(const qwen_model *m, int max_tokens);

@@ -359,15 +359,20 @@ static inline __m512 exp_ps(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-static float avx512_exp_sum(float *x, int64_t n, float max) {
-    __m512 mv = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
+static float avx512_exp_sum(float *x, int64_t n, float *max) {
+    __m512 mv = _mm512_set1_ps(*max), sum = _mm512_setzero_ps();
     int64_t i = 0;
+    for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + i));
+    __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+    if (tail) mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, x + i));
+    *max = _mm512_reduce_max_ps(mv);
+    mv = _mm512_set1_ps(*max);
+    i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
         _mm512_storeu_ps(x + i, e);
         sum = _mm512_add_ps(sum, e);
     }
-    __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
     if (tail) {
         __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), mv));
         _mm512_mask_storeu_ps(x + i, tail, e);

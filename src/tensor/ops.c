@@ -89,9 +89,10 @@ void ref_softmax(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
-float ref_exp_sum(float *x, int64_t n, float max) {
+float ref_exp_sum(float *x, int64_t n, float *max) {
+    for (int64_t i = 0; i < n; i++) *max = x[i] > *max ? x[i] : *max;
     double sum = 0;
-    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - *max); sum += x[i]; }
     return (float)sum;
 }
 

@@ -103,7 +103,7 @@ void matmul_grouped(thread_pool *pool, workspace *ws, const float *x, int rows, 
 
 void ref_axpy(float *y, float a, const float *x, int64_t n);
 void ref_softmax(float *x, int64_t n);
-float ref_exp_sum(float *x, int64_t n, float max);
+float ref_exp_sum(float *x, int64_t n, float *max);
 void ref_swiglu(float *a, const float *b, int64_t n);
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
@@ -151,9 +151,10 @@ typedef struct dot_kernels {
     void (*gemm_q4_0_x16)(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                           int64_t n_blocks, int rows, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
-    /* x[i] = exp(x[i] - max) for i < n (n >= 0); returns their sum (fast paths: a polynomial exp
-     * within 2 ulp of expf). Attention's online softmax, a chunk of scores at a time. */
-    float (*exp_sum)(float *x, int64_t n, float max);
+    /* Attention's online softmax, a chunk of scores at a time: *max = the larger of *max and every
+     * x[i], then x[i] = exp(x[i] - *max) for i < n (n >= 0); returns their sum (fast paths: a
+     * polynomial exp within 2 ulp of expf). */
+    float (*exp_sum)(float *x, int64_t n, float *max);
     /* a[i] = silu(a[i]) * b[i] (SwiGLU's gate), same exp */
     void (*swiglu)(float *a, const float *b, int64_t n);
     /* out = x / rms(x) * w, the mean of squares summed in double */

@@ -333,13 +333,16 @@ static void test_softmax_kernel(void) {
         for (int n = 1; n < 300; n += 13) {
             float a[300], b[300];
             for (int i = 0; i < n; i++) a[i] = b[i] = frand() * (i % 3 ? 8.0f : 60.0f); /* some weights underflow */
-            float max = a[0];
-            for (int i = 1; i < n; i++) max = a[i] > max ? a[i] : max;
-            max += n % 2 ? 0.0f : 3.0f; /* also a max above every value, as a running max can be */
-            float sa = ref_exp_sum(a, n, max), sb = ks[k]->exp_sum(b, n, max);
+            float want = -INFINITY;
+            for (int i = 0; i < n; i++) want = a[i] > want ? a[i] : want;
+            /* a running max below every value (the chunk's own max wins) or above them (it stays) */
+            float ma = n % 2 ? -INFINITY : want + 3.0f, mb = ma;
+            want = n % 2 ? want : want + 3.0f;
+            float sa = ref_exp_sum(a, n, &ma), sb = ks[k]->exp_sum(b, n, &mb);
+            CHECK(ma == want && mb == want, "%s exp_sum n=%d: max %g / %g, want %g", ks[k]->name, n, ma, mb, want);
             CHECK(fabsf(sa - sb) <= 4e-7f * sa * (float)n, "%s exp_sum n=%d: %g vs %g", ks[k]->name, n, sa, sb);
             for (int i = 0; i < n; i++) CHECK(fabsf(a[i] - b[i]) <= 4e-7f * a[i] + 1e-37f, "%s exp_sum n=%d i=%d: %g vs %g", ks[k]->name, n, i, a[i], b[i]);
-            CHECK(ks[k]->exp_sum(b, 0, max) == 0.0f, "%s exp_sum of nothing", ks[k]->name);
+            CHECK(ks[k]->exp_sum(b, 0, &mb) == 0.0f && mb == want, "%s exp_sum of nothing", ks[k]->name);
             float g1[300], g2[300], u[300], w[300], o1[300], o2[300];
             for (int i = 0; i < n; i++) { g1[i] = g2[i] = frand() * (i % 4 ? 10.0f : 100.0f); u[i] = frand(); w[i] = frand(); }
             ref_swiglu(g1, u, n);
