@@ -53,7 +53,7 @@ static void matmul_rows_quant(const matmul_job *j, int64_t r0, int64_t r1) {
 }
 
 /* y[t][r .. r + n) = sums (+ bias) */
-static void store_rows(const matmul_job *j, int64_t t, int64_t r, const float *sums, int n) {
+static inline void store_rows(const matmul_job *j, int64_t t, int64_t r, const float *sums, int n) {
     float *y = j->y + t * j->w->rows + r;
     memcpy(y, sums, (size_t)n * sizeof(float));
     if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, n);
