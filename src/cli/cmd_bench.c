@@ -66,8 +66,10 @@ static double anon_rss_mb(void) {
 static void bench_usage(FILE *f) {
     fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16] [--mmap] [--json]\n\n"
                "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg).\n"
-               "Reports tokens/s, time to first token, peak RSS, and the GB/s a decode step reads (weights\n"
-               "and KV cache) against the measured memory bandwidth. --json prints one JSON line instead.\n\n" CLI_MMAP_HELP);
+               "Reports the best of -r repetitions (default 2): tokens/s, time to first token, peak RSS, and\n"
+               "the GB/s a decode step reads (weights and KV cache) against the memory bandwidth, probed (all\n"
+               "threads reading 1 GiB) right after each repetition: the probe beside the fastest decode.\n"
+               "--json prints one JSON line instead.\n\n" CLI_MMAP_HELP);
 }
 
 int cmd_bench(int argc, char **argv) {
