@@ -117,7 +117,6 @@ static void store_head(void *ctx, int h, int thread_index) {
     }
 }
 
-
 void kv_cache_truncate(qwen_session *s, int old_len, int len) {
     if (len % TILE == 0 || len / TILE == old_len / TILE) return; /* the staged block is still the right one */
     /* the block holding position len - 1 had been completed and flushed: stage its keys again */
