@@ -429,17 +429,20 @@ static inline __m512 round_half_away(__m512 y) {
     return _mm512_mask_add_ps(t, up, t, one);
 }
 
-static void avx512_quantize_q8_0(const float *x, block_q8_0 *out, int64_t n) {
+static void avx512_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++) {
         __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
         float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        out[b].d = f32_to_f16(d);
+        uint16_t h = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT); /* round to nearest even, as f32_to_f16 */
+        out[b].d = h;
         __m512 vid = _mm512_set1_ps(id);
         __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
         __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
         _mm_storeu_si128((__m128i *)out[b].qs, _mm512_cvtepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(out[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+        xd[b] = _cvtsh_ss(h);
+        xs[b] = xd[b] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
     }
 }
 

@@ -225,8 +225,7 @@ static void quantize_activation_row(void *ctx, int t, int thread_index) {
     (void)thread_index;
     const quant_job *j = ctx;
     int64_t nb = j->cols / QK, o = (int64_t)t * nb;
-    dot_kernels_best()->quantize_q8_0(j->x + (int64_t)t * j->cols, j->xq + o, j->cols);
-    q8_0_block_sums(j->xq + o, nb, j->xd + o, j->xs + o);
+    dot_kernels_best()->quantize_q8_0(j->x + (int64_t)t * j->cols, j->xq + o, j->xd + o, j->xs + o, j->cols);
 }
 
 void *workspace_get(workspace *ws, size_t size) {

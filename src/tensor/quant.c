@@ -202,6 +202,11 @@ void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs
     }
 }
 
+void ref_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n) {
+    quantize_row_q8_0(x, out, n);
+    q8_0_block_sums(out, n / QK, xd, xs);
+}
+
 /* Both groups against each of `rows` tokens, by the 16-row reference. */
 static void ref_gemm_x16(qdtype t, const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, int64_t ldx, int64_t n_blocks, int rows,
                          float *out) {

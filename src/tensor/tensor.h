@@ -162,8 +162,9 @@ typedef struct dot_kernels {
     void (*bf16_to_f32)(const uint16_t *in, float *out, int64_t n);
     /* 32 bf16 rows (row i at w + i * stride) to the f32 prefill tile: tile[k * 32 + i], k < n */
     void (*bf16_tile_f32)(const uint16_t *w, int64_t stride, int64_t n, float *tile);
-    /* quantize_row_q8_0, bit for bit (activations before a quantized matmul) */
-    void (*quantize_q8_0)(const float *x, block_q8_0 *out, int64_t n);
+    /* quantize_row_q8_0, bit for bit, and q8_0_block_sums of the result (xd, xs: [n / QK]): the
+     * activations before a quantized matmul */
+    void (*quantize_q8_0)(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n);
     /* out[i] = f16(in[i]), round to nearest even (f32_to_f16) */
     void (*f32_to_f16_row)(const float *in, uint16_t *out, int64_t n);
     /* out[c * ld_out + r] = in[r * ld_in + c] for r < rows, c < cols */
@@ -188,6 +189,8 @@ float ref_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, co
  * each scaled by both f16 scales, summed in order (the definition the fast kernels are tested against). */
 float ref_row_dot_q(const qtensor *w, int64_t r, const block_q8_0 *x);
 void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs);
+/* quantize_row_q8_0, then q8_0_block_sums (dot_kernels.quantize_q8_0's reference) */
+void ref_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n);
 
 const dot_kernels *dot_kernels_ref(void);
 const dot_kernels *dot_kernels_avx2(void);   /* NULL when not compiled in */

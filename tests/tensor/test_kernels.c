@@ -368,9 +368,16 @@ static void test_quantize_kernel(void) {
             if (rep % 3 == 0) /* every block's maximum 127, so the step is 1 and k + 0.5 values are exact ties */
                 for (int i = 0; i < 128; i++) x[i] = i % 32 ? (float)((i * 37 + rep) % 254 - 127) + 0.5f : 127.0f;
             if (rep % 5 == 0) for (int i = 32; i < 64; i++) x[i] = 0; /* an all-zero block */
+            if (rep % 11 == 0) for (int i = 64; i < 96; i++) x[i] *= 1e-6f; /* a scale that is subnormal in f16 */
+            if (rep % 13 == 0) for (int i = 96; i < 128; i++) x[i] *= 3e6f; /* one beyond f16's range */
+            float ad[4], as[4], bd[4], bs[4];
             quantize_row_q8_0(x, a, 128);
-            ks[k]->quantize_q8_0(x, b, 128);
+            q8_0_block_sums(a, 4, ad, as);
+            ks[k]->quantize_q8_0(x, b, bd, bs, 128);
             CHECK(!memcmp(a, b, sizeof a), "%s quantize_q8_0 rep %d", ks[k]->name, rep);
+            for (int i = 0; i < 4; i++)
+                CHECK(!memcmp(&ad[i], &bd[i], 4) && (!memcmp(&as[i], &bs[i], 4) || (isnan(as[i]) && isnan(bs[i]))),
+                      "%s quantize_q8_0 block %d sums rep %d: %g %g vs %g %g", ks[k]->name, i, rep, ad[i], as[i], bd[i], bs[i]);
         }
     }
 }
