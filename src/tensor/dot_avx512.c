@@ -240,9 +240,10 @@ static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const f
     }
 }
 
-/* Quantized tile: two interleaved groups (32 rows, anywhere in memory) against R tokens (decode: 1). Each 64-byte chunk
- * (16 rows x 4 weights) is loaded once and multiplied with every token's broadcast 4 activations;
- * integer sums are scaled once per block. Q4_0 chunks are split into nibbles once per tile. */
+/* Quantized tile: two interleaved groups (32 rows, anywhere in memory) against R tokens (decode:
+ * one, two groups half a matrix apart). Each 64-byte chunk (16 rows x 4 weights) is loaded once
+ * and multiplied with every token's broadcast 4 activations; integer sums are scaled once per
+ * block. Q4_0 chunks are split into nibbles once per tile. */
 static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, const uint8_t *g1, const bool q4, const block_q8_0 *x,
                                                              const float *xd, const float *xs, int64_t ldx, int64_t nb, float *out, const int R) {
     __m512 acc[6][2];
