@@ -32,6 +32,7 @@ import json, sys
 fmt, q, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(f"{fmt:6} {q['pp_tok_s']:12.1f} {l['pp_tok_s']:12.1f} {q['pp_tok_s']/l['pp_tok_s']:6.2f}x   "
       f"{q['tg_tok_s']:12.1f} {l['tg_tok_s']:12.1f} {q['tg_tok_s']/l['tg_tok_s']:6.2f}x   "
-      f"{q['decode_gb_s']:.1f} GB/s = {100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f}")
+      f"{q['decode_gb_s']:.1f} GB/s = {100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f}"
+      if q['mem_bw_gb_s'] else f"{q['decode_gb_s']:.1f} GB/s (bandwidth not measured)")
 PY
 done
