@@ -7,7 +7,10 @@
 #include "qwenc.h"
 #include "tensor/tensor.h"
 
+enum { TOP_K_HEAP_MAX = 1024 }; /* top_k up to this goes through kth_largest's heap */
+
 struct qwen_sampler {
+    float heap[TOP_K_HEAP_MAX];
     qwen_sampling p;
     uint64_t rng;           /* xorshift64* state */
     struct cand { int32_t id; float logit; } *cand;
@@ -57,6 +60,41 @@ static void apply_penalties(qwen_sampler *s, float *logits, int32_t vocab, const
     }
 }
 
+/* Restores the min-heap property of h[0..k) below slot i. */
+static void sift_down(float *h, int k, int i) {
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= k) return;
+        if (c + 1 < k && h[c + 1] < h[c]) c++;
+        if (h[i] <= h[c]) return;
+        float t = h[i];
+        h[i] = h[c];
+        h[c] = t;
+        i = c;
+    }
+}
+
+/* The k-th largest of x[0..n) (1 <= k <= n, k <= TOP_K_HEAP_MAX; NaNs count as -inf), through a
+ * min-heap of the k largest so far in `heap`: blocks of 16 whose maximum cannot enter the heap are
+ * skipped after one vectorizable pass, so a 151,936-entry vocabulary costs tens of microseconds. */
+static float kth_largest(const float *x, int32_t n, int k, float *heap) {
+    for (int i = 0; i < k; i++) heap[i] = x[i] == x[i] ? x[i] : -INFINITY;
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(heap, k, i);
+    int32_t i = k;
+    for (; i < n && i % 16; i++)
+        if (x[i] > heap[0]) { heap[0] = x[i]; sift_down(heap, k, 0); }
+    for (; i + 16 <= n; i += 16) {
+        float m = x[i];
+        for (int j = 1; j < 16; j++) m = x[i + j] > m ? x[i + j] : m;
+        if (!(m > heap[0])) continue;
+        for (int j = 0; j < 16; j++)
+            if (x[i + j] > heap[0]) { heap[0] = x[i + j]; sift_down(heap, k, 0); }
+    }
+    for (; i < n; i++)
+        if (x[i] > heap[0]) { heap[0] = x[i]; sift_down(heap, k, 0); }
+    return heap[0];
+}
+
 int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const int32_t *seen, size_t n_seen) {
     if (vocab > s->cap) {
         free(s->cand);
@@ -69,10 +107,17 @@ int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const
     apply_penalties(s, logits, vocab, seen, n_seen);
     if (s->p.temperature <= 0) return (int32_t)argmax_f32(logits, vocab);
 
-    /* Candidates: all ids, or the top k found by a partial sort. */
+    /* Candidates: all ids, or the top k: those at or above the k-th largest logit (ties kept, as
+     * transformers does) found through a small heap when k is small, else by a partial sort. */
     int32_t n = 0;
-    for (int32_t i = 0; i < vocab; i++) s->cand[n++] = (struct cand){ i, logits[i] / s->p.temperature };
-    if (s->p.top_k > 0 && s->p.top_k < n) {
+    if (s->p.top_k > 0 && s->p.top_k <= TOP_K_HEAP_MAX && s->p.top_k < vocab) {
+        float kth = kth_largest(logits, vocab, s->p.top_k, s->heap);
+        for (int32_t i = 0; i < vocab; i++)
+            if (logits[i] >= kth) s->cand[n++] = (struct cand){ i, logits[i] / s->p.temperature };
+    } else {
+        for (int32_t i = 0; i < vocab; i++) s->cand[n++] = (struct cand){ i, logits[i] / s->p.temperature };
+    }
+    if (s->p.top_k > 0 && s->p.top_k < n && s->p.top_k > TOP_K_HEAP_MAX) {
         /* quickselect the k largest into the front */
         int32_t lo = 0, hi = n - 1, k = s->p.top_k;
         while (lo < hi) {
@@ -89,6 +134,7 @@ int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const
         }
         n = k;
     }
+    if (n == 0) return (int32_t)argmax_f32(logits, vocab); /* every logit NaN */
     qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
     /* softmax over the candidates (probabilities stored in .logit from here on) */
     double sum = 0, max = s->cand[0].logit;

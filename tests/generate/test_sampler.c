@@ -31,6 +31,35 @@ int main(void) {
         int32_t id = sample_once(k2, logits, V, NULL, 0);
         CHECK(id == 421 || id == 77, "top_k=2 stays in the top two (%d)", id);
     }
+    /* top_k keeps every logit at or above the k-th largest (ties included, as transformers does) */
+    float tied[6] = { 5, 1, 3, 4, 3, 0 };
+    int hits[6] = { 0 };
+    qwen_sampling k3 = { .temperature = 5, .top_k = 3, .top_p = 1, .repetition_penalty = 1 };
+    for (int i = 0; i < 400; i++) { k3.seed = (uint64_t)i; hits[sample_once(k3, tied, 6, NULL, 0)]++; }
+    CHECK(hits[0] && hits[3] && hits[2] && hits[4] && !hits[1] && !hits[5], "top_k=3 with a tie at the 3rd: %d %d %d %d %d %d", hits[0], hits[1],
+          hits[2], hits[3], hits[4], hits[5]);
+    /* a vocabulary-sized draw: top_k = 20 picks only (and all of) the 20 largest, NaNs never */
+    enum { BIG = 151936, K = 20 };
+    float *big = malloc(BIG * sizeof(float)), *sorted = malloc(BIG * sizeof(float));
+    for (int i = 0; i < BIG; i++) big[i] = (float)sin(i * 12.9898) * 4 + (float)(i % 7) * 0.01f;
+    big[BIG - 1] = 3.99f; /* among the largest, in the very last slot */
+    big[17] = NAN;
+    int nsorted = 0;
+    for (int i = 0; i < BIG; i++) if (!isnan(big[i])) sorted[nsorted++] = big[i];
+    for (int a = 0; a < K; a++) /* partial selection sort: the K largest to the front */
+        for (int b = a + 1; b < nsorted; b++) if (sorted[b] > sorted[a]) { float t = sorted[a]; sorted[a] = sorted[b]; sorted[b] = t; }
+    float kth = sorted[K - 1];
+    int in_top = 0, distinct = 0, outside = 0;
+    char *seen_id = calloc(BIG, 1);
+    qwen_sampling k20 = { .temperature = 1, .top_k = K, .top_p = 1, .repetition_penalty = 1 };
+    for (int i = 0; i < 2000; i++) {
+        k20.seed = (uint64_t)i;
+        int32_t id = sample_once(k20, big, BIG, NULL, 0);
+        if (id >= 0 && id < BIG && big[id] >= kth) { in_top++; distinct += !seen_id[id]; seen_id[id] = 1; }
+        else outside++;
+    }
+    CHECK(outside == 0 && distinct == K, "top_k=20 over %d logits: %d draws outside the top 20, %d of them drawn", BIG, outside, distinct);
+    free(big); free(sorted); free(seen_id);
     qwen_sampling tp = { .temperature = 1, .top_p = 0.01f, .repetition_penalty = 1 };
     CHECK(sample_once(tp, logits, V, NULL, 0) == 421, "tiny top_p keeps only the best");
     qwen_sampling mp = { .temperature = 1, .min_p = 0.99f, .top_p = 1, .repetition_penalty = 1 };
