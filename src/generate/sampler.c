@@ -14,6 +14,7 @@ struct qwen_sampler {
     qwen_sampling p;
     uint64_t rng;           /* xorshift64* state */
     struct cand { int32_t id; float logit; } *cand;
+    float *weights;         /* [cap] the vocabulary's weights (no top-k) */
     int32_t cap;
     uint8_t *seen_mark;     /* [cap] marks for penalties */
 };
@@ -31,6 +32,7 @@ void qwen_sampler_free(qwen_sampler *s) {
     if (!s) return;
     free(s->cand);
     free(s->seen_mark);
+    free(s->weights);
     free(s);
 }
 
@@ -39,11 +41,6 @@ static double rng_uniform(qwen_sampler *s) {
     s->rng ^= s->rng << 25;
     s->rng ^= s->rng >> 27;
     return (double)((s->rng * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
-}
-
-static int by_logit_desc(const void *a, const void *b) {
-    float x = ((const struct cand *)a)->logit, y = ((const struct cand *)b)->logit;
-    return x < y ? 1 : x > y ? -1 : 0;
 }
 
 static void apply_penalties(qwen_sampler *s, float *logits, int32_t vocab, const int32_t *seen, size_t n_seen) {
@@ -58,6 +55,54 @@ static void apply_penalties(qwen_sampler *s, float *logits, int32_t vocab, const
             l = l > 0 ? l / s->p.repetition_penalty : l * s->p.repetition_penalty;
         logits[id] = l - s->p.presence_penalty;
     }
+}
+
+/* Moves the k largest of c[0..n) (by logit) to the front, in any order (1 <= k < n). */
+static void quickselect(struct cand *c, int32_t n, int32_t k) {
+    int32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = c[(lo + hi) / 2].logit;
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (c[i].logit > pivot) i++;
+            while (c[j].logit < pivot) j--;
+            if (i <= j) { struct cand t = c[i]; c[i] = c[j]; c[j] = t; i++; j--; }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+/* The nucleus of c[0..n) (probabilities in .logit): moves the fewest most probable candidates whose
+ * probabilities add up to `mass` to the front, in any order, and returns how many (all n when they
+ * never reach it). Expected O(n): a quickselect that keeps the mass of each side of its pivot. */
+static int32_t nucleus(struct cand *c, int32_t n, double mass) {
+    int32_t lo = 0, hi = n; /* the boundary lies in [lo, hi); c[0..lo) are in, c[hi..n) out */
+    double acc = 0;         /* mass of c[0..lo) */
+    while (hi - lo > 1) {
+        float pivot = c[lo + (hi - lo) / 2].logit;
+        /* three-way partition of [lo, hi): greater | equal | less */
+        int32_t gt = lo, i = lo, lt = hi;
+        double mass_gt = 0, mass_eq = 0;
+        while (i < lt) {
+            struct cand t = c[i];
+            if (t.logit > pivot) { c[i++] = c[gt]; c[gt++] = t; mass_gt += t.logit; }
+            else if (t.logit < pivot) { c[i] = c[--lt]; c[lt] = t; }
+            else { i++; mass_eq += t.logit; }
+        }
+        if (acc + mass_gt >= mass) hi = gt; /* it ends among the greater ones */
+        else if (acc + mass_gt + mass_eq >= mass) { /* among the equal ones: as many as it takes */
+            acc += mass_gt;
+            int32_t k = gt;
+            while (k < lt && acc < mass) acc += c[k++].logit;
+            return k;
+        } else {
+            acc += mass_gt + mass_eq;
+            lo = lt;
+        }
+    }
+    return hi; /* c[lo] alone completes the mass, or everything was needed */
 }
 
 /* Restores the min-heap property of h[0..k) below slot i. */
@@ -99,59 +144,60 @@ int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const
     if (vocab > s->cap) {
         free(s->cand);
         free(s->seen_mark);
+        free(s->weights);
         s->cand = malloc((size_t)vocab * sizeof *s->cand);
         s->seen_mark = malloc((size_t)vocab);
-        if (!s->cand || !s->seen_mark) { s->cap = 0; return 0; }
+        s->weights = malloc((size_t)vocab * sizeof *s->weights);
+        if (!s->cand || !s->seen_mark || !s->weights) { s->cap = 0; return 0; }
         s->cap = vocab;
     }
     apply_penalties(s, logits, vocab, seen, n_seen);
     if (s->p.temperature <= 0) return (int32_t)argmax_f32(logits, vocab);
 
-    /* Candidates: all ids, or the top k: those at or above the k-th largest logit (ties kept, as
-     * transformers does) found through a small heap when k is small, else by a partial sort. */
+    /* Candidates with their probabilities (cand[].logit from the softmax on): the top k — those at or
+     * above the k-th largest logit (ties kept, as transformers does), found through a small heap when
+     * k is small, else by a partial sort — or, without top-k, the whole vocabulary weighed in one
+     * vectorized pass. Nothing is sorted: a 151,936-token vocabulary costs well under a
+     * millisecond whatever the settings. */
     int32_t n = 0;
-    if (s->p.top_k > 0 && s->p.top_k <= TOP_K_HEAP_MAX && s->p.top_k < vocab) {
-        float kth = kth_largest(logits, vocab, s->p.top_k, s->heap);
-        for (int32_t i = 0; i < vocab; i++)
-            if (logits[i] >= kth) s->cand[n++] = (struct cand){ i, logits[i] / s->p.temperature };
-    } else {
-        for (int32_t i = 0; i < vocab; i++) s->cand[n++] = (struct cand){ i, logits[i] / s->p.temperature };
-    }
-    if (s->p.top_k > 0 && s->p.top_k < n && s->p.top_k > TOP_K_HEAP_MAX) {
-        /* quickselect the k largest into the front */
-        int32_t lo = 0, hi = n - 1, k = s->p.top_k;
-        while (lo < hi) {
-            float pivot = s->cand[(lo + hi) / 2].logit;
-            int32_t i = lo, j = hi;
-            while (i <= j) {
-                while (s->cand[i].logit > pivot) i++;
-                while (s->cand[j].logit < pivot) j--;
-                if (i <= j) { struct cand t = s->cand[i]; s->cand[i] = s->cand[j]; s->cand[j] = t; i++; j--; }
-            }
-            if (k - 1 <= j) hi = j;
-            else if (k - 1 >= i) lo = i;
-            else break;
+    float T = s->p.temperature;
+    bool top_p = s->p.top_p > 0 && s->p.top_p < 1;
+    if (s->p.top_k > 0 && s->p.top_k < vocab) {
+        if (s->p.top_k <= TOP_K_HEAP_MAX) {
+            float kth = kth_largest(logits, vocab, s->p.top_k, s->heap);
+            for (int32_t i = 0; i < vocab; i++)
+                if (logits[i] >= kth) s->cand[n++] = (struct cand){ i, logits[i] / T };
+        } else {
+            for (int32_t i = 0; i < vocab; i++) s->cand[n++] = (struct cand){ i, logits[i] / T };
+            quickselect(s->cand, n, s->p.top_k);
+            n = s->p.top_k;
         }
-        n = k;
+        if (n == 0) return (int32_t)argmax_f32(logits, vocab); /* every logit NaN */
+        double sum = 0, max = s->cand[0].logit;
+        for (int32_t i = 1; i < n; i++) max = s->cand[i].logit > max ? s->cand[i].logit : max;
+        for (int32_t i = 0; i < n; i++) { double e = exp(s->cand[i].logit - max); s->cand[i].logit = (float)e; sum += e; }
+        for (int32_t i = 0; i < n; i++) s->cand[i].logit = (float)(s->cand[i].logit / sum);
+    } else {
+        float *w = s->weights, wmax = -INFINITY;
+        for (int32_t i = 0; i < vocab; i++) w[i] = logits[i] == logits[i] ? logits[i] / T : -INFINITY;
+        double total = dot_kernels_best()->exp_sum(w, vocab, &wmax); /* w = exp(z - max z): the top weighs 1 */
+        if (!(total > 0)) return (int32_t)argmax_f32(logits, vocab); /* every logit NaN or -inf */
+        /* tokens below min_p of the top (weight 1) never stay */
+        float cut = s->p.min_p > 0 ? s->p.min_p : 0;
+        for (int32_t i = 0; i < vocab; i++)
+            if (w[i] >= cut) s->cand[n++] = (struct cand){ i, (float)(w[i] / total) };
     }
-    if (n == 0) return (int32_t)argmax_f32(logits, vocab); /* every logit NaN */
-    qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
-    /* softmax over the candidates (probabilities stored in .logit from here on) */
-    double sum = 0, max = s->cand[0].logit;
-    for (int32_t i = 0; i < n; i++) { double e = exp(s->cand[i].logit - max); s->cand[i].logit = (float)e; sum += e; }
-    for (int32_t i = 0; i < n; i++) s->cand[i].logit = (float)(s->cand[i].logit / sum);
-    if (s->p.top_p > 0 && s->p.top_p < 1) {
-        double cum = 0;
-        int32_t keep = 0;
-        while (keep < n) { cum += s->cand[keep].logit; keep++; if (cum >= s->p.top_p) break; }
-        n = keep;
-    }
+    /* top-p: the nucleus, found without sorting; min-p: those at least min_p times the top one */
+    if (top_p) n = nucleus(s->cand, n, s->p.top_p);
     if (s->p.min_p > 0) {
-        float floor_p = s->p.min_p * s->cand[0].logit;
-        int32_t keep = 1;
-        while (keep < n && s->cand[keep].logit >= floor_p) keep++;
+        float top = 0;
+        for (int32_t i = 0; i < n; i++) top = s->cand[i].logit > top ? s->cand[i].logit : top;
+        int32_t keep = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (s->cand[i].logit >= s->p.min_p * top) s->cand[keep++] = s->cand[i];
         n = keep;
     }
+    if (n == 0) return (int32_t)argmax_f32(logits, vocab); /* a min_p above 1 leaves nothing */
     double total = 0;
     for (int32_t i = 0; i < n; i++) total += s->cand[i].logit;
     double r = rng_uniform(s) * total, acc = 0;

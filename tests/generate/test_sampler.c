@@ -15,6 +15,11 @@ static int32_t sample_once(qwen_sampling p, const float *logits, int V, const in
     return id;
 }
 
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
 int main(void) {
     enum { V = 1000 };
     float logits[V];
@@ -59,6 +64,30 @@ int main(void) {
         else outside++;
     }
     CHECK(outside == 0 && distinct == K, "top_k=20 over %d logits: %d draws outside the top 20, %d of them drawn", BIG, outside, distinct);
+    /* without top-k: top_p = 0.5 draws only from the nucleus (the fewest most probable tokens holding
+     * half the mass), min_p = 0.5 only from tokens at least half as likely as the top one */
+    for (int i = 0; i < BIG; i++) if (!isnan(big[i])) sorted[i] = big[i];
+    sorted[17] = -INFINITY;
+    double zsum = 0, nuc = 0;
+    for (int i = 0; i < BIG; i++) zsum += exp((double)sorted[i] - 4.1);
+    float *desc = malloc(BIG * sizeof(float));
+    memcpy(desc, sorted, BIG * sizeof(float));
+    qsort(desc, BIG, sizeof(float), cmp_desc);
+    float nucleus_floor = desc[0];
+    for (int i = 0; i < BIG && nuc < 0.5 * zsum; i++) { nuc += exp((double)desc[i] - 4.1); nucleus_floor = desc[i]; }
+    qwen_sampling p5 = { .temperature = 1, .top_k = 0, .top_p = 0.5f, .repetition_penalty = 1 };
+    qwen_sampling m5 = { .temperature = 1, .top_k = 0, .top_p = 1, .min_p = 0.5f, .repetition_penalty = 1 };
+    int bad_p = 0, bad_m = 0, low_half = 0;
+    for (int i = 0; i < 300; i++) {
+        p5.seed = m5.seed = (uint64_t)i;
+        int32_t a = sample_once(p5, big, BIG, NULL, 0), b = sample_once(m5, big, BIG, NULL, 0);
+        bad_p += !(a >= 0 && a < BIG && big[a] >= nucleus_floor);
+        bad_m += !(b >= 0 && b < BIG && exp((double)big[b] - desc[0]) >= 0.5 - 1e-6);
+        low_half += a >= 0 && a < BIG && big[a] < (desc[0] + nucleus_floor) / 2;
+    }
+    CHECK(bad_p == 0 && low_half > 0, "top_p = 0.5 without top-k: %d draws outside the nucleus, %d in its lower half", bad_p, low_half);
+    CHECK(bad_m == 0, "min_p = 0.5 without top-k: %d draws below half the top probability", bad_m);
+    free(desc);
     free(big); free(sorted); free(seen_id);
     qwen_sampling tp = { .temperature = 1, .top_p = 0.01f, .repetition_penalty = 1 };
     CHECK(sample_once(tp, logits, V, NULL, 0) == 421, "tiny top_p keeps only the best");
