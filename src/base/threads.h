@@ -12,8 +12,9 @@ int thread_pool_size(const thread_pool *pool);
 
 /* Calls fn(ctx, i, thread_index) for every i in [0, n), spread over the pool's threads, and
  * returns when all calls are done. Each thread first walks its own contiguous share of [0, n) in
- * increasing order (thread t from n * t / threads), then helps with the others' from their ends. `thread_index` < thread_pool_size(pool) lets a callee use
- * per-thread scratch. A NULL pool runs everything on the calling thread. */
+ * increasing order (thread t from n * t / threads), then helps with the others' from their ends.
+ * `thread_index` < thread_pool_size(pool) lets a callee use per-thread scratch. A NULL pool runs
+ * everything on the calling thread. */
 void thread_pool_run(thread_pool *pool, int n, void (*fn)(void *ctx, int i, int thread_index), void *ctx);
 
 #endif

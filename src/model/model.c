@@ -206,11 +206,9 @@ typedef struct load_work {
     size_t total, done;
 } load_work;
 
-static size_t matrix_bytes(const qtensor *t) { return (size_t)t->rows * qdtype_row_bytes(t->dtype, t->cols); }
-
 /* Counts a matrix in the first pass; false: do the work now. */
 static bool load_count(load_work *w, const qtensor *t) {
-    if (w->counting) w->total += matrix_bytes(t);
+    if (w->counting) w->total += qtensor_bytes(t);
     return w->counting;
 }
 
@@ -224,7 +222,7 @@ static void load_report(load_work *w, size_t bytes) {
 static qwen_status quantize_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
     load_work *w = ctx;
     if (t->dtype == w->type || t->cols % QK || load_count(w, t)) return QWEN_OK;
-    size_t bytes = matrix_bytes(t);
+    size_t bytes = qtensor_bytes(t);
     qwen_status st = quantize_matrix(m, t, w->type, err);
     if (!st) load_report(w, bytes);
     return st;
@@ -256,7 +254,7 @@ static void pack_part(void *ctx, int part, int thread_index) {
 static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
     load_work *w = ctx;
     if (t->dtype != QDT_BF16 || t->rows % PROWS || load_count(w, t)) return QWEN_OK;
-    size_t bytes = matrix_bytes(t);
+    size_t bytes = qtensor_bytes(t);
     uint16_t *data = owned_alloc(m, bytes);
     if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory packing weights");
     pack_job j = { t->data, data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
@@ -520,8 +518,6 @@ qwen_status qwen_rerank(qwen_model *m, const char *instruction, const char *quer
     free(ids);
     return st;
 }
-
-static size_t qtensor_bytes(const qtensor *t) { return (size_t)t->rows * qdtype_row_bytes(t->dtype, t->cols); }
 
 size_t qwen_model_weight_bytes(const qwen_model *m) {
     size_t total = qtensor_bytes(&m->lm_head) + qdtype_row_bytes(m->embed.dtype, m->cfg.hidden);

@@ -96,7 +96,7 @@ qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, 
             ts[n].dtype = "U8";
             ts[n].shape[1] = (int64_t)qdtype_row_bytes(q->dtype, q->cols);
             outs[n].data = q->data;
-            outs[n].nbytes = (size_t)q->rows * qdtype_row_bytes(q->dtype, q->cols);
+            outs[n].nbytes = qtensor_bytes(q);
         } else {
             ts[n].dtype = t->dtype == QDT_F32 ? "F32" : t->dtype == QDT_F16 ? "F16" : "BF16";
             outs[n].data = t->data;
@@ -108,7 +108,7 @@ qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, 
     if (!st && m->cfg.tie_embeddings && (m->lm_head.dtype == QDT_Q8_0 || m->lm_head.dtype == QDT_Q4_0)) {
         snprintf(outs[n].name, sizeof outs[n].name, "lm_head.weight");
         outs[n].data = m->lm_head.data;
-        outs[n].nbytes = (size_t)m->lm_head.rows * qdtype_row_bytes(m->lm_head.dtype, m->lm_head.cols);
+        outs[n].nbytes = qtensor_bytes(&m->lm_head);
         ts[n] = (st_write_tensor){ outs[n].name, "U8", 2, { m->lm_head.rows, (int64_t)qdtype_row_bytes(m->lm_head.dtype, m->lm_head.cols) }, outs[n].nbytes };
         n++;
     }

@@ -109,11 +109,7 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
                 j->k->gemm6x32_f32(tile + k0 * TILE_ROWS, j->x + t * n + k0, n, kn, nt, k0 > 0, acc + t * TILE_ROWS);
             }
         }
-        for (int64_t t = 0; t < T; t++) {
-            float *y = j->y + t * w->rows + r;
-            memcpy(y, acc + t * TILE_ROWS, TILE_ROWS * sizeof(float));
-            if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, TILE_ROWS);
-        }
+        for (int64_t t = 0; t < T; t++) store_rows(j, t, r, acc + t * TILE_ROWS, TILE_ROWS);
     }
     for (; r < r1; r++) {
         qtensor_row_f32(w, r, row);
@@ -156,11 +152,7 @@ static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, floa
                 }
             }
             for (int64_t r = rb; r < re; r += PROWS)
-                for (int64_t t = 0; t < tn; t++) {
-                    float *y = j->y + (t0 + t) * w->rows + r;
-                    memcpy(y, acc + (r - rb) * tn + t * PROWS, PROWS * sizeof(float));
-                    if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, PROWS);
-                }
+                for (int64_t t = 0; t < tn; t++) store_rows(j, t0 + t, r, acc + (r - rb) * tn + t * PROWS, PROWS);
         }
     }
 }
@@ -247,10 +239,9 @@ void workspace_free(workspace *ws) {
  * tiles or groups where the kernels need them.
  *
  * Interleaved quantized weights, and packed bf16 ones for one token, are read as two streams half
- * the matrix apart: block b covers its
- * rows in the first half (pair_offset rows, a whole number of groups) and the same rows pair_offset
- * further on, which one kernel call reads side by side (an odd last group goes with the last
- * block). Two distant streams per thread keep more reads in flight than one: measured here, a
+ * the matrix apart: block b covers its rows in the first half (pair_offset rows, a whole number of
+ * groups) and the same rows pair_offset further on, which one kernel call reads side by side (an
+ * odd last group goes with the last block). Two distant streams per thread keep more reads in flight than one: measured here, a
  * decode step's matmuls read 15-20% more bytes per second (and adjacent groups as the second
  * stream are slower than one stream). */
 enum { BLOCK_BYTES = 16 << 10 };
@@ -269,7 +260,7 @@ static void set_block_rows(matmul_job *j, int threads) {
      * once, none over BLOCK_BYTES of them, or the kernel's unit (the last block a thread takes
      * bounds how long the others wait for it: 16 KB blocks cut those waits by a third against
      * 64 KB in a Q4_0 decode step; a large lm_head would otherwise come in blocks of megabytes) */
-    int64_t blocks = (int64_t)threads * 8, bytes = (int64_t)(qdtype_row_bytes(w->dtype, w->cols) * (size_t)w->rows);
+    int64_t blocks = (int64_t)threads * 8, bytes = (int64_t)qtensor_bytes(w);
     if (j->T <= 6 && blocks < bytes / BLOCK_BYTES) blocks = bytes / BLOCK_BYTES;
     j->rows_per_block = (span + blocks - 1) / blocks;
     if (j->rows_per_block < 4) j->rows_per_block = 4;

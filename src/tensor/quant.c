@@ -38,6 +38,8 @@ size_t qdtype_row_bytes(qdtype t, int64_t cols) {
     }
 }
 
+size_t qtensor_bytes(const qtensor *w) { return (size_t)w->rows * qdtype_row_bytes(w->dtype, w->cols); }
+
 void quantize_row_q8_0(const float *x, block_q8_0 *out, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++) {
         const float *v = x + b * QK;

@@ -74,6 +74,9 @@ void q_block(const qtensor *w, int64_t r, int64_t b, void *out);
  * memory (interleaving needs a 16-row buffer). */
 bool quantize_rows_f32(qdtype t, const float *x, int64_t n_rows, int64_t cols, bool interleave, void *out);
 
+/* Bytes of w's data (rows * qdtype_row_bytes). */
+size_t qtensor_bytes(const qtensor *w);
+
 /* Converts row `r` of `w` to f32 into out[cols]. */
 void qtensor_row_f32(const qtensor *w, int64_t r, float *out);
 

@@ -201,6 +201,16 @@ static void test_matmul_grouped(thread_pool *pool) {
     free(wf);
 }
 
+/* A gemm6x32 tile against its reference: `got` within the tolerance of `want` on the first `rows`
+ * tokens, the rest of `got` left at `fill` (both were filled with it), and without `accumulate`
+ * the reference really wrote its rows. */
+static void check_tile(const char *name, const char *kernel, const float *want, const float *got, int n, int rows, bool accumulate, float fill) {
+    for (int i = 0; i < 6 * 32; i++)
+        CHECK(fabsf(want[i] - got[i]) <= 1e-5f * (n + 1) * (accumulate ? fill : 1) && (i < rows * 32 || got[i] == fill) &&
+                  (accumulate || i >= rows * 32 || want[i] != fill),
+              "%s %s n=%d rows=%d accumulate=%d", name, kernel, n, rows, accumulate);
+}
+
 static void test_axpy_convert_gemm(void) {
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512() };
     for (int k = 0; k < 2; k++) {
@@ -252,8 +262,7 @@ static void test_axpy_convert_gemm(void) {
                 for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 1.0f;
                 ref_gemm6x32_f16(wh, xg, n, n, rows, true, g1);
                 ks[k]->gemm6x32_f16(wh, xg, n, n, rows, true, g2);
-                for (int i = 0; i < 6 * 32; i++)
-                    CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) && (i < rows * 32 || g2[i] == 1.0f), "%s gemm6x32_f16 n=%d rows=%d", ks[k]->name, n, rows);
+                check_tile(ks[k]->name, "gemm6x32_f16", g1, g2, n, rows, true, 1.0f);
                 free(wh);
                 uint16_t *wb = malloc(32 * n * 2), *wp = malloc(32 * n * 2);
                 for (int i = 0; i < 32 * n; i++) wb[i] = to_bf16(wt[i]);
@@ -262,9 +271,7 @@ static void test_axpy_convert_gemm(void) {
                     for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 3.0f;
                     ref_gemm6x32_bf16x32(wp, xg, n, n, rows, acc, g1);
                     ks[k]->gemm6x32_bf16x32(wp, xg, n, n, rows, acc, g2);
-                    for (int i = 0; i < 6 * 32; i++)
-                        CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) * (acc ? 3 : 1) && (i < rows * 32 || g2[i] == 3.0f) && (acc || i >= rows * 32 || g1[i] != 3.0f),
-                              "%s gemm6x32_bf16x32 n=%d rows=%d accumulate=%d", ks[k]->name, n, rows, acc);
+                    check_tile(ks[k]->name, "gemm6x32_bf16x32", g1, g2, n, rows, acc, 3.0f);
                     /* the reference itself against a plain dot of the unpacked rows */
                     for (int t = 0; t < rows && !acc; t++)
                         for (int r = 0; r < 32; r++) {
@@ -293,9 +300,7 @@ static void test_axpy_convert_gemm(void) {
                     for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 42.0f;
                     ref_gemm6x32_f32(wt, xg, n, n, rows, acc, g1);
                     ks[k]->gemm6x32_f32(wt, xg, n, n, rows, acc, g2);
-                    for (int i = 0; i < 6 * 32; i++)
-                        CHECK(fabsf(g1[i] - g2[i]) <= 1e-5f * (n + 1) * (acc ? 42 : 1) && (i < rows * 32 || g2[i] == 42.0f) && (acc || i >= rows * 32 || g1[i] != 42.0f),
-                              "%s gemm6x32 n=%d rows=%d accumulate=%d", ks[k]->name, n, rows, acc);
+                    check_tile(ks[k]->name, "gemm6x32", g1, g2, n, rows, acc, 42.0f);
                 }
             }
             free(wt); free(xg); free(g1); free(g2);
