@@ -1,27 +1,31 @@
 /* Causal grouped-query attention over the KV cache, as small matrix products.
  *
  * The cache is one region in position-major chunks of CHUNK positions; each chunk holds, for every
- * (layer, KV head), an area laid out for the 6x32 register tile (dot_kernels.gemm6x32_f32), whose
- * weights are 32 columns of n rows:
- *   keys:   [CHUNK / 32][head_dim][32]   32 positions transposed, so q·Kᵀ for 32 positions is one tile
- *   values: [dpad / 32][CHUNK][32]       32 dimensions of every position, so P·V for 32 dims is one tile
- *                                        per chunk (the chunks' products accumulate)
- * (dpad = head_dim rounded up to 32, the padding zero.) The region is on huge pages where the
- * kernel gives them and is touched as the context grows, a chunk of all layers at a time (rather
- * than 2 MB in every (layer, head) area at once). The elements are f32, or f16 when the model was
- * opened with kv_type "f16" (half the memory and the traffic; widened in registers by
- * gemm6x32_f16).
- * Keys of the last, incomplete block of 32 positions wait row by row in a staging area
- * ([layer][KV head][32][head_dim], same element type) and are transposed into their tile when the
- * block completes: a decode step then writes one contiguous row per head instead of touching 128
- * cache lines of the tile, and attention scores those few positions with plain dot products.
+ * (layer, KV head), an area of CHUNK / 32 blocks of 32 positions, each block its keys and then
+ * its values, laid out for the 6x32 register tile (dot_kernels.gemm6x32_f32), whose weights are 32
+ * columns of n rows:
+ *   keys:   [head_dim][32]        the block's 32 positions transposed: q·Kᵀ for them is one tile
+ *   values: [dpad / 32][32][32]   32 dimensions of each position: P·V for 32 dimensions is one tile
+ * (dpad = head_dim rounded up to 32, the padding zero.) A (layer, KV head)'s cached positions are
+ * then one contiguous run per chunk, keys and values together, which a thread streams front to
+ * back. Short runs are what a decode step reads, and each new run costs a core ~1.5 µs to get
+ * going here: 80 cached positions of a head (f32) read cold in ~3.9 µs as one run (plus the staged
+ * keys), ~5.3 µs as the six runs of a keys-then-values layout (keys, staged keys, four value
+ * slices a chunk apart).
+ * The region is on huge pages where the kernel gives them and is touched as the context grows, a
+ * chunk of all layers at a time (rather than 2 MB in every (layer, head) area at once). The
+ * elements are f32, or f16 when the model was opened with kv_type "f16" (half the memory and the
+ * traffic; widened in registers by gemm6x32_f16).
+ * Keys of the last, incomplete block wait row by row in a staging area ([layer][KV head][32]
+ * [head_dim], same element type) and are transposed into their tile when the block completes: a
+ * decode step then writes one contiguous row per head instead of touching 128 cache lines of the
+ * tile, and attention scores those few positions with plain dot products.
  * Query rows that share a KV head (the group's heads, for one or several tokens) are taken 6 at a
- * time, chunk by chunk: their scores against the chunk's keys, an online softmax (running maximum
- * and sum per row, later positions weighing 0), then the weighted sum of the chunk's values. Every
- * cached row is read once per 6 query rows, each chunk's keys and values as one contiguous run,
- * with no horizontal sums (but for the staged block); the scratch does not grow with the context.
- * A decode step (one batch per KV head) stores each head's new key and value in the same pool
- * item that attends over them. */
+ * time, block by block: their scores against the block's keys, an online softmax (running maximum
+ * and sum per row, later positions weighing 0), then the weighted sum of the block's values. Every
+ * cached row is read once per 6 query rows, with no horizontal sums (but for the staged block);
+ * the scratch does not grow with the context. A decode step (one batch per KV head) stores each
+ * head's new key and value in the same pool item that attends over them. */
 #include "model/model.h"
 
 #include <math.h>
@@ -37,8 +41,11 @@ size_t attention_scratch_floats(const model_config *c) {
 
 size_t kv_elem_size(const qwen_model *m) { return m->kv_f16 ? sizeof(uint16_t) : sizeof(float); }
 
-/* Elements of one (chunk, layer, KV head) area: CHUNK keys, then CHUNK values (padded dims). */
-static size_t area_elems(const model_config *c) { return CHUNK * ((size_t)c->head_dim + round_up((size_t)c->head_dim, TILE)); }
+/* Elements of one block of 32 positions: keys, then values (padded dims). */
+static size_t block_elems(const model_config *c) { return TILE * ((size_t)c->head_dim + round_up((size_t)c->head_dim, TILE)); }
+
+/* Elements of one (chunk, layer, KV head) area: its CHUNK / 32 blocks. */
+static size_t area_elems(const model_config *c) { return CHUNK / TILE * block_elems(c); }
 
 size_t kv_cache_bytes(const qwen_model *m, int max_tokens) {
     const model_config *c = &m->cfg;
@@ -54,13 +61,12 @@ static char *chunk_area(const qwen_session *s, int chunk, int layer, int kv_head
 
 /* The transposed keys of block b (positions 32b..32b+31) of (layer, KV head): [head_dim][32]. */
 static void *key_block(const qwen_session *s, int layer, int kv_head, int b) {
-    size_t d = (size_t)s->model->cfg.head_dim;
-    return chunk_area(s, b / (CHUNK / TILE), layer, kv_head) + (size_t)(b % (CHUNK / TILE)) * d * TILE * kv_elem_size(s->model);
+    return chunk_area(s, b / (CHUNK / TILE), layer, kv_head) + (size_t)(b % (CHUNK / TILE)) * block_elems(&s->model->cfg) * kv_elem_size(s->model);
 }
 
-/* The values of chunk `chunk` of (layer, KV head): [dpad / 32][CHUNK][32]. */
-static void *chunk_values(const qwen_session *s, int chunk, int layer, int kv_head) {
-    return chunk_area(s, chunk, layer, kv_head) + CHUNK * (size_t)s->model->cfg.head_dim * kv_elem_size(s->model);
+/* The values of block b of (layer, KV head), right after its keys: [dpad / 32][32][32]. */
+static void *value_block(const qwen_session *s, int layer, int kv_head, int b) {
+    return (char *)key_block(s, layer, kv_head, b) + TILE * (size_t)s->model->cfg.head_dim * kv_elem_size(s->model);
 }
 
 size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (size_t)c->n_kv_heads * TILE * (size_t)c->head_dim; }
@@ -91,7 +97,7 @@ typedef struct store_job { qwen_session *s; int layer, pos0, T; } store_job;
 
 /* One KV head's keys and values of T tokens: each key row into the staging block (rounded to f16
  * for an f16 cache), flushed to its tile whenever the block fills; values copied 32 dimensions at
- * a time into their slices. */
+ * a time into their block's slices. */
 static void store_head(void *ctx, int h, int thread_index) {
     (void)thread_index;
     const store_job *j = ctx;
@@ -107,12 +113,12 @@ static void store_head(void *ctx, int h, int thread_index) {
         if (f16) k->f32_to_f16_row(kh, (uint16_t *)stage + (size_t)(pos % TILE) * d, (int64_t)d);
         else memcpy((float *)stage + (size_t)(pos % TILE) * d, kh, d * sizeof(float));
         if (pos % TILE == TILE - 1) flush_block(s, j->layer, h, pos / TILE);
-        void *values = chunk_values(s, pos / CHUNK, j->layer, h);
-        size_t at = (size_t)(pos % CHUNK) * TILE;
+        void *values = value_block(s, j->layer, h, pos / TILE);
+        size_t at = (size_t)(pos % TILE) * TILE;
         for (size_t i0 = 0; i0 < d; i0 += TILE) {
             size_t width = d - i0 < TILE ? d - i0 : TILE;
-            if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * CHUNK, (int64_t)width);
-            else memcpy((float *)values + at + i0 * CHUNK, vh + i0, width * sizeof(float));
+            if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * TILE, (int64_t)width);
+            else memcpy((float *)values + at + i0 * TILE, vh + i0, width * sizeof(float));
         }
     }
 }
@@ -145,29 +151,26 @@ typedef struct attn_job {
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
 } attn_job;
 
-/* Scores of positions p0..p0+n of (layer, kvh) for `rows` query rows (scaled already) into sc
- * [rows][CHUNK]; positions from `complete` on are staged keys, scored with plain dot products. */
-static void chunk_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int p0, int n, int complete, float *sc) {
+/* Scores of block b's first n positions of (layer, kvh) for `rows` query rows (scaled already)
+ * into sc [rows][ld]; a block from `complete` on holds staged keys, scored with plain dot products. */
+static void block_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int b, int n, int complete, float *sc, int ld) {
     const dot_kernels *k = dot_kernels_best();
     int d = s->model->cfg.head_dim;
     bool f16 = s->model->kv_f16;
-    const void *stage = stage_area(s, layer, kvh);
-    float tile[ROWS * TILE];
-    for (int p = p0; p < p0 + n; p += TILE) {
-        int width = p0 + n - p < TILE ? p0 + n - p : TILE;
-        float *out = sc + (p - p0);
-        if (p >= complete) { /* the staged block: a dot product per row and position */
-            for (int r = 0; r < rows; r++)
-                for (int i = 0; i < width; i++)
-                    out[r * CHUNK + i] = f16 ? k->dot_f16(qrows + (size_t)r * d, (const uint16_t *)stage + (size_t)i * d, d)
-                                             : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d);
-            continue;
-        }
-        const void *keys = key_block(s, layer, kvh, p / TILE);
-        if (f16) k->gemm6x32_f16(keys, qrows, d, d, rows, false, tile);
-        else k->gemm6x32_f32(keys, qrows, d, d, rows, false, tile);
-        for (int r = 0; r < rows; r++) memcpy(out + r * CHUNK, tile + r * TILE, (size_t)width * sizeof(float));
+    if (b * TILE >= complete) { /* the staged block: a dot product per row and position */
+        const void *stage = stage_area(s, layer, kvh);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < n; i++)
+                sc[r * ld + i] = f16 ? k->dot_f16(qrows + (size_t)r * d, (const uint16_t *)stage + (size_t)i * d, d)
+                                     : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d);
+        return;
     }
+    float tile[ROWS * TILE], *out = ld == TILE ? sc : tile; /* the tile's rows are 32 apart */
+    const void *keys = key_block(s, layer, kvh, b);
+    if (f16) k->gemm6x32_f16(keys, qrows, d, d, rows, false, out);
+    else k->gemm6x32_f32(keys, qrows, d, d, rows, false, out);
+    if (out == tile)
+        for (int r = 0; r < rows; r++) memcpy(sc + r * ld, tile + r * TILE, (size_t)n * sizeof(float));
 }
 
 /* One KV head and one batch of up to ROWS query rows (row r = token r / group, head r % group
@@ -200,27 +203,36 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     int n = pos[rows - 1] + 1; /* the batch's latest position, plus one */
     int complete = (j->pos0 + j->T) / TILE * TILE; /* positions below are in tiles, the rest staged */
     bool f16 = s->model->kv_f16;
-    for (int c0 = 0; c0 < n; c0 += CHUNK) {
-        int nc = n - c0 < CHUNK ? n - c0 : CHUNK;
-        chunk_scores(s, j->layer, kvh, qrows, rows, c0, nc, complete, sc);
+    /* blocks at a time: one for a decode step (its head's keys and values then stream as one run),
+     * a chunk's worth for a batch of a prefill (fewer, longer softmax passes and kernel calls) */
+    int span = j->batches_per_head == 1 ? 1 : CHUNK / TILE, ld = span * TILE;
+    for (int b0 = 0; b0 * TILE < n; b0 += span) {
+        int p0 = b0 * TILE, np = n - p0 < ld ? n - p0 : ld;
+        for (int b = b0; b < b0 + span && b * TILE < n; b++) {
+            int nb = n - b * TILE < TILE ? n - b * TILE : TILE;
+            block_scores(s, j->layer, kvh, qrows, rows, b, nb, complete, sc + (b - b0) * TILE, ld);
+        }
         for (int r = 0; r < rows; r++) {
-            float *sr = sc + (size_t)r * CHUNK, cm = m[r];
-            int valid = pos[r] + 1 - c0 < nc ? pos[r] + 1 - c0 : nc; /* causal: this row's positions here */
+            float *sr = sc + (size_t)r * ld, cm = m[r];
+            int valid = pos[r] + 1 - p0 < np ? pos[r] + 1 - p0 : np; /* causal: this row's positions here */
             if (valid < 0) valid = 0;
             float sum = k->exp_sum(sr, valid, &cm);
-            float alpha = m[r] == cm ? 1.0f : expf(m[r] - cm); /* 0 on the first chunk (m = -inf) */
+            float alpha = m[r] == cm ? 1.0f : expf(m[r] - cm); /* 0 on the first pass (m = -inf) */
             l[r] = l[r] * alpha + sum;
-            memset(sr + valid, 0, (size_t)(nc - valid) * sizeof(float)); /* later positions weigh 0 */
+            memset(sr + valid, 0, (size_t)(np - valid) * sizeof(float)); /* later positions weigh 0 */
             m[r] = cm;
-            if (alpha != 1.0f && c0 > 0)
+            if (alpha != 1.0f && b0 > 0)
                 for (int i0 = 0; i0 < dpad; i0 += TILE)
                     for (int i = 0; i < TILE; i++) outs[(size_t)i0 * ROWS + r * TILE + i] *= alpha;
         }
-        const char *values = chunk_values(s, c0 / CHUNK, j->layer, kvh);
-        for (int i0 = 0; i0 < d; i0 += TILE) {
-            float *out = outs + (size_t)i0 * ROWS;
-            if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * CHUNK, sc, CHUNK, nc, rows, c0 > 0, out);
-            else k->gemm6x32_f32((const float *)values + (size_t)i0 * CHUNK, sc, CHUNK, nc, rows, c0 > 0, out);
+        for (int b = b0; b < b0 + span && b * TILE < n; b++) {
+            int nb = n - b * TILE < TILE ? n - b * TILE : TILE;
+            const char *values = value_block(s, j->layer, kvh, b);
+            for (int i0 = 0; i0 < d; i0 += TILE) {
+                float *out = outs + (size_t)i0 * ROWS;
+                if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, nb, rows, b > 0, out);
+                else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, nb, rows, b > 0, out);
+            }
         }
     }
     for (int r = 0; r < rows; r++) {
