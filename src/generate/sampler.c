@@ -156,7 +156,7 @@ int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const
 
     /* Candidates with their probabilities (cand[].logit from the softmax on): the top k — those at or
      * above the k-th largest logit (ties kept, as transformers does), found through a small heap when
-     * k is small, else by a partial sort — or, without top-k, the whole vocabulary weighed in one
+     * k is small, else by a quickselect — or, without top-k, the whole vocabulary weighed in one
      * vectorized pass. Nothing is sorted: a 151,936-token vocabulary costs well under a
      * millisecond whatever the settings. */
     int32_t n = 0;

@@ -151,6 +151,9 @@ typedef struct attn_job {
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
 } attn_job;
 
+/* Positions of block b below n (1..32 for a block that starts below n). */
+static int block_len(int b, int n) { return n - b * TILE < TILE ? n - b * TILE : TILE; }
+
 /* Scores of block b's first n positions of (layer, kvh) for `rows` query rows (scaled already)
  * into sc [rows][ld]; a block from `complete` on holds staged keys, scored with plain dot products. */
 static void block_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int b, int n, int complete, float *sc, int ld) {
@@ -174,10 +177,10 @@ static void block_scores(const qwen_session *s, int layer, int kvh, const float 
 }
 
 /* One KV head and one batch of up to ROWS query rows (row r = token r / group, head r % group
- * of the group): s->att for those rows. The cache is read a chunk at a time, its keys and then
- * its values (one contiguous area), with an online softmax: each row keeps its running maximum
- * score m and sum of weights l, and its P·V sums are rescaled by exp(m_old - m_new) when a chunk
- * raises the maximum; the sums are divided by l at the end. */
+ * of the group): s->att for those rows. The cache is read a pass of blocks at a time (their keys,
+ * then their values) with an online softmax: each row keeps its running maximum score m and sum
+ * of weights l, and its P·V sums are rescaled by exp(m_old - m_new) when a pass raises the
+ * maximum; the sums are divided by l at the end. */
 static void attend_batch(void *ctx, int item, int thread_index) {
     const attn_job *j = ctx;
     qwen_session *s = j->s;
@@ -207,11 +210,9 @@ static void attend_batch(void *ctx, int item, int thread_index) {
      * a chunk's worth for a batch of a prefill (fewer, longer softmax passes and kernel calls) */
     int span = j->batches_per_head == 1 ? 1 : CHUNK / TILE, ld = span * TILE;
     for (int b0 = 0; b0 * TILE < n; b0 += span) {
-        int p0 = b0 * TILE, np = n - p0 < ld ? n - p0 : ld;
-        for (int b = b0; b < b0 + span && b * TILE < n; b++) {
-            int nb = n - b * TILE < TILE ? n - b * TILE : TILE;
-            block_scores(s, j->layer, kvh, qrows, rows, b, nb, complete, sc + (b - b0) * TILE, ld);
-        }
+        int p0 = b0 * TILE, np = n - p0 < ld ? n - p0 : ld; /* this pass's positions: blocks b0.. */
+        for (int b = b0; b * TILE < p0 + np; b++)
+            block_scores(s, j->layer, kvh, qrows, rows, b, block_len(b, n), complete, sc + (b - b0) * TILE, ld);
         for (int r = 0; r < rows; r++) {
             float *sr = sc + (size_t)r * ld, cm = m[r];
             int valid = pos[r] + 1 - p0 < np ? pos[r] + 1 - p0 : np; /* causal: this row's positions here */
@@ -225,13 +226,12 @@ static void attend_batch(void *ctx, int item, int thread_index) {
                 for (int i0 = 0; i0 < dpad; i0 += TILE)
                     for (int i = 0; i < TILE; i++) outs[(size_t)i0 * ROWS + r * TILE + i] *= alpha;
         }
-        for (int b = b0; b < b0 + span && b * TILE < n; b++) {
-            int nb = n - b * TILE < TILE ? n - b * TILE : TILE;
+        for (int b = b0; b * TILE < p0 + np; b++) {
             const char *values = value_block(s, j->layer, kvh, b);
             for (int i0 = 0; i0 < d; i0 += TILE) {
                 float *out = outs + (size_t)i0 * ROWS;
-                if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, nb, rows, b > 0, out);
-                else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, nb, rows, b > 0, out);
+                if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, block_len(b, n), rows, b > 0, out);
+                else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, block_len(b, n), rows, b > 0, out);
             }
         }
     }

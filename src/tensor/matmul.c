@@ -241,9 +241,9 @@ void workspace_free(workspace *ws) {
  * Interleaved quantized weights, and packed bf16 ones for one token, are read as two streams half
  * the matrix apart: block b covers its rows in the first half (pair_offset rows, a whole number of
  * groups) and the same rows pair_offset further on, which one kernel call reads side by side (an
- * odd last group goes with the last block). Two distant streams per thread keep more reads in flight than one: measured here, a
- * decode step's matmuls read 15-20% more bytes per second (and adjacent groups as the second
- * stream are slower than one stream). */
+ * odd last group goes with the last block). Two distant streams per thread keep more reads in
+ * flight than one: measured here, a decode step's matmuls read 15-20% more bytes per second (and
+ * adjacent groups as the second stream are slower than one stream). */
 enum { BLOCK_BYTES = 16 << 10 };
 static void set_block_rows(matmul_job *j, int threads) {
     const qtensor *w = j->w;
