@@ -6,6 +6,8 @@
 # SHAPE is any `qwenc synth --shape` (qwen3-30b-a3b: the MoE; LAYERS=4 writes a 4-layer slice).
 # llama.cpp comes from npm (node-llama-cpp's prebuilt CPU builds); the weights are written once
 # as a HF directory (qwenc synth) and as GGUF (bench_gguf_write, same quantizer for both).
+# Row bf16-a (CPUs with AVX512-BF16): qwenc with --bf16-prefill, prefill activations rounded to
+# bf16 as llama.cpp's bf16 path rounds them, against the same llama.cpp bf16 run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)} kv=${4:-f16} shape=${5:-qwen3-0.6b} layers=${6:-}
@@ -21,13 +23,9 @@ model=$work/$name
 [ -f $model/model.safetensors ] || build/qwenc synth --shape $shape $model ${layers:+--layers $layers} --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
 printf 'machine: %s, %s threads, %s KV cache in both engines, %s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name"
 printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth)"
-for fmt in bf16 q8_0 q4_0; do
-  gguf=$work/$name-$fmt.gguf
-  [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
-  quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
-  q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads $quant --kv-type $kv --json)
-  l=$(cd bench && node llama_bench.mjs "$(cd .. && realpath $gguf)" $pp $tg $threads $kv 2>/dev/null | tail -1)
-  python3 - "$fmt" "$q" "$l" <<'PY'
+# one line of the table: row NAME QWENC_JSON LLAMA_JSON
+row() {
+  python3 - "$1" "$2" "$3" <<'PY'
 import json, sys
 fmt, q, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(f"{fmt:6} {q['pp_tok_s']:12.1f} {l['pp_tok_s']:12.1f} {q['pp_tok_s']/l['pp_tok_s']:6.2f}x   "
@@ -35,4 +33,17 @@ print(f"{fmt:6} {q['pp_tok_s']:12.1f} {l['pp_tok_s']:12.1f} {q['pp_tok_s']/l['pp
       f"{q['decode_gb_s']:.1f} GB/s = {100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f}"
       if q['mem_bw_gb_s'] else f"{q['decode_gb_s']:.1f} GB/s (bandwidth not measured)")
 PY
+}
+for fmt in bf16 q8_0 q4_0; do
+  gguf=$work/$name-$fmt.gguf
+  [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
+  quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
+  q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads $quant --kv-type $kv --json)
+  l=$(cd bench && node llama_bench.mjs "$(cd .. && realpath $gguf)" $pp $tg $threads $kv 2>/dev/null | tail -1)
+  row $fmt "$q" "$l"
+  if [ $fmt = bf16 ] && grep -qw avx512_bf16 /proc/cpuinfo; then
+    # bf16 activations in prefill, as llama.cpp's bf16 path has them (qwenc's default keeps them f32)
+    q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads --bf16-prefill --kv-type $kv --json)
+    row bf16-a "$q" "$l"
+  fi
 done

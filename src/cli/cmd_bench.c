@@ -64,18 +64,18 @@ static double anon_rss_mb(void) {
 }
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16] [--mmap] [--json]\n\n"
+    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16] [--mmap] [--bf16-prefill] [--json]\n\n"
                "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg).\n"
                "Reports the best of -r repetitions (default 2): tokens/s, time to first token, peak RSS, and\n"
                "the GB/s a decode step reads (weights and KV cache) against the memory bandwidth, probed (all\n"
                "threads reading 1 GiB) right after each repetition: the probe beside the fastest decode.\n"
-               "--json prints one JSON line instead.\n\n" CLI_MMAP_HELP);
+               "--json prints one JSON line instead.\n\n" CLI_MMAP_HELP CLI_PREFILL_HELP);
 }
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v, *quant = NULL, *kv_type = NULL;
     int pp = 512, tg = 128, threads = 0, reps = 2;
-    bool json = false, mmap = false;
+    bool json = false, mmap = false, bf16_prefill = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { bench_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--quant", &quant) ||
@@ -86,12 +86,13 @@ int cmd_bench(int argc, char **argv) {
         else if (cli_flag_value(argc, argv, &i, "-r", &v)) reps = atoi(v);
         else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--mmap")) mmap = true;
+        else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc bench: unknown option '%s'\n", argv[i]); bench_usage(stderr); return 2; }
     }
     if (!model || pp < 1 || tg < 1 || reps < 1) { fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive\n"); return 2; }
     qwen_error *err = NULL;
     double t_load = clock_seconds();
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant, .kv_type = kv_type, .mmap = mmap, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant, .kv_type = kv_type, .mmap = mmap, .bf16_prefill = bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
     if (!m) return cli_fail("bench", err);
     t_load = clock_seconds() - t_load;
     double anon_after_load = anon_rss_mb();

@@ -78,7 +78,7 @@ int cmd_chat(int argc, char **argv) {
     if (!model) { fprintf(stderr, "qwenc chat: -m MODEL is required\n"); chat_usage(stderr); return 2; }
     if (g.n_predict < 0) g.n_predict = 4096;
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .bf16_prefill = g.bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
     if (!m) return cli_fail("chat", err);
     qwen_chat *chat = qwen_chat_new(m, &(qwen_chat_opts){ .system = system, .disable_thinking = !thinking, .context = ctx_size }, &err);
     if (chat && tools_path) {

@@ -50,20 +50,21 @@ static int write_npy(const char *path, const float *data, size_t rows, size_t co
 }
 
 static void logits_usage(FILE *f) {
-    fprintf(f, "usage: qwenc logits -m MODEL --ids 1,2,3 -o OUT.npy [-t THREADS] [--quant q8|q4] [--mmap]\n\n"
+    fprintf(f, "usage: qwenc logits -m MODEL --ids 1,2,3 -o OUT.npy [-t THREADS] [--quant q8|q4] [--mmap] [--bf16-prefill]\n\n"
                "Runs the ids through the model in one batch and writes the float32 logits of every\n"
-               "position, shape [T, vocab], as a NumPy .npy file.\n\n" CLI_MMAP_HELP);
+               "position, shape [T, vocab], as a NumPy .npy file.\n\n" CLI_MMAP_HELP CLI_PREFILL_HELP);
 }
 
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL, *ids_arg = NULL, *out = NULL, *threads = "0", *quant = NULL;
-    bool mmap = false;
+    bool mmap = false, bf16_prefill = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { logits_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--ids", &ids_arg) ||
                  cli_flag_value(argc, argv, &i, "-o", &out) || cli_flag_value(argc, argv, &i, "-t", &threads) ||
                  cli_flag_value(argc, argv, &i, "--quant", &quant)) {}
         else if (!strcmp(argv[i], "--mmap")) mmap = true;
+        else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc logits: unknown option '%s'\n", argv[i]); logits_usage(stderr); return 2; }
     }
     if (!model || !ids_arg || !out) { fprintf(stderr, "qwenc logits: -m, --ids and -o are required\n"); logits_usage(stderr); return 2; }
@@ -71,7 +72,7 @@ int cmd_logits(int argc, char **argv) {
     int32_t *ids = parse_ids(ids_arg, &n);
     if (!ids) { fprintf(stderr, "qwenc logits: --ids must be a comma-separated list of token ids\n"); return 2; }
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = atoi(threads), .quant = quant, .mmap = mmap }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = atoi(threads), .quant = quant, .mmap = mmap, .bf16_prefill = bf16_prefill }, &err);
     if (!m) { free(ids); return cli_fail("logits", err); }
     int rc = 0;
     size_t vocab = (size_t)qwen_model_vocab_size(m);
@@ -118,7 +119,7 @@ int cmd_run(int argc, char **argv) {
     if (g.n_predict < 0) g.n_predict = 256;
     qwen_error *err = NULL;
     double t_load = clock_seconds();
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .bf16_prefill = g.bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
     if (!m) return cli_fail("run", err);
     fprintf(stderr, "qwenc: loaded %s in %.2f s\n", qwen_model_describe(m), clock_seconds() - t_load);
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);

@@ -106,6 +106,7 @@ int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i) {
     else if (cli_flag_value(argc, argv, i, "--seed", &v)) { g->over.seed = strtoull(v, NULL, 10); g->have_seed = true; }
     else if (!strcmp(argv[*i], "--ignore-eos")) g->ignore_eos = true;
     else if (!strcmp(argv[*i], "--mmap")) g->mmap = true;
+    else if (!strcmp(argv[*i], "--bf16-prefill")) g->bf16_prefill = true;
     else return 0;
     return 1;
 }

@@ -27,7 +27,7 @@ static qwen_status bind_matrix(qwen_model *m, qtensor *out, const char *name, in
     if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
         return qwen_fail(err, QWEN_ERR_FORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
                          (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)rows, (long long)cols);
-    *out = (qtensor){ t->dtype, rows, cols, t->data };
+    *out = (qtensor){ .dtype = t->dtype, .rows = rows, .cols = cols, .data = t->data };
     return QWEN_OK;
 }
 
@@ -39,7 +39,7 @@ static qwen_status bind_vector(qwen_model *m, const float **out, const char *nam
         return qwen_fail(err, QWEN_ERR_FORMAT, "tensor '%s' has the wrong shape (expected [%lld])", name, (long long)n);
     float *v = arena_alloc(&m->small, (size_t)n * sizeof(float));
     if (!v) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-    qtensor q = { t->dtype, 1, n, t->data };
+    qtensor q = { .dtype = t->dtype, .rows = 1, .cols = n, .data = t->data };
     qtensor_row_f32(&q, 0, v);
     *out = v;
     return QWEN_OK;
@@ -152,7 +152,7 @@ static void *owned_alloc(qwen_model *m, size_t size) {
 /* Replaces *t by a copy quantized to `type` (memory owned by the model). */
 static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, qwen_error **err) {
     if (t->cols % QK) return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "cannot quantize a matrix with %lld columns (not a multiple of %d)", (long long)t->cols, QK);
-    qtensor q = { type, t->rows, t->cols, NULL };
+    qtensor q = { .dtype = type, .rows = t->rows, .cols = t->cols };
     void *data = owned_alloc(m, (size_t)t->rows * qdtype_row_bytes(type, t->cols));
     if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
     q.data = data;
@@ -260,7 +260,7 @@ static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error *
     pack_job j = { t->data, data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
     thread_pool_run(m->pool, (int)((t->rows + j.rows_per_part - 1) / j.rows_per_part), pack_part, &j);
     file_map_release(t->data, bytes); /* a tied embedding reads them back row by row */
-    *t = (qtensor){ QDT_BF16X32, t->rows, t->cols, data };
+    *t = (qtensor){ .dtype = QDT_BF16X32, .rows = t->rows, .cols = t->cols, .data = data, .act_bf16 = w->opts && w->opts->bf16_prefill };
     load_report(w, bytes);
     return QWEN_OK;
 }

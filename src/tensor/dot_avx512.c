@@ -206,6 +206,67 @@ GEMM_RX32(avx512_gemm6x32_f16, uint16_t, WT_F16)
 GEMM_RX32(avx512_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
 #undef GEMM_RX32
 
+/* The packed bf16 tile with bf16 activations (AVX512-BF16): each step takes columns k and k + 1,
+ * re-pairs their two 64-byte steps in registers into words (w[k], w[k + 1]) for rows 0-15 and
+ * rows 16-31, and multiplies each with a token's broadcast (x[k], x[k + 1]) in one vdpbf16ps:
+ * 32 products per instruction where the f32 tile makes 16. An odd last column pairs with zero. */
+static inline __attribute__((always_inline)) void gemm_rx32_dp(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n,
+                                                               bool accumulate, float *out, const int R) {
+    __m512 c[6][2];
+#pragma GCC unroll 6
+    for (int t = 0; t < R; t++) {
+        c[t][0] = accumulate ? _mm512_loadu_ps(out + t * 32) : _mm512_setzero_ps();
+        c[t][1] = accumulate ? _mm512_loadu_ps(out + t * 32 + 16) : _mm512_setzero_ps();
+    }
+    const __mmask32 high = 0xAAAAAAAAu; /* the upper 16 bits of each word */
+    int64_t k = 0;
+    for (; k + 1 < n; k += 2) {
+        __m512i d0 = _mm512_loadu_si512(wt + k * 32), d1 = _mm512_loadu_si512(wt + (k + 1) * 32);
+        __m512i lo = _mm512_mask_blend_epi16(high, d0, _mm512_slli_epi32(d1, 16)); /* rows 0-15 */
+        __m512i hi = _mm512_mask_blend_epi16(high, _mm512_srli_epi32(d0, 16), d1); /* rows 16-31 */
+#pragma GCC unroll 6
+        for (int t = 0; t < R; t++) {
+            int32_t pair;
+            memcpy(&pair, xb + t * ldx + k, sizeof pair);
+            __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+            c[t][0] = _mm512_dpbf16_ps(c[t][0], (__m512bh)lo, xv);
+            c[t][1] = _mm512_dpbf16_ps(c[t][1], (__m512bh)hi, xv);
+        }
+    }
+    if (k < n) {
+        __m512i d0 = _mm512_loadu_si512(wt + k * 32);
+        __m512i lo = _mm512_and_si512(d0, _mm512_set1_epi32(0xffff)), hi = _mm512_srli_epi32(d0, 16);
+#pragma GCC unroll 6
+        for (int t = 0; t < R; t++) {
+            __m512bh xv = (__m512bh)_mm512_set1_epi32(xb[t * ldx + k]);
+            c[t][0] = _mm512_dpbf16_ps(c[t][0], (__m512bh)lo, xv);
+            c[t][1] = _mm512_dpbf16_ps(c[t][1], (__m512bh)hi, xv);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < R; t++) {
+        _mm512_storeu_ps(out + t * 32, c[t][0]);
+        _mm512_storeu_ps(out + t * 32 + 16, c[t][1]);
+    }
+}
+
+static void avx512_gemm6x32_bf16dp(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
+    switch (rows) {
+    case 1: gemm_rx32_dp(wt, xb, ldx, n, accumulate, out, 1); break;
+    case 2: gemm_rx32_dp(wt, xb, ldx, n, accumulate, out, 2); break;
+    case 3: gemm_rx32_dp(wt, xb, ldx, n, accumulate, out, 3); break;
+    case 4: gemm_rx32_dp(wt, xb, ldx, n, accumulate, out, 4); break;
+    case 5: gemm_rx32_dp(wt, xb, ldx, n, accumulate, out, 5); break;
+    default: gemm_rx32_dp(wt, xb, ldx, n, accumulate, out, 6); break;
+    }
+}
+
+static void avx512_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(out + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(in + i)));
+    for (; i < n; i++) out[i] = f32_to_bf16_daz(in[i]);
+}
+
 /* Two packed groups side by side for one token: 4 accumulator chains per group (even and odd
  * steps of k), each 64-byte step widened in registers as in load_w32. */
 static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
@@ -501,7 +562,16 @@ static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t
     }
 }
 
+/* The AVX-512 table; with AVX512-BF16 (CPUID) it has the bf16 dot-product tile too. */
 const dot_kernels *dot_kernels_avx512(void) {
-    static const dot_kernels k = { "avx512", avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16, avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum, avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row, avx512_transpose };
-    return &k;
+#define AVX512_KERNELS                                                                                                              \
+    avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16,  \
+        avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum,   \
+        avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row,      \
+        avx512_transpose
+    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL };
+    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row };
+#undef AVX512_KERNELS
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") ? &bf16 : &plain;
 }

@@ -30,6 +30,7 @@ typedef struct matmul_job {
     int64_t scratch_stride; /* floats from one thread's scratch to the next */
     const block_q8_0 *xq; /* [T][cols / QK] activations quantized for block-quantized weights */
     const float *xd, *xs; /* [T][cols / QK] their f32 scales and scaled sums (q8_0_block_sums) */
+    const uint16_t *xb;   /* [T][cols] activations rounded to bf16 (packed weights with act_bf16) */
     int64_t rows_per_block;
     int64_t pair_offset; /* > 0: each block reads two streams this many rows apart (set_block_rows) */
 } matmul_job;
@@ -118,7 +119,8 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
 }
 
 /* Packed bf16 (QDT_BF16X32): the tile reads the groups straight from memory, widened in
- * registers. One token reads each group once into y. Several are blocked for the caches, as a
+ * registers (or, with bf16 activations in j->xb, paired for bf16 dot products). One token reads
+ * each group once into y. Several are blocked for the caches, as a
  * BLAS would: PACKED_RB rows (8 groups) at a time, then PACKED_TB tokens at a time, then
  * PACKED_KC columns at a time — the tokens' slice of x (96 x 512 floats, 192 KB) stays in L2
  * across the 8 groups, a group's slice of weights (32 KB) in L1 across the tokens — their sums
@@ -147,7 +149,8 @@ static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, floa
                     float *a = acc + (r - rb) * tn; /* this group's [tn][32] */
                     for (int64_t t = 0; t < tn; t += 6) {
                         int nt = tn - t < 6 ? (int)(tn - t) : 6;
-                        j->k->gemm6x32_bf16x32(wt, j->x + (t0 + t) * n + k0, n, kn, nt, k0 > 0, a + t * PROWS);
+                        if (j->xb) j->k->gemm6x32_bf16dp(wt, j->xb + (t0 + t) * n + k0, n, kn, nt, k0 > 0, a + t * PROWS);
+                        else j->k->gemm6x32_bf16x32(wt, j->x + (t0 + t) * n + k0, n, kn, nt, k0 > 0, a + t * PROWS);
                     }
                 }
             }
@@ -220,6 +223,15 @@ static void quantize_activation_row(void *ctx, int t, int thread_index) {
     dot_kernels_best()->quantize_q8_0(j->x + (int64_t)t * j->cols, j->xq + o, j->xd + o, j->xs + o, j->cols);
 }
 
+typedef struct round_job { const float *x; int64_t cols; uint16_t *xb; } round_job;
+
+/* Rounds activation row t to bf16 (rows run on the pool). */
+static void round_activation_row(void *ctx, int t, int thread_index) {
+    (void)thread_index;
+    const round_job *j = ctx;
+    dot_kernels_best()->f32_to_bf16_row(j->x + (int64_t)t * j->cols, j->xb + (int64_t)t * j->cols, j->cols);
+}
+
 void *workspace_get(workspace *ws, size_t size) {
     if (size <= ws->cap) return ws->data;
     free(ws->data);
@@ -287,9 +299,17 @@ static bool matmul_prepare(thread_pool *pool, workspace *ws, matmul_job *j, cons
         j->xd = xd;
         j->xs = xs;
     } else if (w->dtype == QDT_BF16X32) {
-        j->scratch_stride = PACKED_RB * PACKED_TB; /* the sums only */
-        j->scratch = workspace_get(ws, (size_t)threads * (size_t)j->scratch_stride * sizeof(float));
+        /* [per-thread sums | the activations in bf16, for batches when w->act_bf16] */
+        j->scratch_stride = PACKED_RB * PACKED_TB;
+        size_t sums = (size_t)threads * (size_t)j->scratch_stride * sizeof(float);
+        bool rounded = w->act_bf16 && T > 1 && j->k->gemm6x32_bf16dp;
+        j->scratch = workspace_get(ws, sums + (rounded ? (size_t)T * (size_t)w->cols * sizeof(uint16_t) : 0));
         if (!j->scratch) return false;
+        if (rounded) {
+            uint16_t *xb = (uint16_t *)((char *)j->scratch + sums);
+            thread_pool_run(pool, T, round_activation_row, &(round_job){ x, w->cols, xb });
+            j->xb = xb;
+        }
     } else if (T > 1) {
         j->scratch_stride = SCRATCH_ROWS * w->cols + (int64_t)T * TILE_ROWS;
         j->scratch = workspace_get(ws, (size_t)threads * (size_t)j->scratch_stride * sizeof(float));
@@ -332,11 +352,13 @@ static void multi_block(void *ctx, int block, int thread_index) {
     matmul_block(&mj->jobs[lo], block - mj->first_block[lo], thread_index);
 }
 
-/* Whether every group's matrix shares the first one's dtype and width (one activation preparation
- * then serves them all). */
+/* Whether every group's matrix shares the first one's dtype, width and activation rounding (one
+ * activation preparation then serves them all). */
 static bool alike(int n, const matmul_group *groups) {
     for (int i = 1; i < n; i++)
-        if (groups[i].w->dtype != groups[0].w->dtype || groups[i].w->cols != groups[0].w->cols) return false;
+        if (groups[i].w->dtype != groups[0].w->dtype || groups[i].w->cols != groups[0].w->cols ||
+            groups[i].w->act_bf16 != groups[0].w->act_bf16)
+            return false;
     return true;
 }
 
@@ -358,6 +380,7 @@ static void run_groups(thread_pool *pool, const matmul_job *base, int n, const m
         j->w = g->w;
         j->y = g->y;
         j->bias = bias ? bias[i] : NULL;
+        if (j->xb) j->xb += (int64_t)g->first * cols;
         if (j->xq) { /* this group's rows of the quantized activations */
             j->xq += (int64_t)g->first * nb;
             j->xd += (int64_t)g->first * nb;
@@ -374,7 +397,7 @@ static void run_groups(thread_pool *pool, const matmul_job *base, int n, const m
 enum { MAX_MULTI = 4 };
 
 void matmul_multi(thread_pool *pool, workspace *ws, const float *x, int T, int n, const matmul_out *outs) {
-    matmul_group groups[MAX_MULTI];
+    matmul_group groups[MAX_MULTI] = { { 0 } };
     const float *bias[MAX_MULTI];
     for (int i = 0; i < n && i < MAX_MULTI; i++) {
         groups[i] = (matmul_group){ 0, T, outs[i].w, outs[i].y };

@@ -123,6 +123,19 @@ void ref_gemm6x32_bf16x32(const uint16_t *wt, const float *x, int64_t ldx, int64
         }
 }
 
+void ref_gemm6x32_bf16dp(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
+    for (int t = 0; t < rows; t++)
+        for (int r = 0; r < 32; r++) {
+            float s = accumulate ? out[t * 32 + r] : 0;
+            for (int64_t k = 0; k < n; k++) s += bf16_to_f32(xb[t * ldx + k]) * bf16_to_f32(wt[k * 32 + 2 * (r % 16) + r / 16]);
+            out[t * 32 + r] = s;
+        }
+}
+
+void ref_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = f32_to_bf16_daz(in[i]);
+}
+
 void ref_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
     ref_gemm6x32_bf16x32(w0, x, n, n, 1, false, out);
     ref_gemm6x32_bf16x32(w1, x, n, n, 1, false, out + PROWS);
@@ -159,7 +172,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL };
     return &k;
 }
 

@@ -147,7 +147,7 @@ void dequantize_row(qdtype t, const void *row, float *out, int64_t n) {
             }
         }
     } else {
-        qtensor q = { t, 1, n, row };
+        qtensor q = { .dtype = t, .rows = 1, .cols = n, .data = row };
         qtensor_row_f32(&q, 0, out);
     }
 }
@@ -191,7 +191,7 @@ float ref_row_dot_q(const qtensor *w, int64_t r, const block_q8_0 *x) {
 
 /* The 16 rows of one interleaved group of type t, each by ref_row_dot_q. */
 static void ref_dot16(qdtype t, const uint8_t *group, const block_q8_0 *x, int64_t n_blocks, float *out) {
-    qtensor w = { t, QROWS, n_blocks * QK, group };
+    qtensor w = { .dtype = t, .rows = QROWS, .cols = n_blocks * QK, .data = group };
     for (int r = 0; r < QROWS; r++) out[r] = ref_row_dot_q(&w, r, x);
 }
 

@@ -56,6 +56,10 @@ typedef struct qtensor {
     qdtype dtype;
     int64_t rows, cols;
     const void *data;
+    /* packed bf16 only: batches of tokens (prefill) are multiplied with their activations rounded
+     * to bf16, by AVX512-BF16 dot products where the CPU has them (dot_kernels.gemm6x32_bf16dp);
+     * one token at a time, and without those instructions, the activations stay f32 */
+    bool act_bf16;
 } qtensor;
 
 static inline float bf16_to_f32(uint16_t h) {
@@ -63,6 +67,14 @@ static inline float bf16_to_f32(uint16_t h) {
     return v.f;
 }
 float f16_to_f32(uint16_t h);
+/* f32 to bf16 as AVX512-BF16 converts: round to nearest even, subnormals to signed zero, NaN stays
+ * a (quiet) NaN */
+static inline uint16_t f32_to_bf16_daz(float f) {
+    union { float f; uint32_t u; } v = { f };
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40); /* NaN */
+    if ((v.u & 0x7f800000u) == 0) return (uint16_t)((v.u >> 16) & 0x8000);       /* zero, subnormal */
+    return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1)) >> 16);
+}
 
 /* Whether w is block-quantized with rows interleaved in groups of QROWS (see above). */
 bool q_interleaved(const qtensor *w);
@@ -113,6 +125,8 @@ void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile);
 void ref_gemm6x32_bf16x32(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out);
+void ref_gemm6x32_bf16dp(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+void ref_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n);
 void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n);
 void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
@@ -172,6 +186,12 @@ typedef struct dot_kernels {
     void (*f32_to_f16_row)(const float *in, uint16_t *out, int64_t n);
     /* out[c * ld_out + r] = in[r * ld_in + c] for r < rows, c < cols */
     void (*transpose)(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
+    /* NULL unless the CPU has AVX512-BF16 (and so in the reference table; ref_* below define them):
+     * gemm6x32_bf16x32 with the activations given as bf16 (xb), two columns per instruction at
+     * twice the f32 tile's multiply rate; products exact, sums in f32 */
+    void (*gemm6x32_bf16dp)(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+    /* out[i] = bf16(in[i]) rounded to nearest even, subnormals to signed zero (f32_to_bf16_daz) */
+    void (*f32_to_bf16_row)(const float *in, uint16_t *out, int64_t n);
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);

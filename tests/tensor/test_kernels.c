@@ -117,7 +117,7 @@ static void test_matmul(thread_pool *pool) {
         bool packed = rows % PROWS == 0;
         if (packed) {
             pack_bf16x32(wb, rows, cols, wp);
-            qtensor pt = { QDT_BF16X32, rows, cols, wp };
+            qtensor pt = { .dtype = QDT_BF16X32, .rows = rows, .cols = cols, .data = wp };
             float *r1 = malloc(cols * 4), *r2 = malloc(cols * 4);
             for (int r = 0; r < rows; r++) {
                 qtensor_row_f32(&pt, r, r1);
@@ -126,23 +126,27 @@ static void test_matmul(thread_pool *pool) {
             }
             free(r1); free(r2);
         }
-        qtensor ws[] = { { QDT_F32, rows, cols, wf }, { QDT_BF16, rows, cols, wb }, { QDT_F16, rows, cols, wh },
-                         { QDT_BF16X32, rows, cols, wp }, { QDT_Q8_0, rows, cols, w8 }, { QDT_Q4_0, rows, cols, w4 } };
-        float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4);
-        for (int d = 0; d < 4 + nq; d++) {
+        qtensor ws[] = { { QDT_F32, rows, cols, wf, false }, { QDT_BF16, rows, cols, wb, false }, { QDT_F16, rows, cols, wh, false },
+                         { QDT_BF16X32, rows, cols, wp, false }, { QDT_BF16X32, rows, cols, wp, true },
+                         { QDT_Q8_0, rows, cols, w8, false }, { QDT_Q4_0, rows, cols, w4, false } };
+        float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4), *xr = malloc((size_t)T * cols * 4);
+        for (int i = 0; i < T * cols; i++) xr[i] = bf16_to_f32(f32_to_bf16_daz(x[i]));
+        for (int d = 0; d < 5 + nq; d++) {
             if (ws[d].dtype == QDT_BF16X32 && !packed) continue;
             for (int tt = 1; tt <= T; tt += T - 1 > 0 ? T - 1 : 1) {
                 workspace wsp = { 0 };
                 matmul(pool, &wsp, y, x, tt, &ws[d], bias);
                 workspace_free(&wsp);
-                matmul_ref(yr, x, tt, ws[d].dtype == QDT_BF16X32 ? &ws[1] : &ws[d], bias);
+                /* bf16 activations: batches where the CPU has the dot products, as the reference with x rounded */
+                bool rounded = ws[d].act_bf16 && tt > 1 && dot_kernels_best()->gemm6x32_bf16dp;
+                matmul_ref(yr, rounded ? xr : x, tt, ws[d].dtype == QDT_BF16X32 ? &ws[1] : &ws[d], bias);
                 double err = 0;
                 for (int i = 0; i < tt * rows; i++) if (fabs(y[i] - yr[i]) > err) err = fabs(y[i] - yr[i]);
                 CHECK(err <= 1e-4 * (cols + 1) / 16.0, "matmul %s %dx%d T=%d: err %g", qdtype_name(ws[d].dtype), rows, cols, tt, err);
                 if (T == 1) break;
             }
         }
-        free(wf); free(x); free(bias); free(wb); free(wh); free(wp); free(y); free(yr); free(w8); free(w4);
+        free(wf); free(x); free(xr); free(bias); free(wb); free(wh); free(wp); free(y); free(yr); free(w8); free(w4);
     }
 }
 
@@ -171,8 +175,8 @@ static void test_matmul_grouped(thread_pool *pool) {
                 else if (t == QDT_BF16) memcpy(mem[e], plain, (size_t)ROWS * COLS * 2);
                 else if (t == QDT_BF16X32) pack_bf16x32(plain, ROWS, COLS, mem[e]);
                 else REQUIRE(quantize_rows_f32(t, src, ROWS, COLS, true, mem[e]), "quantize");
-                w[e] = (qtensor){ t, ROWS, COLS, mem[e] };
-                ref[e] = t == QDT_BF16X32 ? (qtensor){ QDT_BF16, ROWS, COLS, NULL } : w[e];
+                w[e] = (qtensor){ .dtype = t, .rows = ROWS, .cols = COLS, .data = mem[e] };
+                ref[e] = t == QDT_BF16X32 ? (qtensor){ .dtype = QDT_BF16, .rows = ROWS, .cols = COLS } : w[e];
                 if (t == QDT_BF16X32) { ref[e].data = plain; plain = NULL; }
                 free(plain);
                 g[e] = (matmul_group){ first[e], count[e], &w[e], y + (size_t)first[e] * ROWS };
@@ -231,6 +235,17 @@ static void test_axpy_convert_gemm(void) {
                 ks[k]->f32_to_f16_row(v, b, n);
                 CHECK(!memcmp(a, b, (size_t)n * 2), "%s f32_to_f16_row n=%d", ks[k]->name, n);
             }
+            if (ks[k]->f32_to_bf16_row) { /* f32 -> bf16 rows, bit for bit: ties, subnormals, infinities, NaN */
+                float v[80];
+                uint16_t a[80], b[80];
+                for (int i = 0; i < n; i++) {
+                    union { uint32_t u; float f; } t = { 0x3f808000u + (uint32_t)i * 0x10000u }; /* exact ties */
+                    v[i] = i % 5 == 0 ? frand() * 1e-39f : i % 5 == 1 ? t.f : i % 5 == 2 ? frand() * 3e38f * 1.5f : i % 5 == 3 ? frand() : NAN;
+                }
+                ref_f32_to_bf16_row(v, a, n);
+                ks[k]->f32_to_bf16_row(v, b, n);
+                CHECK(!memcmp(a, b, (size_t)n * 2), "%s f32_to_bf16_row n=%d", ks[k]->name, n);
+            }
             {   /* 32 rows of n bf16, 3 apart beyond n, to a transposed f32 tile */
                 int64_t stride = n + 3;
                 uint16_t *rows = malloc(32 * stride * 2);
@@ -279,6 +294,26 @@ static void test_axpy_convert_gemm(void) {
                             for (int i = 0; i < n; i++) d += (double)xg[t * n + i] * bf16_to_f32(wb[r * n + i]);
                             CHECK(fabs(d - g1[t * 32 + r]) <= 1e-5 * (n + 1), "ref gemm6x32_bf16x32 row %d token %d", r, t);
                         }
+                }
+                {   /* bf16 activations: the dot-product tile against its reference, the reference against
+                       a double sum of the rounded activations (n odd: the last column pairs with zero) */
+                    uint16_t *xb = malloc(6 * n * 2);
+                    ref_f32_to_bf16_row(xg, xb, 6 * n);
+                    for (int acc = 0; acc < 2; acc++) {
+                        for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 3.0f;
+                        ref_gemm6x32_bf16dp(wp, xb, n, n, rows, acc, g1);
+                        if (ks[k]->gemm6x32_bf16dp) {
+                            ks[k]->gemm6x32_bf16dp(wp, xb, n, n, rows, acc, g2);
+                            check_tile(ks[k]->name, "gemm6x32_bf16dp", g1, g2, n, rows, acc, 3.0f);
+                        }
+                        for (int t = 0; t < rows && !acc; t++)
+                            for (int r = 0; r < 32; r++) {
+                                double d = 0;
+                                for (int i = 0; i < n; i++) d += (double)bf16_to_f32(xb[t * n + i]) * bf16_to_f32(wb[r * n + i]);
+                                CHECK(fabs(d - g1[t * 32 + r]) <= 1e-5 * (n + 1), "ref gemm6x32_bf16dp row %d token %d", r, t);
+                            }
+                    }
+                    free(xb);
                 }
                 if (rows == 1) { /* two groups at once: the second one's rows in reverse order */
                     uint16_t *wr = malloc(32 * n * 2), *wp2 = malloc(32 * n * 2);
@@ -406,7 +441,7 @@ static void test_interleaved_groups(void) {
             size_t rb = qdtype_row_bytes(type, cols);
             uint8_t *wi = malloc(rows * rb), *wp = malloc(rows * rb);
             REQUIRE(quantize_rows_f32(type, wf, rows, cols, true, wi) && quantize_rows_f32(type, wf, rows, cols, false, wp), "quantize");
-            qtensor ti = { type, rows, cols, wi };
+            qtensor ti = { .dtype = type, .rows = rows, .cols = cols, .data = wi };
             CHECK(q_interleaved(&ti), "48 rows interleave");
             for (int r = 0; r < rows; r++) {
                 dequantize_row(type, wp + r * rb, plainb, cols);
@@ -450,7 +485,7 @@ static void test_quant_gemm_tile(void) {
             size_t rb = qdtype_row_bytes(type, cols);
             uint8_t *wq = malloc((size_t)32 * rb);
             REQUIRE(quantize_rows_f32(type, wf, 32, cols, true, wq), "quantize");
-            qtensor w = { type, 32, cols, wq };
+            qtensor w = { .dtype = type, .rows = 32, .cols = cols, .data = wq };
             for (int k = 0; k < 3; k++) {
                 if (!ks[k] || (k == 1 && !__builtin_cpu_supports("avx2")) || (k == 2 && !__builtin_cpu_supports("avx512vnni"))) continue;
                 for (int rows = 1; rows <= 6; rows++)
