@@ -218,7 +218,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++)
         for (uint64_t m = 0; m < ts[i].n_mats; m++) {
             const st_tensor *s = ts[i].mats ? ts[i].mats[m] : ts[i].src;
-            qtensor q = { s->dtype, (int64_t)ts[i].rows, (int64_t)ts[i].cols, s->data };
+            qtensor q = { .dtype = s->dtype, .rows = (int64_t)ts[i].rows, .cols = (int64_t)ts[i].cols, .data = s->data };
             for (uint64_t r = 0; r < ts[i].rows; r++) {
                 if (ts[i].type == GT_BF16 && s->dtype == QDT_BF16) { fwrite((const char *)s->data + r * ts[i].cols * 2, 2, ts[i].cols, f); continue; }
                 qtensor_row_f32(&q, (int64_t)r, row);
