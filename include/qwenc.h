@@ -96,7 +96,7 @@ typedef struct qwen_model_opts {
                     the tile kernels (a copy, on huge pages where the kernel gives them; ~1.2x faster
                     decode and prefill), unless the copy would not fit in the memory available */
     bool bf16_prefill; /* true: batches of tokens (prompt processing) multiply the packed bf16 matrices
-                          with their activations rounded to bf16, by AVX512-BF16 dot products (~1.8x
+                          with their activations rounded to bf16, by AVX512-BF16 dot products (~1.5x
                           faster prefill; logits move by ~1e-2 of their scale, as in a bf16 framework);
                           decode steps stay f32. No effect with --mmap, --quant, or without AVX512-BF16 */
     /* Called on the opening thread as the weights are quantized or packed at load (the long part of

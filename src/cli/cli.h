@@ -47,7 +47,7 @@ typedef struct cli_gen_opts {
     "                    by default bf16 matrices are repacked into memory: faster decode and prefill)\n"
 #define CLI_PREFILL_HELP \
     "  --bf16-prefill    prompt processing with activations rounded to bf16 (AVX512-BF16 dot products,\n" \
-    "                    ~1.8x faster on bf16 weights; logits move by ~1e-2 of their scale; decode stays f32)\n"
+    "                    ~1.5x faster on bf16 weights; logits move by ~1e-2 of their scale; decode stays f32)\n"
 /* qwen_model_opts.progress for the commands: "qwenc: packing weights 42%" on stderr, rewritten in
  * place when the percentage changes, when stderr is a terminal (the line erased when done).
  * `user`: an int holding the percentage last shown (start it at -1), or NULL. */

@@ -22,6 +22,30 @@ assert (10 + hl) % 64 == 0, 'header alignment'
 assert len(b) == 10 + hl + 5 * 2048 * 4, 'size'
 PY
 
+# logits --bf16-prefill: every qwen3-tiny case within the documented 3% of max|logit| of the reference; where the
+# CPU has AVX512-BF16 the flag takes effect (the logits differ from the default's), elsewhere it changes nothing
+bf16=0; grep -qw avx512_bf16 /proc/cpuinfo && bf16=1
+python3 - "$golden" "$bin" "$tmp" $bf16 <<'PY' && ok logits-bf16-prefill || bad logits-bf16-prefill
+import json, struct, ast, subprocess, sys
+golden, binary, tmp, bf16 = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+def npy(path):
+    b = open(path, 'rb').read()
+    hl = struct.unpack('<H', b[8:10])[0]
+    shape = ast.literal_eval(b[10:10 + hl].decode())['shape']
+    return shape, struct.unpack(f'<{shape[0] * shape[1]}f', b[10 + hl:])
+for c in json.load(open(f"{golden}/cases/qwen3-tiny.json"))['cases']:
+    ids = ",".join(map(str, c['input_ids']))
+    out = {}
+    for flag in ([], ["--bf16-prefill"]):
+        subprocess.run([binary, "logits", "-m", f"{golden}/models/qwen3-tiny", "--ids", ids, "-o", f"{tmp}/b.npy", "-t", "2"] + flag, check=True)
+        shape, out[bool(flag)] = npy(f"{tmp}/b.npy")
+    _, ref = npy(f"{golden}/cases/{c['logits_file']}")
+    last = out[True][-len(ref):]
+    err = max(abs(a - b) for a, b in zip(last, ref)) / max(abs(b) for b in ref)
+    assert err <= 3e-2, (c['label'], err)
+    assert (out[True] != out[False]) == bf16, (c['label'], bf16)
+PY
+
 # run: the greedy continuation of every qwen3-tiny case equals the reference's, decoded.
 python3 - "$golden/cases/qwen3-tiny.json" > $tmp/cases.tsv <<'PY'
 import json, sys
@@ -87,12 +111,12 @@ mkdir -p $tmp/home && mv $tmp/hub $tmp/home/hub
 got=$(HF_HUB_CACHE= HF_HOME=$tmp/home $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
 [ "$got" == "$want" ] && ok hf-home || bad "hf-home [$got]"
 
-# qwenc synth writes a loadable real-shape checkpoint (one layer), which bench runs in every KV type
+# qwenc synth writes a loadable real-shape checkpoint (one layer), which bench runs in every KV type and with bf16 prefill
 $bin synth --shape qwen3-0.6b --layers 1 $tmp/synth --tokenizer $golden/models/qwen3-tiny 2>/dev/null
-for kv in f32 f16; do
-  out=$($bin bench -m $tmp/synth -p 8 -n 2 -r 1 -t 2 --kv-type $kv --json 2>&1)
+for opts in "--kv-type f32" "--kv-type f16" "--kv-type f16 --bf16-prefill"; do
+  out=$($bin bench -m $tmp/synth -p 8 -n 2 -r 1 -t 2 $opts --json 2>&1)
   python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['pp_tok_s'] > 0 and d['tg_tok_s'] > 0 and d['weight_gb'] > 0.3, d" "$out" \
-    && ok "synth + bench ($kv KV)" || bad "synth + bench ($kv KV) [$out]"
+    && ok "synth + bench ($opts)" || bad "synth + bench ($opts) [$out]"
 done
 rm -rf $tmp/synth
 
