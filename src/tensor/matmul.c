@@ -120,12 +120,11 @@ static void matmul_rows_batched(const matmul_job *j, int64_t r0, int64_t r1, flo
 
 /* Packed bf16 (QDT_BF16X32): the tile reads the groups straight from memory, widened in
  * registers (or, with bf16 activations in j->xb, paired for bf16 dot products). One token reads
- * each group once into y. Several are blocked for the caches, as a
- * BLAS would: PACKED_RB rows (8 groups) at a time, then PACKED_TB tokens at a time, then
- * PACKED_KC columns at a time — the tokens' slice of x (96 x 512 floats, 192 KB) stays in L2
- * across the 8 groups, a group's slice of weights (32 KB) in L1 across the tokens — their sums
- * accumulating in `acc` [8 groups][PACKED_TB][32] (measured ~6% faster prefill than one group
- * at a time). */
+ * each group once into y. Several are blocked for the caches, as a BLAS would: PACKED_RB rows
+ * (8 groups) at a time, then PACKED_TB tokens at a time, then PACKED_KC columns at a time — the
+ * tokens' slice of x (96 x 512 floats, 192 KB) stays in L2 across the 8 groups, a group's slice
+ * of weights (32 KB) in L1 across the tokens — their sums accumulating in `acc` [8 groups]
+ * [PACKED_TB][32] (measured ~6% faster prefill than one group at a time). */
 enum { PACKED_RB = 256, PACKED_TB = 96, PACKED_KC = 512 };
 static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, float *acc) {
     const qtensor *w = j->w;
