@@ -20,23 +20,28 @@
  * [head_dim], same element type) and are transposed into their tile when the block completes: a
  * decode step then writes one contiguous row per head instead of touching 128 cache lines of the
  * tile, and attention scores those few positions with plain dot products.
- * Query rows that share a KV head (the group's heads, for one or several tokens) are taken 6 at a
- * time, block by block: their scores against the block's keys, an online softmax (running maximum
- * and sum per row, later positions weighing 0), then the weighted sum of the block's values. Every
- * cached row is read once per 6 query rows, with no horizontal sums (but for the staged block);
- * the scratch does not grow with the context. A decode step (one batch per KV head) stores each
- * head's new key and value in the same pool item that attends over them. */
+ * Query rows that share a KV head (the group's heads, for one or several tokens) are taken in
+ * batches of up to 24 (a pool item), block by block: their scores against the block's keys, an
+ * online softmax (running maximum and sum per row, later positions weighing 0), then the weighted
+ * sum of the block's values, the kernels taking 6 rows at a time while the block stays in L1.
+ * Every cached row is read from memory once per batch, with no horizontal sums (but for the
+ * staged block); the scratch does not grow with the context. A decode step (one batch per KV
+ * head, for groups of up to 24 heads) stores each head's new key and value in the same pool item
+ * that attends over them. (Batches of 6, one tile, read a 7-head group's cache three times: a
+ * Qwen2.5-0.5B-shaped decode step's attention at 2048 positions took 1.9x as long.) */
 #include "model/model.h"
 
 #include <math.h>
 #include <string.h>
 
-enum { TILE = 32, ROWS = 6, CHUNK = 256 }; /* CHUNK: positions per chunk of the cache, a multiple of TILE */
+/* ROWS: query rows per tile (the kernels' 6); BATCH: query rows per pool item, a multiple of ROWS;
+ * CHUNK: positions per chunk of the cache, a multiple of TILE */
+enum { TILE = 32, ROWS = 6, BATCH = 4 * ROWS, CHUNK = 256 };
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 size_t attention_scratch_floats(const model_config *c) {
-    return ROWS * (CHUNK + (size_t)c->head_dim + round_up((size_t)c->head_dim, TILE));
+    return BATCH * (CHUNK + (size_t)c->head_dim + round_up((size_t)c->head_dim, TILE));
 }
 
 size_t kv_elem_size(const qwen_model *m) { return m->kv_f16 ? sizeof(uint16_t) : sizeof(float); }
@@ -147,7 +152,7 @@ void kv_cache_truncate(qwen_session *s, int old_len, int len) {
 typedef struct attn_job {
     qwen_session *s;
     int layer, T, pos0;
-    int batches_per_head; /* batches of ROWS query rows per KV head */
+    int batches_per_head; /* batches of BATCH query rows per KV head */
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
 } attn_job;
 
@@ -155,7 +160,8 @@ typedef struct attn_job {
 static int block_len(int b, int n) { return n - b * TILE < TILE ? n - b * TILE : TILE; }
 
 /* Scores of block b's first n positions of (layer, kvh) for `rows` query rows (scaled already)
- * into sc [rows][ld]; a block from `complete` on holds staged keys, scored with plain dot products. */
+ * into sc [rows][ld], a tile of up to ROWS rows at a time (the block's keys stay in L1 across
+ * them); a block from `complete` on holds staged keys, scored with plain dot products. */
 static void block_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int b, int n, int complete, float *sc, int ld) {
     const dot_kernels *k = dot_kernels_best();
     int d = s->model->cfg.head_dim;
@@ -168,16 +174,20 @@ static void block_scores(const qwen_session *s, int layer, int kvh, const float 
                                      : k->dot_f32(qrows + (size_t)r * d, (const float *)stage + (size_t)i * d, d);
         return;
     }
-    float tile[ROWS * TILE], *out = ld == TILE ? sc : tile; /* the tile's rows are 32 apart */
     const void *keys = key_block(s, layer, kvh, b);
-    if (f16) k->gemm6x32_f16(keys, qrows, d, d, rows, false, out);
-    else k->gemm6x32_f32(keys, qrows, d, d, rows, false, out);
-    if (out == tile)
-        for (int r = 0; r < rows; r++) memcpy(sc + r * ld, tile + r * TILE, (size_t)n * sizeof(float));
+    for (int r0 = 0; r0 < rows; r0 += ROWS) {
+        int nr = rows - r0 < ROWS ? rows - r0 : ROWS;
+        float tile[ROWS * TILE], *out = ld == TILE ? sc + r0 * TILE : tile; /* the tile's rows are 32 apart */
+        if (f16) k->gemm6x32_f16(keys, qrows + (size_t)r0 * d, d, d, nr, false, out);
+        else k->gemm6x32_f32(keys, qrows + (size_t)r0 * d, d, d, nr, false, out);
+        if (out == tile)
+            for (int r = 0; r < nr; r++) memcpy(sc + (r0 + r) * ld, tile + r * TILE, (size_t)n * sizeof(float));
+    }
 }
 
-/* One KV head and one batch of up to ROWS query rows (row r = token r / group, head r % group
- * of the group): s->att for those rows. The cache is read a pass of blocks at a time (their keys,
+/* One KV head and one batch of up to BATCH query rows (row r = token r / group, head r % group
+ * of the group): s->att for those rows. Each block read serves the whole batch, a tile of ROWS
+ * rows at a time (a decode step's group of heads, up to BATCH, reads its head's cache once). The cache is read a pass of blocks at a time (their keys,
  * then their values) with an online softmax: each row keeps its running maximum score m and sum
  * of weights l, and its P·V sums are rescaled by exp(m_old - m_new) when a pass raises the
  * maximum; the sums are divided by l at the end. */
@@ -187,14 +197,14 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     const model_config *c = &s->model->cfg;
     const dot_kernels *k = dot_kernels_best();
     int group = c->n_heads / c->n_kv_heads, d = c->head_dim, dpad = (int)round_up((size_t)d, TILE);
-    int kvh = item / j->batches_per_head, r0 = item % j->batches_per_head * ROWS;
+    int kvh = item / j->batches_per_head, r0 = item % j->batches_per_head * BATCH;
     if (j->store) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh, thread_index);
-    int rows = j->T * group - r0 < ROWS ? j->T * group - r0 : ROWS;
-    float *sc = s->scores + (size_t)thread_index * attention_scratch_floats(c); /* [ROWS][CHUNK] */
-    float *qrows = sc + ROWS * CHUNK;                                          /* [ROWS][d] */
-    float *outs = qrows + ROWS * (size_t)d; /* [dpad / 32][ROWS][32]: P·V, one tile per 32 dimensions */
-    float scale = 1.0f / sqrtf((float)d), m[ROWS], l[ROWS];
-    int pos[ROWS];
+    int rows = j->T * group - r0 < BATCH ? j->T * group - r0 : BATCH;
+    float *sc = s->scores + (size_t)thread_index * attention_scratch_floats(c); /* [BATCH][CHUNK] */
+    float *qrows = sc + BATCH * CHUNK;                                         /* [BATCH][d] */
+    float *outs = qrows + BATCH * (size_t)d; /* [dpad / 32][BATCH][32]: P·V, one tile per 32 dimensions */
+    float scale = 1.0f / sqrtf((float)d), m[BATCH], l[BATCH];
+    int pos[BATCH];
     for (int r = 0; r < rows; r++) { /* the query rows, scaled (scores come out scaled) */
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         const float *q = s->q + ((size_t)t * c->n_heads + head) * d;
@@ -224,29 +234,32 @@ static void attend_batch(void *ctx, int item, int thread_index) {
             m[r] = cm;
             if (alpha != 1.0f && b0 > 0)
                 for (int i0 = 0; i0 < dpad; i0 += TILE)
-                    for (int i = 0; i < TILE; i++) outs[(size_t)i0 * ROWS + r * TILE + i] *= alpha;
+                    for (int i = 0; i < TILE; i++) outs[(size_t)i0 * BATCH + r * TILE + i] *= alpha;
         }
         for (int b = b0; b * TILE < p0 + np; b++) {
             const char *values = value_block(s, j->layer, kvh, b);
-            for (int i0 = 0; i0 < d; i0 += TILE) {
-                float *out = outs + (size_t)i0 * ROWS;
-                if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, block_len(b, n), rows, b > 0, out);
-                else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, sc + (b - b0) * TILE, ld, block_len(b, n), rows, b > 0, out);
-            }
+            for (int i0 = 0; i0 < d; i0 += TILE)
+                for (int q0 = 0; q0 < rows; q0 += ROWS) {
+                    int nr = rows - q0 < ROWS ? rows - q0 : ROWS;
+                    float *out = outs + (size_t)i0 * BATCH + q0 * TILE;
+                    const float *p = sc + (size_t)q0 * ld + (b - b0) * TILE;
+                    if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, block_len(b, n), nr, b > 0, out);
+                    else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, p, ld, block_len(b, n), nr, b > 0, out);
+                }
         }
     }
     for (int r = 0; r < rows; r++) {
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         float *dst = s->att + ((size_t)t * c->n_heads + head) * d, inv = 1.0f / l[r];
         for (int i0 = 0; i0 < d; i0 += TILE)
-            for (int i = 0; i < TILE && i0 + i < d; i++) dst[i0 + i] = outs[(size_t)i0 * ROWS + r * TILE + i] * inv;
+            for (int i = 0; i < TILE && i0 + i < d; i++) dst[i0 + i] = outs[(size_t)i0 * BATCH + r * TILE + i] * inv;
     }
 }
 
 void attention(qwen_session *s, int layer, int T, int pos0) {
     const model_config *c = &s->model->cfg;
     int group = c->n_heads / c->n_kv_heads;
-    attn_job j = { s, layer, T, pos0, (T * group + ROWS - 1) / ROWS, false };
+    attn_job j = { s, layer, T, pos0, (T * group + BATCH - 1) / BATCH, false };
     /* one batch per KV head (decode, short batches): the head's store and its attention in one
      * item, one pool loop; otherwise every head is stored before any batch reads it */
     if (j.batches_per_head == 1) j.store = true;
