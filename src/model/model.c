@@ -539,10 +539,12 @@ size_t qwen_model_kv_bytes_per_position(const qwen_model *m) {
 const char *qwen_model_describe(qwen_model *m) {
     const model_config *c = &m->cfg;
     qdtype wt = m->layers[0].wq.dtype;
+    const dot_kernels *k = dot_kernels_best();
+    bool bf16_prefill = m->layers[0].wq.act_bf16 && k->gemm6x32_bf16dp; /* what --bf16-prefill took effect on */
     snprintf(m->description, sizeof m->description,
-             "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s%s, %d threads, kernels %s", c->model_type,
+             "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s%s, %d threads, kernels %s%s", c->model_type,
              c->n_layers, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate, c->vocab,
              qdtype_name(wt == QDT_BF16X32 ? QDT_BF16 : wt), wt == QDT_BF16X32 ? " (packed in memory)" : wt == QDT_Q8_0 || wt == QDT_Q4_0 ? "" : " (mapped)",
-             thread_pool_size(m->pool), dot_kernels_best()->name);
+             thread_pool_size(m->pool), k->name, bf16_prefill ? ", prefill activations bf16" : "");
     return m->description;
 }
