@@ -41,21 +41,23 @@ int cmd_embed(int argc, char **argv) {
     const char *model = NULL, *v;
     embed_job j = { NULL, 0 };
     int threads = 0;
+    bool bf16_prefill = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: qwenc embed -m MODEL [--dims N] [-t THREADS]\n\n"
+            printf("usage: qwenc embed -m MODEL [--dims N] [-t THREADS] [--bf16-prefill]\n\n"
                    "Embeds each line of stdin (Qwen3-Embedding: last token, final norm, L2-normalised; --dims truncates\n"
                    "Matryoshka-style) and prints one JSON array per line. Queries take the model's instruction format,\n"
-                   "e.g. \"Instruct: Given a web search query, retrieve relevant passages that answer the query\\nQuery:...\".\n");
+                   "e.g. \"Instruct: Given a web search query, retrieve relevant passages that answer the query\\nQuery:...\".\n\n" CLI_PREFILL_HELP);
             return 0;
         } else if (cli_flag_value(argc, argv, &i, "-m", &model)) {
         } else if (cli_flag_value(argc, argv, &i, "--dims", &v)) j.dims = atoi(v);
         else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = atoi(v);
+        else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc embed: unknown option '%s'\n", argv[i]); return 2; }
     }
     if (!model) { fprintf(stderr, "qwenc embed: -m MODEL is required\n"); return 2; }
     qwen_error *err = NULL;
-    j.m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads }, &err);
+    j.m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .bf16_prefill = bf16_prefill }, &err);
     if (!j.m) return cli_fail("embed", err);
     int rc = qwen_model_tokenizer(j.m) ? each_line(embed_line, &j) : (fprintf(stderr, "qwenc embed: the model has no tokenizer\n"), 1);
     qwen_model_close(j.m);
@@ -78,19 +80,22 @@ int cmd_rerank(int argc, char **argv) {
     const char *model = NULL, *v;
     rerank_job j = { NULL, NULL, NULL };
     int threads = 0;
+    bool bf16_prefill = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: qwenc rerank -m MODEL -q QUERY [--instruction TEXT] [-t THREADS]\n\n"
-                   "Scores each line of stdin as a document for QUERY (Qwen3-Reranker: p(\"yes\")) and prints one score per line.\n");
+            printf("usage: qwenc rerank -m MODEL -q QUERY [--instruction TEXT] [-t THREADS] [--bf16-prefill]\n\n"
+                   "Scores each line of stdin as a document for QUERY (Qwen3-Reranker: p(\"yes\")) and prints one score per line.\n\n"
+                   CLI_PREFILL_HELP);
             return 0;
         } else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "-q", &j.query) ||
                    cli_flag_value(argc, argv, &i, "--instruction", &j.instruction)) {
         } else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = atoi(v);
+        else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc rerank: unknown option '%s'\n", argv[i]); return 2; }
     }
     if (!model || !j.query) { fprintf(stderr, "qwenc rerank: -m MODEL and -q QUERY are required\n"); return 2; }
     qwen_error *err = NULL;
-    j.m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads }, &err);
+    j.m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .bf16_prefill = bf16_prefill }, &err);
     if (!j.m) return cli_fail("rerank", err);
     int rc = each_line(rerank_line, &j);
     qwen_model_close(j.m);

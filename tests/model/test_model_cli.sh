@@ -100,6 +100,25 @@ for p in r["pairs"]:
     assert abs(float(got) - p["score"]) < 1e-5, (got, p["score"])
 PY
 
+# embed / rerank --bf16-prefill: close to the reference (cosine > 0.999 with each golden embedding, scores within
+# 0.05) and, where the CPU has AVX512-BF16, in effect
+python3 - "$golden" "$bin" $bf16 <<'PY' && ok embed-rerank-bf16-prefill || bad embed-rerank-bf16-prefill
+import json, subprocess, sys
+golden, binary, bf16 = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+c = json.load(open(f"{golden}/cases/qwen3-embedding-tiny.json"))
+texts = "\n".join(t.replace("\n", " ") for t in c["texts"][2:]).encode()
+run = lambda args, data: subprocess.run([binary] + args, input=data, capture_output=True, check=True).stdout.decode()
+plain = run(["embed", "-m", f"{golden}/models/qwen3-embedding-tiny"], texts)
+fast = run(["embed", "-m", f"{golden}/models/qwen3-embedding-tiny", "--bf16-prefill"], texts)
+for line, want in zip(fast.splitlines(), c["embeddings"][2:]):
+    assert sum(a * b for a, b in zip(json.loads(line), want)) > 0.999
+assert (plain != fast) == bf16
+r = json.load(open(f"{golden}/cases/qwen3-tiny.rerank.json"))
+for p in r["pairs"]:
+    args = ["rerank", "-m", f"{golden}/models/qwen3-tiny", "-q", p["query"], "--instruction", r["instruction"], "--bf16-prefill"]
+    assert abs(float(run(args, p["document"].encode())) - p["score"]) < 0.05
+PY
+
 # a repo id resolved through the Hugging Face cache layout
 mkdir -p $tmp/hub/models--Qwen--Tiny/snapshots $tmp/hub/models--Qwen--Tiny/refs
 ln -s "$(cd $golden/models/qwen3-tiny && pwd)" $tmp/hub/models--Qwen--Tiny/snapshots/0123abcd
