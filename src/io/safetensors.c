@@ -110,11 +110,11 @@ qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err) 
                 break;
             }
             t.shape[d] = json_integer_value(v);
-            count *= (uint64_t)t.shape[d];
-            if (count > (1ull << 40)) {
+            if (t.shape[d] && count > (1ull << 40) / (uint64_t)t.shape[d]) { /* before the product can wrap */
                 st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: tensor '%s' is impossibly large", path, name);
                 break;
             }
+            count *= (uint64_t)t.shape[d];
         }
         if (st) break;
         json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);

@@ -58,9 +58,13 @@ static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
     } else if ((st = bind_matrix(m, &m->lm_head, "lm_head.weight", c->vocab, H, err))) {
         return st;
     }
+    char n[128];
+    /* every layer has a norm: a layer count beyond the checkpoint's fails here, before allocating */
+    snprintf(n, sizeof n, "layers.%d.input_layernorm.weight", c->n_layers - 1);
+    if (!find_weight(m, n))
+        return qwen_fail(err, QWEN_ERR_FORMAT, "config.json says %d layers but the weights have no tensor '%s'", c->n_layers, n);
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-    char n[128];
 #define NAME(fmt) (snprintf(n, sizeof n, "layers.%d." fmt, l), n)
     for (int l = 0; l < c->n_layers; l++) {
         layer_weights *w = &m->layers[l];

@@ -69,6 +69,9 @@ static void test_safetensors_files(void) {
     expect_st_error("unknown dtype", "dtype");
     write_st("x.safetensors", "{\"a\": {\"dtype\": \"F32\", \"shape\": [-4], \"data_offsets\": [0, 16]}}", 16, -1);
     expect_st_error("negative shape", "shape");
+    /* 2^40 x 2^40 elements: the product wraps to 0 in 64 bits, which an empty tensor would match */
+    write_st("x.safetensors", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1099511627776, 1099511627776], \"data_offsets\": [0, 0]}}", 16, -1);
+    expect_st_error("element count overflowing", "impossibly large");
     write_st("x.safetensors", "{\"a\": [1, 2", 16, -1);
     expect_st_error("malformed header", "JSON");
     write_st("x.safetensors", "{\"a\": {\"dtype\": \"U8\", \"shape\": [2, 34], \"data_offsets\": [0, 68]}}", 68, -1);
@@ -193,7 +196,14 @@ static void test_model_dirs(void) {
     REQUIRE(p, "config layout");
     memcpy(p, "\"num_hidden_layers\": 4", 22);
     write_text("config.json", idx);
-    expect_model_error("missing tensor", "missing tensor");
+    expect_model_error("more layers than the weights", "config.json says 4 layers but the weights have no tensor 'layers.3.");
+    /* a layer count far beyond the weights fails the same way, before allocating for it */
+    char *many = malloc(strlen(idx) + 16);
+    REQUIRE(many, "memory");
+    snprintf(many, strlen(idx) + 16, "%.*s\"num_hidden_layers\": 1000000000%s", (int)(p - idx), idx, p + 22);
+    write_text("config.json", many);
+    free(many);
+    expect_model_error("a billion layers", "config.json says 1000000000 layers");
 
     for (size_t i = 0; i < 4; i++) unlink(in_dir(files[i]));
     free(src);
