@@ -98,13 +98,33 @@ static void flush_block(const qwen_session *s, int layer, int h, int b) {
     }
 }
 
+/* Rotate-half RoPE on one head vector with its position's angles (cs: cosines, then sines). */
+static void rope(int head_dim, float *v, const float *cs) {
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        float c = cs[i], s = cs[half + i];
+        float a = v[i], b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = b * c + a * s;
+    }
+}
+
+/* out = a head's q or k as attention uses it: RMSNorm with `norm` (Qwen3's per-head q/k norm;
+ * NULL: none), then RoPE at token t's angles (s->rope_cs[t]). out may be `in`. */
+static void position_head(const qwen_session *s, const float *norm, int t, const float *in, float *out) {
+    const model_config *c = &s->model->cfg;
+    int d = c->head_dim;
+    if (norm) dot_kernels_best()->rmsnorm(out, in, norm, d, c->rms_eps);
+    else if (out != in) memcpy(out, in, (size_t)d * sizeof(float));
+    rope(d, out, s->rope_cs + (size_t)t * d);
+}
+
 typedef struct store_job { qwen_session *s; int layer, pos0, T; } store_job;
 
-/* One KV head's keys and values of T tokens: each key row into the staging block (rounded to f16
- * for an f16 cache), flushed to its tile whenever the block fills; values copied 32 dimensions at
- * a time into their block's slices. */
+/* One KV head's keys and values of T tokens: each key row normed and rotated (position_head) into
+ * the staging block (rounded to f16 for an f16 cache), flushed to its tile whenever the block
+ * fills; values copied 32 dimensions at a time into their block's slices. */
 static void store_head(void *ctx, int h, int thread_index) {
-    (void)thread_index;
     const store_job *j = ctx;
     qwen_session *s = j->s;
     const model_config *c = &s->model->cfg;
@@ -112,9 +132,11 @@ static void store_head(void *ctx, int h, int thread_index) {
     const dot_kernels *k = dot_kernels_best();
     bool f16 = s->model->kv_f16;
     void *stage = stage_area(s, j->layer, h);
+    float *kh = s->scores + (size_t)thread_index * attention_scratch_floats(c); /* the thread's scratch, free until attending */
     for (int t = 0; t < j->T; t++) {
         int pos = j->pos0 + t;
-        const float *kh = s->k + (size_t)t * nkv + (size_t)h * d, *vh = s->v + (size_t)t * nkv + (size_t)h * d;
+        const float *vh = s->v + (size_t)t * nkv + (size_t)h * d;
+        position_head(s, s->model->layers[j->layer].k_norm, t, s->k + (size_t)t * nkv + (size_t)h * d, kh);
         if (f16) k->f32_to_f16_row(kh, (uint16_t *)stage + (size_t)(pos % TILE) * d, (int64_t)d);
         else memcpy((float *)stage + (size_t)(pos % TILE) * d, kh, d * sizeof(float));
         if (pos % TILE == TILE - 1) flush_block(s, j->layer, h, pos / TILE);
@@ -205,10 +227,11 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     float *outs = qrows + BATCH * (size_t)d; /* [dpad / 32][BATCH][32]: P·V, one tile per 32 dimensions */
     float scale = 1.0f / sqrtf((float)d), m[BATCH], l[BATCH];
     int pos[BATCH];
-    for (int r = 0; r < rows; r++) { /* the query rows, scaled (scores come out scaled) */
+    for (int r = 0; r < rows; r++) { /* the query rows, normed, rotated and scaled (scores come out scaled) */
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
-        const float *q = s->q + ((size_t)t * c->n_heads + head) * d;
-        for (int i = 0; i < d; i++) qrows[(size_t)r * d + i] = q[i] * scale;
+        float *qr = qrows + (size_t)r * d;
+        position_head(s, s->model->layers[j->layer].q_norm, t, s->q + ((size_t)t * c->n_heads + head) * d, qr);
+        for (int i = 0; i < d; i++) qr[i] *= scale;
         pos[r] = j->pos0 + t;
         m[r] = -INFINITY;
         l[r] = 0;

@@ -3,7 +3,7 @@
  *   x = embed[ids]
  *   for each layer:
  *     h = rmsnorm(x);  q,k,v = h·Wqᵀ(+b), h·Wkᵀ(+b), h·Wvᵀ(+b)
- *     (Qwen3) q,k = rmsnorm per head;  q,k = rope(q,k);  append k,v to the cache
+ *     (Qwen3) q,k = rmsnorm per head;  q,k = rope(q,k);  append k,v to the cache   (attention.c)
  *     x += Wo · attention(q, cached k, cached v)          causal, grouped-query
  *     h = rmsnorm(x);  x += Wdown · (silu(h·Wgateᵀ) * (h·Wupᵀ))        dense layers
  *                      x += Σ_top-k p_e · expert_e(h) (+ shared expert)   MoE layers (moe_ffn)
@@ -47,17 +47,6 @@ static void rope_angles(const qwen_model *m, int pos, float *cs) {
         double angle = pos * m->inv_freq[i];
         cs[i] = (float)(cos(angle) * m->rope_scale);
         cs[half + i] = (float)(sin(angle) * m->rope_scale);
-    }
-}
-
-/* Rotate-half RoPE on one head vector with its position's angles. */
-static void rope(int head_dim, float *v, const float *cs) {
-    int half = head_dim / 2;
-    for (int i = 0; i < half; i++) {
-        float c = cs[i], s = cs[half + i];
-        float a = v[i], b = v[i + half];
-        v[i] = a * c - b * s;
-        v[i + half] = b * c + a * s;
     }
 }
 
@@ -162,11 +151,9 @@ static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) 
     }
 }
 
-/* Per-token steps of a layer, run on the pool's threads. */
+/* A per-token step of a layer, run on the pool's threads. */
 typedef struct token_job {
     qwen_session *s;
-    const layer_weights *w;
-    int layer, pos0;
     const float *norm; /* norm_token's weights */
 } token_job;
 
@@ -177,26 +164,6 @@ static void norm_token(void *ctx, int t, int thread_index) {
     const model_config *c = &j->s->model->cfg;
     size_t H = (size_t)c->hidden;
     dot_kernels_best()->rmsnorm(j->s->xb + (size_t)t * H, j->s->x + (size_t)t * H, j->norm, c->hidden, c->rms_eps);
-}
-
-/* Token t's q and k: per-head RMSNorm (Qwen3), then RoPE (attention files k and v after). */
-static void rope_token(void *ctx, int t, int thread_index) {
-    (void)thread_index;
-    const token_job *j = ctx;
-    qwen_session *s = j->s;
-    const model_config *c = &s->model->cfg;
-    int d = c->head_dim, nq = c->n_heads * d, nkv = c->n_kv_heads * d;
-    const float *cs = s->rope_cs + (size_t)t * d;
-    for (int h = 0; h < c->n_heads; h++) {
-        float *qh = s->q + (size_t)t * nq + (size_t)h * d;
-        if (j->w->q_norm) dot_kernels_best()->rmsnorm(qh, qh, j->w->q_norm, d, c->rms_eps);
-        rope(d, qh, cs);
-    }
-    for (int h = 0; h < c->n_kv_heads; h++) {
-        float *kh = s->k + (size_t)t * nkv + (size_t)h * d;
-        if (j->w->k_norm) dot_kernels_best()->rmsnorm(kh, kh, j->w->k_norm, d, c->rms_eps);
-        rope(d, kh, cs);
-    }
 }
 
 /* One batch of at most MAX_CHUNK tokens; `out` (NULL: nothing) receives logits or, with
@@ -212,11 +179,10 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
 
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
-        token_job tj = { s, w, l, pos0, w->attn_norm };
+        token_job tj = { s, w->attn_norm };
         thread_pool_run(pool, T, norm_token, &tj);
         matmul_multi(pool, &s->ws, s->xb, T, 3, (matmul_out[]){ { s->q, &w->wq, w->bq }, { s->k, &w->wk, w->bk }, { s->v, &w->wv, w->bv } });
-        thread_pool_run(pool, T, rope_token, &tj);
-        attention(s, l, T, pos0); /* stores k and v first */
+        attention(s, l, T, pos0); /* q/k norms and RoPE, stores k and v, attends */
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
 

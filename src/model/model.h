@@ -112,9 +112,10 @@ size_t kv_stage_elems(const model_config *c);
 size_t kv_elem_size(const qwen_model *m); /* bytes of one cached key or value element (4 or 2) */
 /* Keeps the staged key block consistent when a session's length drops from old_len to len. */
 void kv_cache_truncate(qwen_session *s, int old_len, int len);
-/* Stores s->k and s->v of T tokens ([T][n_kv_heads][head_dim] each) at positions pos0.. of
- * `layer`'s cache, then s->att[t] = attention of s->q[t] over the cache up to its own position,
- * for every head; runs on the model's pool. */
+/* Stores s->k and s->v of T tokens ([T][n_kv_heads][head_dim] each, as projected) at positions
+ * pos0.. of `layer`'s cache, then s->att[t] = attention of s->q[t] over the cache up to its own
+ * position, for every head; q and k go through the layer's per-head norms (Qwen3) and RoPE at
+ * s->rope_cs[t] on the way (s->q and s->k are left as they are). Runs on the model's pool. */
 void attention(qwen_session *s, int layer, int T, int pos0);
 
 /* forward.c */
