@@ -50,27 +50,23 @@ static void rope_angles(const qwen_model *m, int pos, float *cs) {
     }
 }
 
-/* a = silu(a) * b over n floats, in pieces of GATE_PIECE (a decode step's single row spreads over
- * the threads too). */
-enum { GATE_PIECE = 2048 };
-typedef struct gate_job { float *a; const float *b; int64_t n; } gate_job;
+typedef struct gate_job { float *a; const float *b; int64_t width; } gate_job;
 
-static void gate_piece(void *ctx, int i, int thread_index) {
+/* Row i: a = silu(a) * b. */
+static void gate_row(void *ctx, int i, int thread_index) {
     (void)thread_index;
     const gate_job *j = ctx;
-    int64_t at = (int64_t)i * GATE_PIECE, len = j->n - at < GATE_PIECE ? j->n - at : GATE_PIECE;
-    dot_kernels_best()->swiglu(j->a + at, j->b + at, len);
-}
-
-static void apply_gate(thread_pool *pool, float *a, const float *b, int64_t n) {
-    thread_pool_run(pool, (int)((n + GATE_PIECE - 1) / GATE_PIECE), gate_piece, &(gate_job){ a, b, n });
+    float *a = j->a + (size_t)i * j->width;
+    const float *b = j->b + (size_t)i * j->width;
+    dot_kernels_best()->swiglu(a, b, j->width);
 }
 
 /* SwiGLU of n rows: out = down(silu(gate(in)) * up(in)). */
 static void swiglu(qwen_session *s, const float *in, int n, const qtensor *gate, const qtensor *up, const qtensor *down, float *out) {
     thread_pool *pool = s->model->pool;
     matmul_multi(pool, &s->ws, in, n, 2, (matmul_out[]){ { s->hb, gate, NULL }, { s->hb2, up, NULL } });
-    apply_gate(pool, s->hb, s->hb2, (int64_t)n * gate->rows);
+    gate_job g = { s->hb, s->hb2, gate->rows };
+    thread_pool_run(pool, n, gate_row, &g);
     matmul(pool, &s->ws, out, s->hb, n, down, NULL);
 }
 
@@ -134,7 +130,8 @@ static void moe_ffn(qwen_session *s, const layer_weights *w, int T, float *out) 
     }
     if (gu) {
         matmul_grouped(pool, &s->ws, s->moe_x, rows, 2 * n, gu);
-        apply_gate(pool, s->hb, s->hb2, (int64_t)rows * I);
+        gate_job g = { s->hb, s->hb2, I };
+        thread_pool_run(pool, rows, gate_row, &g);
         matmul_grouped(pool, &s->ws, s->hb, rows, n, down); /* each expert's output over its gathered input */
         free(gu);
     }
