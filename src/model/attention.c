@@ -208,11 +208,11 @@ static void block_scores(const qwen_session *s, int layer, int kvh, const float 
 }
 
 /* One KV head and one batch of up to BATCH query rows (row r = token r / group, head r % group
- * of the group): s->att for those rows. Each block read serves the whole batch, a tile of ROWS
- * rows at a time (a decode step's group of heads, up to BATCH, reads its head's cache once). The cache is read a pass of blocks at a time (their keys,
- * then their values) with an online softmax: each row keeps its running maximum score m and sum
- * of weights l, and its P·V sums are rescaled by exp(m_old - m_new) when a pass raises the
- * maximum; the sums are divided by l at the end. */
+ * of the group): s->att for those rows. The cache is read a pass of blocks at a time (their
+ * keys, then their values), each block serving the whole batch a tile of ROWS rows at a time (a
+ * decode step's group of up to BATCH heads reads its head's cache once), with an online softmax:
+ * each row keeps its running maximum score m and sum of weights l, and its P·V sums are rescaled
+ * by exp(m_old - m_new) when a pass raises the maximum; the sums are divided by l at the end. */
 static void attend_batch(void *ctx, int item, int thread_index) {
     const attn_job *j = ctx;
     qwen_session *s = j->s;
