@@ -1,4 +1,6 @@
-/* Causal grouped-query attention over the KV cache, as small matrix products.
+/* Causal grouped-query attention over the KV cache, as small matrix products. Queries and keys
+ * arrive as projected: the per-head norms (Qwen3) and RoPE are applied here (position_head), to
+ * each query row as a batch copies it and to each key as it is stored.
  *
  * The cache is one region in position-major chunks of CHUNK positions; each chunk holds, for every
  * (layer, KV head), an area of CHUNK / 32 blocks of 32 positions, each block its keys and then
