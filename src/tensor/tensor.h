@@ -186,9 +186,10 @@ typedef struct dot_kernels {
     void (*f32_to_f16_row)(const float *in, uint16_t *out, int64_t n);
     /* out[c * ld_out + r] = in[r * ld_in + c] for r < rows, c < cols */
     void (*transpose)(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
-    /* NULL unless the CPU has AVX512-BF16 (and so in the reference table; ref_* below define them):
-     * gemm6x32_bf16x32 with the activations given as bf16 (xb), two columns per instruction at
-     * twice the f32 tile's multiply rate; products exact, sums in f32 */
+    /* NULL unless the CPU has AVX512-BF16 (NULL in the reference table too; ref_gemm6x32_bf16dp
+     * and ref_f32_to_bf16_row define them): gemm6x32_bf16x32 with the activations given as bf16
+     * (xb), two columns per instruction at twice the f32 tile's multiply rate; products exact,
+     * sums in f32 */
     void (*gemm6x32_bf16dp)(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
     /* out[i] = bf16(in[i]) rounded to nearest even, subnormals to signed zero (f32_to_bf16_daz) */
     void (*f32_to_bf16_row)(const float *in, uint16_t *out, int64_t n);
