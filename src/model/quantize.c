@@ -74,12 +74,32 @@ static qwen_status copy_if_present(const char *in_dir, const char *out_dir, cons
     return st;
 }
 
+/* Refuses an output directory that would overwrite weights: the model's own directory (its
+ * mapped files would be truncated while being read), or one that already holds a checkpoint (a
+ * leftover model.safetensors.index.json would take precedence over the new single file). */
+static qwen_status check_out_dir(const char *model_dir, const char *out_dir, qwen_error **err) {
+    struct stat a, b;
+    if (stat(out_dir, &b) != 0) return QWEN_OK; /* created below */
+    if (!S_ISDIR(b.st_mode)) return qwen_fail(err, QWEN_ERR_IO, "%s exists and is not a directory", out_dir);
+    if (stat(model_dir, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return qwen_fail(err, QWEN_ERR_IO, "%s is the model's own directory: quantizing in place would overwrite the weights being read; give a new OUT_DIR",
+                         out_dir);
+    static const char *const ckpt[] = { "model.safetensors", "model.safetensors.index.json" };
+    for (size_t i = 0; i < sizeof ckpt / sizeof *ckpt; i++) {
+        char *path = path_join(out_dir, ckpt[i]);
+        bool there = path && file_exists(path);
+        free(path);
+        if (there) return qwen_fail(err, QWEN_ERR_IO, "%s already holds a checkpoint (%s): give a new or empty OUT_DIR, or remove it first", out_dir, ckpt[i]);
+    }
+    return QWEN_OK;
+}
+
 qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err) {
     qwen_model *m = qwen_model_open(in_spec, &(qwen_model_opts){ .threads = threads, .quant = quant, .mmap = true }, err);
     if (!m) return QWEN_ERR_FORMAT;
     const char *qname = m->lm_head.dtype == QDT_Q8_0 ? "q8_0" : "q4_0";
-    qwen_status st = QWEN_OK;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) st = qwen_fail(err, QWEN_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
+    qwen_status st = check_out_dir(m->dir, out_dir, err);
+    if (!st && mkdir(out_dir, 0755) != 0 && errno != EEXIST) st = qwen_fail(err, QWEN_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
     out_tensor *outs = calloc(m->ck.n_tensors + 1, sizeof *outs);
     st_write_tensor *ts = calloc(m->ck.n_tensors + 1, sizeof *ts);
     size_t n = 0;
@@ -112,11 +132,16 @@ qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, 
         ts[n] = (st_write_tensor){ outs[n].name, "U8", 2, { m->lm_head.rows, (int64_t)qdtype_row_bytes(m->lm_head.dtype, m->lm_head.cols) }, outs[n].nbytes };
         n++;
     }
-    char *st_path = path_join(out_dir, "model.safetensors");
+    /* the weights go to a .part file first: an interrupted run leaves no model.safetensors */
+    char *st_path = path_join(out_dir, "model.safetensors"), *part = path_join(out_dir, "model.safetensors.part");
     char meta[96];
     snprintf(meta, sizeof meta, "\"qwenc.quant\":\"%s\",\"qwenc.layout\":\"rows16\"", qname);
-    if (!st) st = st_write_meta(st_path, meta, ts, n, fill, outs, err);
+    if (!st && (!st_path || !part)) st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    if (!st) st = st_write_meta(part, meta, ts, n, fill, outs, err);
+    if (!st && rename(part, st_path) != 0) st = qwen_fail(err, QWEN_ERR_IO, "cannot rename %s to %s: %s", part, st_path, strerror(errno));
+    if (st && part) remove(part);
     free(st_path);
+    free(part);
     /* config: the head is now its own tensor */
     if (!st) {
         char *cfg_in = path_join(m->dir, "config.json"), *cfg_out = path_join(out_dir, "config.json");

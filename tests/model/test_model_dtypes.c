@@ -82,7 +82,62 @@ static void test_saved_quantized(void) {
         }
 }
 
+/* Bytes of a file (-1 when it cannot be read). */
+static long file_size(const char *dir, const char *name) {
+    char *p = path_join(dir, name);
+    FILE *f = fopen(p, "rb");
+    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (f) fclose(f);
+    free(p);
+    return n;
+}
+
+/* qwenc quantize never writes over weights: not into the model's own directory (the mapped file
+ * it reads would be truncated: data lost, then SIGBUS), not into a directory that already holds a
+ * checkpoint; both fail naming the directory, and nothing there changes. */
+static void test_quantize_refuses_overwrite(void) {
+    char *golden = golden_path("models/qwen3-tiny");
+    char dir[] = "/tmp/qwenc-inplace-XXXXXX", out[] = "/tmp/qwenc-inplace-out-XXXXXX";
+    REQUIRE(mkdtemp(dir) && mkdtemp(out), "mkdtemp");
+    const char *files[] = { "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" };
+    for (size_t f = 0; f < 5; f++) { /* a writable copy of the model */
+        char *from = path_join(golden, files[f]), *to = path_join(dir, files[f]);
+        size_t len;
+        char *data = file_read_all(from, &len, NULL);
+        FILE *o = data ? fopen(to, "wb") : NULL;
+        REQUIRE(o && fwrite(data, 1, len, o) == len && fclose(o) == 0, "copy %s", files[f]);
+        free(data);
+        free(from);
+        free(to);
+    }
+    long before = file_size(dir, "model.safetensors");
+    qwen_error *err = NULL;
+    CHECK(qwen_model_save_quantized(dir, dir, "q8_0", 2, &err) != QWEN_OK && strstr(qwen_error_message(err), "own directory"),
+          "quantize into the model's own directory: %s", err ? qwen_error_message(err) : "accepted");
+    qwen_error_free(err);
+    err = NULL;
+    CHECK(file_size(dir, "model.safetensors") == before, "the source weights changed size: %ld -> %ld", before, file_size(dir, "model.safetensors"));
+    REQUIRE(qwen_model_save_quantized(dir, out, "q4_0", 2, &err) == QWEN_OK, "quantize: %s", qwen_error_message(err));
+    long q4 = file_size(out, "model.safetensors");
+    CHECK(file_size(out, "model.safetensors.part") < 0, "a .part file was left behind");
+    CHECK(qwen_model_save_quantized(dir, out, "q8_0", 2, &err) != QWEN_OK && strstr(qwen_error_message(err), "already holds a checkpoint"),
+          "quantize over an existing checkpoint: %s", err ? qwen_error_message(err) : "accepted");
+    qwen_error_free(err);
+    CHECK(file_size(out, "model.safetensors") == q4, "the existing checkpoint was touched");
+    for (size_t f = 0; f < 5; f++) {
+        char *p = path_join(dir, files[f]), *o = path_join(out, files[f]);
+        unlink(p);
+        unlink(o);
+        free(p);
+        free(o);
+    }
+    rmdir(dir);
+    rmdir(out);
+    free(golden);
+}
+
 int main(void) {
+    test_quantize_refuses_overwrite();
     char *src = golden_path("models/qwen2-untied-f32");
     const int32_t ids[] = { 1, 17, 300, 2000, 5, 99, 1024, 7, 42, 1500 };
     size_t n = sizeof ids / sizeof *ids;
