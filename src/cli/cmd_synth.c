@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "base/error.h"
 #include "base/file.h"
+#include "io/safetensors.h"
 #include "io/safetensors_write.h"
 
 typedef struct shape {
@@ -90,6 +91,11 @@ int cmd_synth(int argc, char **argv) {
     }
     if (!sh || !out) { fprintf(stderr, "qwenc synth: --shape NAME and OUT_DIR are required\n"); synth_usage(stderr); return 2; }
     int L = layers > 0 ? layers : sh->layers;
+    const char *ckpt = st_dir_checkpoint(out);
+    if (ckpt) { /* random weights never replace a model's */
+        fprintf(stderr, "qwenc synth: %s already holds a checkpoint (%s): give a new or empty OUT_DIR, or remove it first\n", out, ckpt);
+        return 1;
+    }
     if (mkdir(out, 0755) != 0 && errno != EEXIST) { fprintf(stderr, "qwenc synth: cannot create %s: %s\n", out, strerror(errno)); return 1; }
 
     /* config.json and generation_config.json */

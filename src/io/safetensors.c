@@ -185,6 +185,17 @@ static qwen_status index_tensors(st_checkpoint *ck, qwen_error **err) {
     return QWEN_OK;
 }
 
+const char *st_dir_checkpoint(const char *dir) {
+    static const char *const names[] = { "model.safetensors.index.json", "model.safetensors" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char *path = path_join(dir, names[i]);
+        bool there = path && file_exists(path);
+        free(path);
+        if (there) return names[i];
+    }
+    return NULL;
+}
+
 qwen_status st_open_dir(st_checkpoint *ck, const char *dir, qwen_error **err) {
     memset(ck, 0, sizeof *ck);
     char *single = path_join(dir, "model.safetensors");

@@ -34,6 +34,10 @@ typedef struct st_checkpoint {
 /* Opens the safetensors weights of a model directory (model.safetensors, or the shards listed
  * by model.safetensors.index.json). Returns non-zero with *err naming the file and the problem. */
 qwen_status st_open_dir(st_checkpoint *ck, const char *dir, qwen_error **err);
+/* The checkpoint file a directory already holds (model.safetensors.index.json or
+ * model.safetensors, the one st_open_dir would read), or NULL: writers refuse such a directory
+ * rather than overwrite weights. */
+const char *st_dir_checkpoint(const char *dir);
 /* Opens one safetensors file, adding its tensors to ck (ck zeroed before the first call). */
 qwen_status st_open_file(st_checkpoint *ck, const char *path, qwen_error **err);
 const st_tensor *st_find(const st_checkpoint *ck, const char *name);

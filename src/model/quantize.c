@@ -84,13 +84,8 @@ static qwen_status check_out_dir(const char *model_dir, const char *out_dir, qwe
     if (stat(model_dir, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
         return qwen_fail(err, QWEN_ERR_IO, "%s is the model's own directory: quantizing in place would overwrite the weights being read; give a new OUT_DIR",
                          out_dir);
-    static const char *const ckpt[] = { "model.safetensors", "model.safetensors.index.json" };
-    for (size_t i = 0; i < sizeof ckpt / sizeof *ckpt; i++) {
-        char *path = path_join(out_dir, ckpt[i]);
-        bool there = path && file_exists(path);
-        free(path);
-        if (there) return qwen_fail(err, QWEN_ERR_IO, "%s already holds a checkpoint (%s): give a new or empty OUT_DIR, or remove it first", out_dir, ckpt[i]);
-    }
+    const char *ckpt = st_dir_checkpoint(out_dir);
+    if (ckpt) return qwen_fail(err, QWEN_ERR_IO, "%s already holds a checkpoint (%s): give a new or empty OUT_DIR, or remove it first", out_dir, ckpt);
     return QWEN_OK;
 }
 

@@ -164,4 +164,12 @@ check_error logits-id-range $bin logits -m $golden/models/qwen2-untied-f32 --ids
 check_error logits-bad-ids $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,x -o $tmp/x.npy
 check_error bad-kv-type $bin run -m $golden/models/qwen3-tiny -p hi --kv-type q3
 check_error unknown-shape $bin synth --shape qwen9 $tmp/nope
+# synth never writes random weights over a model (the golden model's files stay as they are)
+mkdir -p $tmp/keep && cp $golden/models/qwen3-tiny/config.json $golden/models/qwen3-tiny/model.safetensors $tmp/keep/
+sum_before=$(cat $tmp/keep/* | md5sum)
+check_error synth-over-model $bin synth --shape qwen3-0.6b --layers 1 $tmp/keep
+[ "$(cat $tmp/keep/* | md5sum)" = "$sum_before" ] && ok "synth left the model alone" || bad "synth changed an existing model's files"
+err=$($bin quantize $tmp/keep $tmp/keep 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] && printf '%s' "$err" | grep -q "own directory" && [ "$(cat $tmp/keep/* | md5sum)" = "$sum_before" ] \
+  && ok "quantize in place refused, model unchanged" || bad "quantize in place: rc=$rc [$err]"
 exit $fail
