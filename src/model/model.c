@@ -397,14 +397,16 @@ bool qwen_model_is_eos(const qwen_model *m, int32_t id) {
     return false;
 }
 
-qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) {
+qwen_session *session_new_chunked(qwen_model *m, int max_tokens, int kv_chunk, qwen_error **err) {
     if (max_tokens <= 0) max_tokens = m->cfg.max_positions < 8192 ? m->cfg.max_positions : 8192;
+    if (kv_chunk <= 0 || kv_chunk % 32) kv_chunk = kv_default_chunk(max_tokens);
     qwen_session *s = calloc(1, sizeof *s);
     if (!s) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
     s->model = m;
     s->max_tokens = max_tokens;
+    s->kv_chunk = kv_chunk;
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
-    s->kv = big_alloc(kv_cache_bytes(m, max_tokens)); /* zeroed (the padding must be), touched as the context grows */
+    s->kv = big_alloc(kv_cache_bytes(m, max_tokens, kv_chunk)); /* zeroed (the padding must be), touched as the context grows */
     s->k_stage = calloc(kv_stage_elems(&m->cfg), kv_elem_size(m));
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg) * sizeof(float));
     if (!s->tokens || !s->kv || !s->k_stage || !s->scores) {
@@ -414,14 +416,16 @@ qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) 
     }
     /* commit the first chunk now (huge pages zeroed by the kernel), so that the first prompt's
      * time does not include it; later chunks come as the context grows */
-    memset(s->kv, 0, kv_cache_bytes(m, 1));
+    memset(s->kv, 0, kv_chunk_bytes(m, kv_chunk));
     return s;
 }
+
+qwen_session *qwen_session_new(qwen_model *m, int max_tokens, qwen_error **err) { return session_new_chunked(m, max_tokens, 0, err); }
 
 void qwen_session_free(qwen_session *s) {
     if (!s) return;
     free(s->tokens);
-    big_free(s->kv, kv_cache_bytes(s->model, s->max_tokens));
+    big_free(s->kv, kv_cache_bytes(s->model, s->max_tokens, s->kv_chunk));
     free(s->k_stage);
     free(s->scores);
     free(s->x);

@@ -92,6 +92,7 @@ struct qwen_session {
     int len;                 /* tokens in the cache */
     int32_t *tokens;         /* [max_tokens] the ids in the cache */
     void *kv;                /* keys and values, kv_cache_bytes of them (big_alloc): see attention.c */
+    int kv_chunk;            /* positions per chunk of the cache (a multiple of 32) */
     void *k_stage;           /* [kv_stage_elems] keys of the incomplete last block of 32 positions */
     /* scratch for a batch of up to `batch_cap` tokens, grown on demand */
     int batch_cap;
@@ -103,10 +104,18 @@ struct qwen_session {
     workspace ws;            /* matmul scratch, kept across calls */
 };
 
+/* qwen_session_new with the KV cache in chunks of kv_chunk positions (a multiple of 32; otherwise
+ * the default, kv_default_chunk): the layout changes, the results must not (tests). */
+qwen_session *session_new_chunked(qwen_model *m, int max_tokens, int kv_chunk, qwen_error **err);
+
 /* attention.c */
-/* Bytes of a KV cache for max_tokens positions, floats of one thread's attention scratch, and
- * elements of the whole staging area for incomplete key blocks. */
-size_t kv_cache_bytes(const qwen_model *m, int max_tokens);
+/* The cache's positions per chunk for a session of max_tokens (a multiple of 32). */
+int kv_default_chunk(int max_tokens);
+/* Bytes of a KV cache for max_tokens positions in chunks of kv_chunk, and of one such chunk (all
+ * layers' and heads' areas: what a session commits up front); floats of one thread's attention
+ * scratch; elements of the whole staging area for incomplete key blocks. */
+size_t kv_cache_bytes(const qwen_model *m, int max_tokens, int kv_chunk);
+size_t kv_chunk_bytes(const qwen_model *m, int kv_chunk);
 size_t attention_scratch_floats(const model_config *c);
 size_t kv_stage_elems(const model_config *c);
 size_t kv_elem_size(const qwen_model *m); /* bytes of one cached key or value element (4 or 2) */

@@ -1,0 +1,62 @@
+/* The KV cache's layout never changes a result: a long prompt (past the default 1024-position
+ * chunk) and decode steps after it give bit-identical logits whatever the chunk size, f32 and f16
+ * caches, so that every address across chunk boundaries (prefill passes and decode steps that span
+ * them, staged key blocks flushed into a new chunk) is checked against layouts that put the
+ * boundaries elsewhere, down to a chunk per block of 32 positions. */
+#include <math.h>
+#include <string.h>
+
+#include "harness.h"
+#include "qwenc.h"
+#include "model/model.h"
+
+enum { PROMPT = 1090, STEPS = 24 };
+
+/* Last-position logits of the prompt, then of each greedy decode step: [STEPS + 1][V]. */
+static float *run(qwen_model *m, int kv_chunk, const int32_t *prompt, int V) {
+    qwen_error *err = NULL;
+    qwen_session *s = session_new_chunked(m, PROMPT + STEPS + 8, kv_chunk, &err);
+    REQUIRE(s, "session: %s", qwen_error_message(err));
+    float *out = malloc((size_t)(STEPS + 1) * V * sizeof(float));
+    REQUIRE(out && qwen_session_forward(s, prompt, PROMPT, out, false, &err) == QWEN_OK, "prefill: %s", qwen_error_message(err));
+    for (int i = 0; i < STEPS; i++) {
+        const float *prev = out + (size_t)i * V;
+        int32_t next = 0;
+        for (int v = 1; v < V; v++) if (prev[v] > prev[next]) next = v;
+        REQUIRE(qwen_session_forward(s, &next, 1, out + (size_t)(i + 1) * V, false, &err) == QWEN_OK, "decode: %s", qwen_error_message(err));
+    }
+    qwen_session_free(s);
+    return out;
+}
+
+int main(void) {
+    const char *models[] = { "models/qwen3-tiny", "models/qwen2.5-tiny" };
+    const char *kv_types[] = { "f32", "f16" };
+    const int chunks[] = { 32, 96, 1056, 0 /* the default: 1024 */ };
+    int32_t prompt[PROMPT];
+    for (int i = 0; i < PROMPT; i++) prompt[i] = (int32_t)((i * 7919u + 13) % 150000u);
+    for (size_t mi = 0; mi < sizeof models / sizeof *models; mi++)
+        for (size_t k = 0; k < 2; k++) {
+            char *dir = golden_path(models[mi]);
+            qwen_error *err = NULL;
+            qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .kv_type = kv_types[k] }, &err);
+            REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
+            int V = qwen_model_vocab_size(m);
+            float *ref = run(m, 32, prompt, V);
+            for (size_t c = 1; c < sizeof chunks / sizeof *chunks; c++) {
+                float *got = run(m, chunks[c], prompt, V);
+                double worst = 0;
+                for (size_t i = 0; i < (size_t)(STEPS + 1) * V; i++)
+                    if (fabs((double)got[i] - ref[i]) > worst || got[i] != ref[i]) worst = fmax(worst, fabs((double)got[i] - ref[i]) + 1e-30);
+                CHECK(worst == 0, "%s, %s cache: chunks of %d positions move the logits by %g against chunks of 32", models[mi], kv_types[k],
+                      chunks[c], worst);
+                free(got);
+            }
+            printf("%s, %s cache: %d-token prompt and %d decode steps equal in chunks of 32, 96, 1056 and the default\n", models[mi],
+                   kv_types[k], PROMPT, STEPS);
+            free(ref);
+            qwen_model_close(m);
+            free(dir);
+        }
+    return test_finish("kv_cache");
+}
