@@ -90,7 +90,9 @@ typedef struct qwen_model_opts {
     const char *quant; /* NULL: weights as stored; "q8_0" or "q4_0" ("q8", "q4"): quantize the matrices
                           at load time (8 or 4 bits per weight in blocks of 32 with an f16 scale) */
     const char *kv_type; /* NULL or "f32": sessions keep keys and values in f32 (the reference's
-                            numbers); "f16": half the memory and decode traffic, logits move by ~1e-3 */
+                            numbers); "f16": half the memory and decode traffic, logits move by ~1e-3;
+                            "q8_0" ("q8"): int8 with an f32 scale per 32 dimensions of a position (56%
+                            of f16's bytes; head_dim a multiple of 32), logits move by ~1e-2 */
     bool mmap;   /* true: multiply straight from the mapped files as stored (quickest open, pages shared
                     with other processes). false (default): bf16 matrices are repacked into memory for
                     the tile kernels (a copy, on huge pages where the kernel gives them; ~1.2x faster

@@ -64,7 +64,7 @@ static double anon_rss_mb(void) {
 }
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16] [--mmap] [--bf16-prefill] [--json]\n\n"
+    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16|q8_0] [--mmap] [--bf16-prefill] [--json]\n\n"
                "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg).\n"
                "Reports the best of -r repetitions (default 2): tokens/s, time to first token, peak RSS, and\n"
                "the GB/s a decode step reads (weights and KV cache) against the memory bandwidth, probed (all\n"

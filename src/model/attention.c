@@ -51,19 +51,32 @@ size_t attention_scratch_floats(const model_config *c) {
     return BATCH * (PASS + (size_t)c->head_dim + round_up((size_t)c->head_dim, TILE));
 }
 
-size_t kv_elem_size(const qwen_model *m) { return m->kv_f16 ? sizeof(uint16_t) : sizeof(float); }
+size_t kv_stage_elem_size(const qwen_model *m) { return m->kv == KV_F16 ? sizeof(uint16_t) : sizeof(float); }
 
-/* Elements of one block of 32 positions: keys, then values (padded dims). */
-static size_t block_elems(const model_config *c) { return TILE * ((size_t)c->head_dim + round_up((size_t)c->head_dim, TILE)); }
+/* Bytes of one block of 32 positions: keys [head_dim][32], then values [dpad / 32][32][32], as
+ * f32 or f16. For q8_0 (head_dim a multiple of 32, dpad = head_dim) each is head_dim / 32 q8 groups
+ * (Q8G_BYTES: 32 f32 scales, then int8 [32][32], tensor.h): key group g holds dimensions 32g..
+ * 32g + 31 of the 32 positions ([dimension][position]) with a scale per position; value group g
+ * the same dimensions as [position][dimension], a scale per position. */
+static size_t key_bytes(const qwen_model *m) {
+    size_t d = (size_t)m->cfg.head_dim;
+    return m->kv == KV_Q8 ? d / TILE * Q8G_BYTES : TILE * d * kv_stage_elem_size(m);
+}
+static size_t block_bytes(const qwen_model *m) {
+    size_t d = (size_t)m->cfg.head_dim, dpad = round_up(d, TILE);
+    return m->kv == KV_Q8 ? 2 * key_bytes(m) : TILE * (d + dpad) * kv_stage_elem_size(m);
+}
+
+size_t kv_bytes_per_position(const qwen_model *m) { return (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * block_bytes(m) / TILE; }
 
 int kv_default_chunk(int max_tokens) { return max_tokens < CHUNK ? (int)round_up((size_t)(max_tokens > 0 ? max_tokens : 1), TILE) : CHUNK; }
 
-/* Elements of one (chunk, layer, KV head) area: its blocks of 32 positions. */
-static size_t area_elems(const model_config *c, size_t chunk) { return chunk / TILE * block_elems(c); }
+/* Bytes of one (chunk, layer, KV head) area: its blocks of 32 positions. */
+static size_t area_bytes(const qwen_model *m, size_t chunk) { return chunk / TILE * block_bytes(m); }
 
 size_t kv_chunk_bytes(const qwen_model *m, int kv_chunk) {
     const model_config *c = &m->cfg;
-    return (size_t)c->n_layers * (size_t)c->n_kv_heads * area_elems(c, (size_t)kv_chunk) * kv_elem_size(m);
+    return (size_t)c->n_layers * (size_t)c->n_kv_heads * area_bytes(m, (size_t)kv_chunk);
 }
 
 size_t kv_cache_bytes(const qwen_model *m, int max_tokens, int kv_chunk) {
@@ -74,18 +87,18 @@ size_t kv_cache_bytes(const qwen_model *m, int max_tokens, int kv_chunk) {
 static char *chunk_area(const qwen_session *s, int chunk, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
     size_t area = ((size_t)chunk * c->n_layers + (size_t)layer) * c->n_kv_heads + (size_t)kv_head;
-    return (char *)s->kv + area * area_elems(c, (size_t)s->kv_chunk) * kv_elem_size(s->model);
+    return (char *)s->kv + area * area_bytes(s->model, (size_t)s->kv_chunk);
 }
 
 /* The transposed keys of block b (positions 32b..32b+31) of (layer, KV head): [head_dim][32]. */
 static void *key_block(const qwen_session *s, int layer, int kv_head, int b) {
     int blocks = s->kv_chunk / TILE; /* per chunk */
-    return chunk_area(s, b / blocks, layer, kv_head) + (size_t)(b % blocks) * block_elems(&s->model->cfg) * kv_elem_size(s->model);
+    return chunk_area(s, b / blocks, layer, kv_head) + (size_t)(b % blocks) * block_bytes(s->model);
 }
 
 /* The values of block b of (layer, KV head), right after its keys: [dpad / 32][32][32]. */
 static void *value_block(const qwen_session *s, int layer, int kv_head, int b) {
-    return (char *)key_block(s, layer, kv_head, b) + TILE * (size_t)s->model->cfg.head_dim * kv_elem_size(s->model);
+    return (char *)key_block(s, layer, kv_head, b) + key_bytes(s->model);
 }
 
 size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (size_t)c->n_kv_heads * TILE * (size_t)c->head_dim; }
@@ -93,7 +106,17 @@ size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (siz
 /* The staging rows of a (layer, KV head): [32][head_dim] elements of the cache's type. */
 static void *stage_area(const qwen_session *s, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
-    return (char *)s->k_stage + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * TILE * (size_t)c->head_dim * kv_elem_size(s->model);
+    return (char *)s->k_stage + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * TILE * (size_t)c->head_dim * kv_stage_elem_size(s->model);
+}
+
+/* q8_0 of n (<= 32) values: *scale = max|x| / 127, q[i * stride] = round(x[i] / *scale) (all 0
+ * when x is). */
+static void quantize_i8(size_t n, const float *x, int8_t *q, size_t stride, float *scale) {
+    float amax = 0;
+    for (size_t i = 0; i < n; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    for (size_t i = 0; i < n; i++) q[i * stride] = (int8_t)lrintf(x[i] * inv);
+    *scale = d;
 }
 
 /* Moves a complete block of 32 staged keys (block `b`) into its tile, transposed. */
@@ -102,7 +125,13 @@ static void flush_block(const qwen_session *s, int layer, int h, int b) {
     const dot_kernels *k = dot_kernels_best();
     size_t d = (size_t)c->head_dim;
     void *keys = key_block(s, layer, h, b), *stage = stage_area(s, layer, h);
-    if (s->model->kv_f16) { /* the 16-bit values move as they are */
+    if (s->model->kv == KV_Q8) { /* each position's 32-dimension groups quantized, transposed */
+        for (size_t g = 0; g < d / TILE; g++) {
+            char *grp = (char *)keys + g * Q8G_BYTES;
+            for (size_t p = 0; p < TILE; p++)
+                quantize_i8(TILE, (const float *)stage + p * d + g * TILE, (int8_t *)(grp + TILE * sizeof(float)) + p, TILE, (float *)grp + p);
+        }
+    } else if (s->model->kv == KV_F16) { /* the 16-bit values move as they are */
         const uint16_t *in = stage;
         uint16_t *out = keys;
         for (size_t p = 0; p < TILE; p++)
@@ -144,7 +173,7 @@ static void store_head(void *ctx, int h, int thread_index) {
     const model_config *c = &s->model->cfg;
     size_t d = (size_t)c->head_dim, nkv = (size_t)c->n_kv_heads * d;
     const dot_kernels *k = dot_kernels_best();
-    bool f16 = s->model->kv_f16;
+    bool f16 = s->model->kv == KV_F16, q8 = s->model->kv == KV_Q8;
     void *stage = stage_area(s, j->layer, h);
     float *kh = s->scores + (size_t)thread_index * attention_scratch_floats(c); /* the thread's scratch, free until attending */
     for (int t = 0; t < j->T; t++) {
@@ -158,7 +187,11 @@ static void store_head(void *ctx, int h, int thread_index) {
         size_t at = (size_t)(pos % TILE) * TILE;
         for (size_t i0 = 0; i0 < d; i0 += TILE) {
             size_t width = d - i0 < TILE ? d - i0 : TILE;
-            if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * TILE, (int64_t)width);
+            if (q8) {
+                char *grp = (char *)values + i0 / TILE * Q8G_BYTES;
+                quantize_i8(TILE, vh + i0, (int8_t *)(grp + TILE * sizeof(float)) + at, 1, (float *)grp + pos % TILE);
+            }
+            else if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * TILE, (int64_t)width);
             else memcpy((float *)values + at + i0 * TILE, vh + i0, width * sizeof(float));
         }
     }
@@ -175,7 +208,13 @@ void kv_cache_truncate(qwen_session *s, int old_len, int len) {
         for (int h = 0; h < c->n_kv_heads; h++) {
             const void *keys = key_block(s, l, h, b);
             void *stage = stage_area(s, l, h);
-            if (s->model->kv_f16) {
+            if (s->model->kv == KV_Q8) {
+                for (size_t i = 0; i < d; i++) {
+                    const char *grp = (const char *)keys + i / TILE * Q8G_BYTES;
+                    const int8_t *q = (const int8_t *)(grp + TILE * sizeof(float)) + i % TILE * TILE;
+                    for (int p = 0; p < TILE; p++) ((float *)stage)[(size_t)p * d + i] = q[p] * ((const float *)grp)[p];
+                }
+            } else if (s->model->kv == KV_F16) {
                 const uint16_t *tile = keys;
                 for (size_t i = 0; i < d; i++)
                     for (int p = 0; p < TILE; p++) ((uint16_t *)stage)[(size_t)p * d + i] = tile[i * TILE + (size_t)p];
@@ -201,7 +240,7 @@ static int block_len(int b, int n) { return n - b * TILE < TILE ? n - b * TILE :
 static void block_scores(const qwen_session *s, int layer, int kvh, const float *qrows, int rows, int b, int n, int complete, float *sc, int ld) {
     const dot_kernels *k = dot_kernels_best();
     int d = s->model->cfg.head_dim;
-    bool f16 = s->model->kv_f16;
+    bool f16 = s->model->kv == KV_F16;
     if (b * TILE >= complete) { /* the staged block: a dot product per row and position */
         const void *stage = stage_area(s, layer, kvh);
         for (int r = 0; r < rows; r++)
@@ -214,7 +253,8 @@ static void block_scores(const qwen_session *s, int layer, int kvh, const float 
     for (int r0 = 0; r0 < rows; r0 += ROWS) {
         int nr = rows - r0 < ROWS ? rows - r0 : ROWS;
         float tile[ROWS * TILE], *out = ld == TILE ? sc + r0 * TILE : tile; /* the tile's rows are 32 apart */
-        if (f16) k->gemm6x32_f16(keys, qrows + (size_t)r0 * d, d, d, nr, false, out);
+        if (s->model->kv == KV_Q8) k->gemm6x32_q8(keys, false, qrows + (size_t)r0 * d, d, d, nr, false, out);
+        else if (f16) k->gemm6x32_f16(keys, qrows + (size_t)r0 * d, d, d, nr, false, out);
         else k->gemm6x32_f32(keys, qrows + (size_t)r0 * d, d, d, nr, false, out);
         if (out == tile)
             for (int r = 0; r < nr; r++) memcpy(sc + (r0 + r) * ld, tile + r * TILE, (size_t)n * sizeof(float));
@@ -252,7 +292,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     }
     int n = pos[rows - 1] + 1; /* the batch's latest position, plus one */
     int complete = (j->pos0 + j->T) / TILE * TILE; /* positions below are in tiles, the rest staged */
-    bool f16 = s->model->kv_f16;
+    bool f16 = s->model->kv == KV_F16, q8 = s->model->kv == KV_Q8;
     /* blocks at a time: one for a decode step (its head's keys and values then stream as one run),
      * PASS positions for a batch of a prefill (fewer, longer softmax passes and kernel calls) */
     int span = j->batches_per_head == 1 ? 1 : PASS / TILE, ld = span * TILE;
@@ -280,7 +320,9 @@ static void attend_batch(void *ctx, int item, int thread_index) {
                     int nr = rows - q0 < ROWS ? rows - q0 : ROWS;
                     float *out = outs + (size_t)i0 * BATCH + q0 * TILE;
                     const float *p = sc + (size_t)q0 * ld + (b - b0) * TILE;
-                    if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, block_len(b, n), nr, b > 0, out);
+                    int len = block_len(b, n);
+                    if (q8) k->gemm6x32_q8((const uint8_t *)values + (size_t)i0 / TILE * Q8G_BYTES, true, p, ld, len, nr, b > 0, out);
+                    else if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, block_len(b, n), nr, b > 0, out);
                     else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, p, ld, block_len(b, n), nr, b > 0, out);
                 }
         }

@@ -347,8 +347,12 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
     }
     if (!st) st = bind_weights(m, err);
     if (!st && opts && opts->kv_type && *opts->kv_type && strcmp(opts->kv_type, "f32")) {
-        if (strcmp(opts->kv_type, "f16")) st = qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown KV cache type '%s' (use f32 or f16)", opts->kv_type);
-        else m->kv_f16 = true;
+        if (!strcmp(opts->kv_type, "f16")) m->kv = KV_F16;
+        else if (!strcmp(opts->kv_type, "q8_0") || !strcmp(opts->kv_type, "q8")) m->kv = KV_Q8;
+        else st = qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown KV cache type '%s' (use f32, f16 or q8_0)", opts->kv_type);
+        if (!st && m->kv == KV_Q8 && m->cfg.head_dim % 32)
+            st = qwen_fail(err, QWEN_ERR_INVALID_ARG, "a q8_0 KV cache needs head_dim a multiple of 32 (this model's is %d): use f16",
+                           m->cfg.head_dim);
     }
     if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts, err);
     if (!st && !(opts && opts->mmap)) st = pack_weights(m, opts, err);
@@ -407,7 +411,7 @@ qwen_session *session_new_chunked(qwen_model *m, int max_tokens, int kv_chunk, q
     s->kv_chunk = kv_chunk;
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     s->kv = big_alloc(kv_cache_bytes(m, max_tokens, kv_chunk)); /* zeroed (the padding must be), touched as the context grows */
-    s->k_stage = calloc(kv_stage_elems(&m->cfg), kv_elem_size(m));
+    s->k_stage = calloc(kv_stage_elems(&m->cfg), kv_stage_elem_size(m));
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg) * sizeof(float));
     if (!s->tokens || !s->kv || !s->k_stage || !s->scores) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
@@ -541,7 +545,7 @@ size_t qwen_model_weight_bytes(const qwen_model *m) {
 }
 
 size_t qwen_model_kv_bytes_per_position(const qwen_model *m) {
-    return 2 * (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim * kv_elem_size(m);
+    return kv_bytes_per_position(m);
 }
 
 const char *qwen_model_describe(qwen_model *m) {

@@ -66,6 +66,10 @@ typedef struct layer_weights {
     bool sparse;
 } layer_weights;
 
+/* The KV cache's element type: f32 (the reference's numbers), f16, or q8_0 (int8 with an f32
+ * scale per position and 32 dimensions). */
+typedef enum kv_kind { KV_F32, KV_F16, KV_Q8 } kv_kind;
+
 struct qwen_model {
     model_config cfg;
     st_checkpoint ck;        /* the mapped safetensors files */
@@ -83,7 +87,7 @@ struct qwen_model {
     char description[256];   /* qwen_model_describe's text */
     qwen_sampling defaults;
     thread_pool *pool;
-    bool kv_f16;             /* sessions keep an f16 KV cache (qwen_model_opts.kv_type) */
+    kv_kind kv;              /* what sessions keep their KV cache in (qwen_model_opts.kv_type) */
 };
 
 struct qwen_session {
@@ -118,7 +122,10 @@ size_t kv_cache_bytes(const qwen_model *m, int max_tokens, int kv_chunk);
 size_t kv_chunk_bytes(const qwen_model *m, int kv_chunk);
 size_t attention_scratch_floats(const model_config *c);
 size_t kv_stage_elems(const model_config *c);
-size_t kv_elem_size(const qwen_model *m); /* bytes of one cached key or value element (4 or 2) */
+/* Bytes of one staged key element (4, or 2 for an f16 cache; a q8_0 cache stages f32), and of
+ * one position's keys and values across all layers and heads (padding and scales included). */
+size_t kv_stage_elem_size(const qwen_model *m);
+size_t kv_bytes_per_position(const qwen_model *m);
 /* Keeps the staged key block consistent when a session's length drops from old_len to len. */
 void kv_cache_truncate(qwen_session *s, int old_len, int len);
 /* Stores s->k and s->v of T tokens ([T][n_kv_heads][head_dim] each, as projected) at positions

@@ -142,9 +142,9 @@ static void avx2_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const flo
 
 /* Prefill tiles. AVX2 has 16 registers, so the 32 rows of a tile run as two halves of 16: R tokens
  * x 16 rows in 2R accumulators, two weight vectors and a broadcast per step. The weights are f32
- * or f16 [n][32] (wt then points at the half's first row), or a packed bf16 group (QDT_BF16X32,
+ * f16 or int8 [n][32] (wt then points at the half's first row), or a packed bf16 group (QDT_BF16X32,
  * wt at the group: rows 0-15 are the low halves of each step's 16 words, rows 16-31 the high). */
-enum { WT_F32, WT_F16, WT_BF16X32_LO, WT_BF16X32_HI };
+enum { WT_F32, WT_F16, WT_I8, WT_BF16X32_LO, WT_BF16X32_HI };
 static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, const int kind, const float *x, int64_t ldx, int64_t n, bool accumulate,
                                                             float *out, const int R) {
     __m256 c[6][2];
@@ -164,6 +164,10 @@ static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, cons
         } else if (kind == WT_F16) {
             w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
             w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
+        } else if (kind == WT_I8) {
+            const int8_t *q = (const int8_t *)wt + k * 32;
+            w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+            w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + 8))));
         } else {
             __m256i a = _mm256_loadu_si256((const __m256i *)h), b = _mm256_loadu_si256((const __m256i *)(h + 16));
             w0 = _mm256_castsi256_ps(kind == WT_BF16X32_HI ? _mm256_and_si256(a, high) : _mm256_slli_epi32(a, 16));
@@ -203,10 +207,39 @@ static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, cons
 #define PACKED_HALF(h) (wt)
 #define F32_KIND(h) WT_F32
 #define F16_KIND(h) WT_F16
+#define I8_KIND(h) WT_I8
 #define PACKED_KIND(h) ((h) ? WT_BF16X32_HI : WT_BF16X32_LO)
 GEMM_RX32(avx2_gemm6x32_f32, float, PLAIN_HALF, F32_KIND)
 GEMM_RX32(avx2_gemm6x32_f16, uint16_t, PLAIN_HALF, F16_KIND)
+GEMM_RX32(avx2_gemm6x32_i8, int8_t, PLAIN_HALF, I8_KIND)
 GEMM_RX32(avx2_gemm6x32_bf16x32, uint16_t, PACKED_HALF, PACKED_KIND)
+
+/* The q8 tile (see dot_kernels.gemm6x32_q8), a group of 32 steps at a time through the plain int8
+ * half-tiles: step scales fold into a copy of the activations, column scales multiply the
+ * group's sums into the total. */
+static void avx2_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate,
+                             float *out) {
+    for (int64_t g = 0; g < n; g += 32, w += Q8G_BYTES) {
+        const float *scale = (const float *)w;
+        const int8_t *q = (const int8_t *)(w + 32 * sizeof(float));
+        int64_t len = n - g < 32 ? n - g : 32;
+        bool first = g == 0 && !accumulate;
+        if (step_scales) {
+            float xg[6 * 32];
+            for (int t = 0; t < rows; t++)
+                for (int64_t k = 0; k < len; k++) xg[t * 32 + k] = x[t * ldx + g + k] * scale[k];
+            avx2_gemm6x32_i8(q, xg, 32, len, rows, !first, out);
+            continue;
+        }
+        float part[6 * 32];
+        avx2_gemm6x32_i8(q, x + g, ldx, len, rows, false, part);
+        for (int t = 0; t < rows; t++)
+            for (int i = 0; i < 32; i += 8) {
+                __m256 p = _mm256_mul_ps(_mm256_loadu_ps(part + t * 32 + i), _mm256_loadu_ps(scale + i));
+                _mm256_storeu_ps(out + t * 32 + i, first ? p : _mm256_add_ps(_mm256_loadu_ps(out + t * 32 + i), p));
+            }
+    }
+}
 
 static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
     avx2_gemm6x32_bf16x32(w0, x, n, n, 1, false, out);
@@ -238,6 +271,6 @@ static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block
 }
 
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, avx2_gemm6x32_q8 };
     return &k;
 }

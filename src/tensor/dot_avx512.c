@@ -113,10 +113,11 @@ static inline __m512i load64(const uint8_t *p) { return _mm512_loadu_si512((cons
 
 static inline __m512 load_f16x16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
-/* How a tile's weights are stored: f32 [n][32], f16 [n][32] (an f16 KV cache), or a packed bf16
+/* How a tile's weights are stored: f32 [n][32], f16 [n][32] (an f16 KV cache), int8 [n][32] (a
+ * q8_0 KV cache, scaled by the caller), or a packed bf16
  * group (QDT_BF16X32: each 64-byte step holds rows 0-15 in the low and 16-31 in the high halves of
  * its 32-bit words). */
-enum { WT_F32, WT_F16, WT_BF16X32 };
+enum { WT_F32, WT_F16, WT_I8, WT_BF16X32 };
 
 /* Step k of a tile's weights as two f32 vectors: rows 0-15 and rows 16-31. */
 static inline __attribute__((always_inline)) void load_w32(const void *wt, const int kind, int64_t k, __m512 *w0, __m512 *w1) {
@@ -126,6 +127,10 @@ static inline __attribute__((always_inline)) void load_w32(const void *wt, const
     } else if (kind == WT_F16) {
         *w0 = load_f16x16((const uint16_t *)wt + k * 32);
         *w1 = load_f16x16((const uint16_t *)wt + k * 32 + 16);
+    } else if (kind == WT_I8) {
+        const int8_t *q = (const int8_t *)wt + k * 32;
+        *w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+        *w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16))));
     } else {
         __m512i d = _mm512_loadu_si512((const uint16_t *)wt + k * 32);
         *w0 = _mm512_castsi512_ps(_mm512_slli_epi32(d, 16));
@@ -205,6 +210,90 @@ GEMM_RX32(avx512_gemm6x32_f32, float, WT_F32)
 GEMM_RX32(avx512_gemm6x32_f16, uint16_t, WT_F16)
 GEMM_RX32(avx512_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
 #undef GEMM_RX32
+
+/* The q8 tile (a q8_0 KV cache, see dot_kernels.gemm6x32_q8), a group of 32 steps at a time: with
+ * column scales (keys) the group's sums go to their own accumulators (two sets for few tokens, as
+ * in gemm_rx32) and are scaled into the total; with step scales (values) the group's activations
+ * are first scaled into a copy, 16 at a time. The scales lead each group, so a block streams
+ * front to back. */
+static inline __attribute__((always_inline)) void gemm_q8_rx32(const uint8_t *w, const bool step_scales, const float *x, int64_t ldx,
+                                                               int64_t n, bool accumulate, float *out, const int R) {
+    __m512 c[6][2];
+    float xg[6 * 32];
+#pragma GCC unroll 6
+    for (int t = 0; t < R; t++) {
+        c[t][0] = accumulate ? _mm512_loadu_ps(out + t * 32) : _mm512_setzero_ps();
+        c[t][1] = accumulate ? _mm512_loadu_ps(out + t * 32 + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t g = 0; g < n; g += 32, w += Q8G_BYTES) {
+        const float *scale = (const float *)w;
+        const int8_t *q = (const int8_t *)(w + 32 * sizeof(float));
+        int64_t len = n - g < 32 ? n - g : 32;
+        const float *xp = x + g; /* step g + k's activations at xp[t * lx + k] */
+        int64_t lx = ldx;
+        if (step_scales) {
+            __mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1), m1 = len >= 32 ? 0xffff : len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
+            __m512 s0 = _mm512_loadu_ps(scale), s1 = _mm512_loadu_ps(scale + 16);
+#pragma GCC unroll 6
+            for (int t = 0; t < R; t++) {
+                _mm512_storeu_ps(xg + t * 32, _mm512_mul_ps(_mm512_maskz_loadu_ps(m0, x + t * ldx + g), s0));
+                _mm512_storeu_ps(xg + t * 32 + 16, _mm512_mul_ps(_mm512_maskz_loadu_ps(m1, x + t * ldx + g + 16), s1));
+            }
+            xp = xg;
+            lx = 32;
+        }
+        __m512 e[6][2], f[6][2];
+#pragma GCC unroll 6
+        for (int t = 0; t < R; t++) e[t][0] = e[t][1] = f[t][0] = f[t][1] = _mm512_setzero_ps();
+        int64_t k = 0;
+        for (; R <= 3 && k + 1 < len; k += 2) {
+            __m512 w0, w1, v0, v1;
+            load_w32(q, WT_I8, k, &w0, &w1);
+            load_w32(q, WT_I8, k + 1, &v0, &v1);
+#pragma GCC unroll 3
+            for (int t = 0; t < R; t++) {
+                __m512 b = _mm512_set1_ps(xp[t * lx + k]), b1 = _mm512_set1_ps(xp[t * lx + k + 1]);
+                e[t][0] = _mm512_fmadd_ps(b, w0, e[t][0]);
+                e[t][1] = _mm512_fmadd_ps(b, w1, e[t][1]);
+                f[t][0] = _mm512_fmadd_ps(b1, v0, f[t][0]);
+                f[t][1] = _mm512_fmadd_ps(b1, v1, f[t][1]);
+            }
+        }
+        for (; k < len; k++) {
+            __m512 w0, w1;
+            load_w32(q, WT_I8, k, &w0, &w1);
+#pragma GCC unroll 6
+            for (int t = 0; t < R; t++) {
+                __m512 b = _mm512_set1_ps(xp[t * lx + k]);
+                e[t][0] = _mm512_fmadd_ps(b, w0, e[t][0]);
+                e[t][1] = _mm512_fmadd_ps(b, w1, e[t][1]);
+            }
+        }
+        __m512 g0 = step_scales ? _mm512_set1_ps(1.0f) : _mm512_loadu_ps(scale), g1 = step_scales ? g0 : _mm512_loadu_ps(scale + 16);
+#pragma GCC unroll 6
+        for (int t = 0; t < R; t++) {
+            c[t][0] = _mm512_fmadd_ps(_mm512_add_ps(e[t][0], f[t][0]), g0, c[t][0]);
+            c[t][1] = _mm512_fmadd_ps(_mm512_add_ps(e[t][1], f[t][1]), g1, c[t][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < R; t++) {
+        _mm512_storeu_ps(out + t * 32, c[t][0]);
+        _mm512_storeu_ps(out + t * 32 + 16, c[t][1]);
+    }
+}
+
+static void avx512_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate,
+                               float *out) {
+    switch (rows) {
+    case 1: gemm_q8_rx32(w, step_scales, x, ldx, n, accumulate, out, 1); break;
+    case 2: gemm_q8_rx32(w, step_scales, x, ldx, n, accumulate, out, 2); break;
+    case 3: gemm_q8_rx32(w, step_scales, x, ldx, n, accumulate, out, 3); break;
+    case 4: gemm_q8_rx32(w, step_scales, x, ldx, n, accumulate, out, 4); break;
+    case 5: gemm_q8_rx32(w, step_scales, x, ldx, n, accumulate, out, 5); break;
+    default: gemm_q8_rx32(w, step_scales, x, ldx, n, accumulate, out, 6); break;
+    }
+}
 
 /* The packed bf16 tile with bf16 activations (AVX512-BF16): each step takes columns k and k + 1,
  * re-pairs their two 64-byte steps in registers into words (w[k], w[k + 1]) for rows 0-15 and
@@ -430,13 +519,16 @@ static float avx512_exp_sum(float *x, int64_t n, float *max) {
     *max = _mm512_reduce_max_ps(mv);
     mv = _mm512_set1_ps(*max);
     i = 0;
+    const __m512 floor = _mm512_set1_ps(EXP_SUM_FLOOR);
     for (; i + 16 <= n; i += 16) {
-        __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), mv);
+        __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, floor, _CMP_GE_OQ), exp_ps(d)); /* no subnormal weights */
         _mm512_storeu_ps(x + i, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (tail) {
-        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), mv));
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), mv);
+        __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, floor, _CMP_GE_OQ), exp_ps(d));
         _mm512_mask_storeu_ps(x + i, tail, e);
         sum = _mm512_mask_add_ps(sum, tail, sum, e);
     }
@@ -569,8 +661,8 @@ const dot_kernels *dot_kernels_avx512(void) {
         avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum,   \
         avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row,      \
         avx512_transpose
-    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL };
-    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row };
+    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8 };
+    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8 };
 #undef AVX512_KERNELS
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16") ? &bf16 : &plain;

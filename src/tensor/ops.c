@@ -92,7 +92,7 @@ void ref_softmax(float *x, int64_t n) {
 float ref_exp_sum(float *x, int64_t n, float *max) {
     for (int64_t i = 0; i < n; i++) *max = x[i] > *max ? x[i] : *max;
     double sum = 0;
-    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - *max); sum += x[i]; }
+    for (int64_t i = 0; i < n; i++) { x[i] = x[i] - *max >= EXP_SUM_FLOOR ? expf(x[i] - *max) : 0.0f; sum += x[i]; }
     return (float)sum;
 }
 
@@ -110,6 +110,22 @@ void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n
         for (int r = 0; r < 32; r++) {
             float s = accumulate ? out[t * 32 + r] : 0;
             for (int64_t k = 0; k < n; k++) s += x[t * ldx + k] * f16_to_f32(wt[k * 32 + r]);
+            out[t * 32 + r] = s;
+        }
+}
+
+void ref_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
+    for (int t = 0; t < rows; t++)
+        for (int r = 0; r < 32; r++) {
+            float s = accumulate ? out[t * 32 + r] : 0;
+            for (int64_t g = 0; g < n; g += 32) { /* a group's sum, then its column scale */
+                const uint8_t *grp = w + g / 32 * Q8G_BYTES;
+                float scale[32], part = 0;
+                memcpy(scale, grp, sizeof scale);
+                const int8_t *q = (const int8_t *)(grp + sizeof scale);
+                for (int64_t k = g; k < g + 32 && k < n; k++) part += x[t * ldx + k] * (step_scales ? scale[k - g] : 1.0f) * (float)q[(k - g) * 32 + r];
+                s += step_scales ? part : part * scale[r];
+            }
             out[t * 32 + r] = s;
         }
 }
@@ -172,7 +188,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, ref_gemm6x32_q8 };
     return &k;
 }
 

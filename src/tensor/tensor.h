@@ -16,6 +16,7 @@ typedef enum qdtype { QDT_F32, QDT_F16, QDT_BF16, QDT_Q8_0, QDT_Q4_0, QDT_BF16X3
  * one f16 scale. Q8_0: w = d * q (q int8). Q4_0: w = d * (nibble - 8); byte j holds weight j in its
  * low nibble and weight j + 16 in its high nibble. */
 enum { QK = 32 };
+#define EXP_SUM_FLOOR (-86.6f) /* see dot_kernels.exp_sum: exp(-86.6) = 2.4e-38, above FLT_MIN */
 typedef struct block_q8_0 { uint16_t d; int8_t qs[QK]; } block_q8_0;
 typedef struct block_q4_0 { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
 
@@ -128,6 +129,8 @@ void ref_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, i
 void ref_gemm6x32_bf16dp(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n);
 void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+enum { Q8G_BYTES = 32 * 4 + 32 * 32 }; /* a q8 group: 32 scales, 32 x 32 int8 */
+void ref_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n);
 void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
@@ -169,7 +172,9 @@ typedef struct dot_kernels {
                           int64_t n_blocks, int rows, float *out);
     void (*axpy)(float *y, float a, const float *x, int64_t n);   /* y += a * x */
     /* Attention's online softmax, a chunk of scores at a time: *max = the larger of *max and every
-     * x[i], then x[i] = exp(x[i] - *max) for i < n (n >= 0); returns their sum (fast paths: a
+     * x[i], then x[i] = exp(x[i] - *max) for i < n (n >= 0), or 0 where x[i] - *max is below
+     * EXP_SUM_FLOOR (weights under 2^-125 of the largest, whose subnormal products would slow
+     * every multiply they enter, and change no f32 sum); returns their sum (fast paths: a
      * polynomial exp within 2 ulp of expf). */
     float (*exp_sum)(float *x, int64_t n, float *max);
     /* a[i] = silu(a[i]) * b[i] (SwiGLU's gate), same exp */
@@ -193,6 +198,12 @@ typedef struct dot_kernels {
     void (*gemm6x32_bf16dp)(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
     /* out[i] = bf16(in[i]) rounded to nearest even, subnormals to signed zero (f32_to_bf16_daz) */
     void (*f32_to_bf16_row)(const float *in, uint16_t *out, int64_t n);
+    /* gemm6x32_f32 with the weights in q8 groups (a q8_0 KV cache): group i, Q8G_BYTES at
+     * w + i * Q8G_BYTES, holds steps k = 32i .. 32i + 31 as 32 f32 scales, then int8 [32][32]
+     * (step k's 32 columns at byte 128 + (k % 32) * 32). The scales belong to the columns
+     * (step_scales false: keys, a scale per position and 32 dimensions) or to the steps (true:
+     * values, a scale per position): out[t * 32 + r] (+)= sum_k x[t * ldx + k] * q[k][r] * scale. */
+    void (*gemm6x32_q8)(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);

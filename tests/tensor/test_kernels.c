@@ -279,6 +279,34 @@ static void test_axpy_convert_gemm(void) {
                 ks[k]->gemm6x32_f16(wh, xg, n, n, rows, true, g2);
                 check_tile(ks[k]->name, "gemm6x32_f16", g1, g2, n, rows, true, 1.0f);
                 free(wh);
+                int groups = (n + 31) / 32;
+                uint8_t *wq = malloc((size_t)groups * Q8G_BYTES);
+                for (int g = 0; g < groups; g++) {
+                    float sc[32];
+                    for (int i = 0; i < 32; i++) sc[i] = frand() * 0.02f;
+                    memcpy(wq + g * Q8G_BYTES, sc, sizeof sc);
+                    int8_t *q = (int8_t *)(wq + g * Q8G_BYTES + sizeof sc);
+                    for (int i = 0; i < 1024; i++) q[i] = (int8_t)(i % 7 == 0 ? -127 : i % 11 == 0 ? 127 : lrintf(frand() * 127));
+                }
+                for (int step = 0; step < 2; step++) /* scales per column (keys) or per step (values) */
+                    for (int acc = 0; acc < 2; acc++) {
+                        for (int i = 0; i < 6 * 32; i++) g1[i] = g2[i] = 2.0f;
+                        ref_gemm6x32_q8(wq, step, xg, n, n, rows, acc, g1);
+                        ks[k]->gemm6x32_q8(wq, step, xg, n, n, rows, acc, g2);
+                        check_tile(ks[k]->name, "gemm6x32_q8", g1, g2, n, rows, acc, 2.0f);
+                        for (int t = 0; t < rows && !acc; t++) /* the reference against a double sum */
+                            for (int r = 0; r < 32; r++) {
+                                double d = 0;
+                                for (int i = 0; i < n; i++) {
+                                    const uint8_t *grp = wq + i / 32 * Q8G_BYTES;
+                                    float sc[32];
+                                    memcpy(sc, grp, sizeof sc);
+                                    d += (double)xg[t * n + i] * ((const int8_t *)(grp + sizeof sc))[i % 32 * 32 + r] * sc[step ? i % 32 : r];
+                                }
+                                CHECK(fabs(d - g1[t * 32 + r]) <= 1e-5 * (n + 1), "ref gemm6x32_q8 step scales %d row %d token %d", step, r, t);
+                            }
+                    }
+                free(wq);
                 uint16_t *wb = malloc(32 * n * 2), *wp = malloc(32 * n * 2);
                 for (int i = 0; i < 32 * n; i++) wb[i] = to_bf16(wt[i]);
                 pack_bf16x32(wb, 32, n, wp);
