@@ -132,7 +132,7 @@ got=$(HF_HUB_CACHE= HF_HOME=$tmp/home $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 
 
 # qwenc synth writes a loadable real-shape checkpoint (one layer), which bench runs in every KV type and with bf16 prefill
 $bin synth --shape qwen3-0.6b --layers 1 $tmp/synth --tokenizer $golden/models/qwen3-tiny 2>/dev/null
-for opts in "--kv-type f32" "--kv-type f16" "--kv-type f16 --bf16-prefill"; do
+for opts in "--kv-type f32" "--kv-type f16" "--kv-type q8_0" "--kv-type f16 --bf16-prefill"; do
   out=$($bin bench -m $tmp/synth -p 8 -n 2 -r 1 -t 2 $opts --json 2>&1)
   python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['pp_tok_s'] > 0 and d['tg_tok_s'] > 0 and d['weight_gb'] > 0.3, d" "$out" \
     && ok "synth + bench ($opts)" || bad "synth + bench ($opts) [$out]"
@@ -163,6 +163,7 @@ check_error run-bad-config $bin run -m $tmp/empty -p hi
 check_error logits-id-range $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,99999 -o $tmp/x.npy
 check_error logits-bad-ids $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,x -o $tmp/x.npy
 check_error bad-kv-type $bin run -m $golden/models/qwen3-tiny -p hi --kv-type q3
+check_error kv-q8-narrow-heads $bin run -m $golden/models/qwen2.5-tiny -p hi --kv-type q8_0
 check_error unknown-shape $bin synth --shape qwen9 $tmp/nope
 # synth never writes random weights over a model (the golden model's files stay as they are)
 mkdir -p $tmp/keep && cp $golden/models/qwen3-tiny/config.json $golden/models/qwen3-tiny/model.safetensors $tmp/keep/
