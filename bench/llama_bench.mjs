@@ -1,6 +1,7 @@
 // llama.cpp (through node-llama-cpp's prebuilt CPU libraries) on a GGUF file: pp and tg tokens/s,
 // measured like `qwenc bench`: one batch of PP random tokens, then TG greedy decode steps.
-// usage: node bench/llama_bench.mjs MODEL.gguf PP TG THREADS [KV=f16|f32]  (KV cache type, keys and values)
+// usage: node bench/llama_bench.mjs MODEL.gguf PP TG THREADS [KV=f16|f32|q8_0]  (KV cache type, keys and values;
+// flash attention off, but for q8_0, which llama.cpp keeps in V only with flash attention on)
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
 const [modelPath, ppArg, tgArg, threadsArg, kvArg] = process.argv.slice(2);
@@ -10,7 +11,7 @@ const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLev
 const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
 let best = { pp: 0, tg: 0 };
 for (let rep = 0; rep < 2; rep++) {
-  const context = await model.createContext({ contextSize: pp + tg + 16, batchSize: pp, threads, flashAttention: false,
+  const context = await model.createContext({ contextSize: pp + tg + 16, batchSize: pp, threads, flashAttention: kvType.startsWith("Q"), // llama.cpp quantizes V only with flash attention
                                              experimentalKvCacheKeyType: kvType, experimentalKvCacheValueType: kvType });
   const seq = context.getSequence();
   const tokens = Array.from({ length: pp }, (_, i) => (i * 7919 + 12345) % 150000);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # qwenc vs llama.cpp on the same machine, in one run, on the same synthetic weights (Qwen3-0.6B
 # shape unless SHAPE says otherwise) at bf16, Q8_0 and Q4_0: pp and tg tokens/s side by side, with ratios.
-#   bench/vs_llamacpp.sh [PP=512] [TG=128] [THREADS=all CPUs] [KV=f16|f32] [SHAPE=qwen3-0.6b] [LAYERS=all]
-# Both engines keep their KV cache in the same type (KV; f16 is llama.cpp's default, f32 qwenc's).
+#   bench/vs_llamacpp.sh [PP=512] [TG=128] [THREADS=all CPUs] [KV=f16|f32|q8_0] [SHAPE=qwen3-0.6b] [LAYERS=all]
+# Both engines keep their KV cache in the same type (KV; f16 is llama.cpp's default, f32 qwenc's; for q8_0
+# llama.cpp runs with flash attention, without which it cannot quantize V).
 # SHAPE is any `qwenc synth --shape` (qwen3-30b-a3b: the MoE; LAYERS=4 writes a 4-layer slice).
 # llama.cpp comes from npm (node-llama-cpp's prebuilt CPU builds); the weights are written once
 # as a HF directory (qwenc synth) and as GGUF (bench_gguf_write, same quantizer for both).

@@ -18,9 +18,11 @@
  * The region is on huge pages where the kernel gives them and is touched as the context grows, a
  * chunk of all layers at a time (rather than 2 MB in every (layer, head) area at once). The
  * elements are f32, or f16 when the model was opened with kv_type "f16" (half the memory and the
- * traffic; widened in registers by gemm6x32_f16).
+ * traffic; widened in registers by gemm6x32_f16), or q8_0 groups with kv_type "q8_0" (28% of
+ * f32's bytes: int8 with a scale per position and 32 dimensions, see block_bytes; gemm6x32_q8).
  * Keys of the last, incomplete block wait row by row in a staging area ([layer][KV head][32]
- * [head_dim], same element type) and are transposed into their tile when the block completes: a
+ * [head_dim], the element type, f32 for q8_0) and are transposed into their tile when the block
+ * completes (quantized for q8_0, each position's 32-dimension groups on their own scale): a
  * decode step then writes one contiguous row per head instead of touching 128 cache lines of the
  * tile, and attention scores those few positions with plain dot products.
  * Query rows that share a KV head (the group's heads, for one or several tokens) are taken in
@@ -103,7 +105,8 @@ static void *value_block(const qwen_session *s, int layer, int kv_head, int b) {
 
 size_t kv_stage_elems(const model_config *c) { return (size_t)c->n_layers * (size_t)c->n_kv_heads * TILE * (size_t)c->head_dim; }
 
-/* The staging rows of a (layer, KV head): [32][head_dim] elements of the cache's type. */
+/* The staging rows of a (layer, KV head): [32][head_dim] elements of the cache's type (f32 for a
+ * q8_0 cache, quantized when the block is flushed). */
 static void *stage_area(const qwen_session *s, int layer, int kv_head) {
     const model_config *c = &s->model->cfg;
     return (char *)s->k_stage + ((size_t)layer * c->n_kv_heads + (size_t)kv_head) * TILE * (size_t)c->head_dim * kv_stage_elem_size(s->model);
@@ -166,7 +169,7 @@ typedef struct store_job { qwen_session *s; int layer, pos0, T; } store_job;
 
 /* One KV head's keys and values of T tokens: each key row normed and rotated (position_head) into
  * the staging block (rounded to f16 for an f16 cache), flushed to its tile whenever the block
- * fills; values copied 32 dimensions at a time into their block's slices. */
+ * fills; values copied (rounded, quantized) 32 dimensions at a time into their block's slices. */
 static void store_head(void *ctx, int h, int thread_index) {
     const store_job *j = ctx;
     qwen_session *s = j->s;
@@ -190,8 +193,7 @@ static void store_head(void *ctx, int h, int thread_index) {
             if (q8) {
                 char *grp = (char *)values + i0 / TILE * Q8G_BYTES;
                 quantize_i8(TILE, vh + i0, (int8_t *)(grp + TILE * sizeof(float)) + at, 1, (float *)grp + pos % TILE);
-            }
-            else if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * TILE, (int64_t)width);
+            } else if (f16) k->f32_to_f16_row(vh + i0, (uint16_t *)values + at + i0 * TILE, (int64_t)width);
             else memcpy((float *)values + at + i0 * TILE, vh + i0, width * sizeof(float));
         }
     }
@@ -322,8 +324,8 @@ static void attend_batch(void *ctx, int item, int thread_index) {
                     const float *p = sc + (size_t)q0 * ld + (b - b0) * TILE;
                     int len = block_len(b, n);
                     if (q8) k->gemm6x32_q8((const uint8_t *)values + (size_t)i0 / TILE * Q8G_BYTES, true, p, ld, len, nr, b > 0, out);
-                    else if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, block_len(b, n), nr, b > 0, out);
-                    else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, p, ld, block_len(b, n), nr, b > 0, out);
+                    else if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, len, nr, b > 0, out);
+                    else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, p, ld, len, nr, b > 0, out);
                 }
         }
     }
