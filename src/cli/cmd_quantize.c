@@ -7,7 +7,8 @@
 static void quantize_usage(FILE *f) {
     fprintf(f, "usage: qwenc quantize MODEL OUT_DIR [--type q8|q4] [-t THREADS]\n\n"
                "Writes MODEL with its matrices stored as Q8_0 (default) or Q4_0 blocks, as a Hugging Face\n"
-               "directory that qwenc maps directly (no quantization at every load).\n");
+               "directory that qwenc maps directly (no quantization at every load). OUT_DIR must be new or\n"
+               "hold no checkpoint yet: weights are never written over (MODEL's own directory is refused).\n");
 }
 
 int cmd_quantize(int argc, char **argv) {

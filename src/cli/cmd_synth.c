@@ -52,7 +52,8 @@ static void fill(void *user, size_t index, size_t offset, unsigned char *out, si
 static void synth_usage(FILE *f) {
     fprintf(f, "usage: qwenc synth --shape NAME OUT_DIR [--tokenizer MODEL_DIR] [--layers N] [--seed S]\n\n"
                "Writes a bf16 checkpoint with random weights and the real shapes of NAME as a Hugging Face\n"
-               "directory (config.json, generation_config.json, model.safetensors), for benchmarks.\n"
+               "directory (config.json, generation_config.json, model.safetensors), for benchmarks; OUT_DIR\n"
+               "must be new or hold no checkpoint yet (a model's weights are never replaced).\n"
                "--tokenizer copies tokenizer.json and tokenizer_config.json from MODEL_DIR.\nshapes:");
     for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) fprintf(f, " %s", SHAPES[i].name);
     fprintf(f, "\n");
