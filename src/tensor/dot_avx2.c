@@ -141,7 +141,7 @@ static void avx2_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const flo
 }
 
 /* Prefill tiles. AVX2 has 16 registers, so the 32 rows of a tile run as two halves of 16: R tokens
- * x 16 rows in 2R accumulators, two weight vectors and a broadcast per step. The weights are f32
+ * x 16 rows in 2R accumulators, two weight vectors and a broadcast per step. The weights are f32,
  * f16 or int8 [n][32] (wt then points at the half's first row), or a packed bf16 group (QDT_BF16X32,
  * wt at the group: rows 0-15 are the low halves of each step's 16 words, rows 16-31 the high). */
 enum { WT_F32, WT_F16, WT_I8, WT_BF16X32_LO, WT_BF16X32_HI };
