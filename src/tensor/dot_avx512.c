@@ -521,14 +521,14 @@ static float avx512_exp_sum(float *x, int64_t n, float *max) {
     i = 0;
     const __m512 floor = _mm512_set1_ps(EXP_SUM_FLOOR);
     for (; i + 16 <= n; i += 16) {
-        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), mv);
-        __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, floor, _CMP_GE_OQ), exp_ps(d)); /* no subnormal weights */
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), mv); /* no subnormal weights, nor any computed on the way */
+        __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, floor, _CMP_GE_OQ), exp_ps(_mm512_max_ps(d, floor)));
         _mm512_storeu_ps(x + i, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (tail) {
         __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), mv);
-        __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, floor, _CMP_GE_OQ), exp_ps(d));
+        __m512 e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, floor, _CMP_GE_OQ), exp_ps(_mm512_max_ps(d, floor)));
         _mm512_mask_storeu_ps(x + i, tail, e);
         sum = _mm512_mask_add_ps(sum, tail, sum, e);
     }
