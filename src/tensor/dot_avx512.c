@@ -358,6 +358,13 @@ static void avx512_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n) {
 
 /* Two packed groups side by side for one token: 4 accumulator chains per group (even and odd
  * steps of k), each 64-byte step widened in registers as in load_w32. */
+/* How far ahead a decode step's weights are prefetched, non-temporally (prefetchnta: into L1
+ * without displacing what L2 holds; each weight is read once per token): measured in alternation
+ * on a Q4_0 decode, 2-8 KB ahead made tokens 6-11% faster (won 5-6 of 6 pairs), while T0/T1
+ * prefetches at 1-16 KB did nothing. Past a matrix's end the prefetches touch the next one or
+ * nothing (they never fault). */
+enum { DECODE_PREFETCH = 4096 };
+
 static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
     __m512 c[2][2], e[2][2];
     const uint16_t *w[2] = { w0, w1 };
@@ -368,6 +375,8 @@ static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const f
 #pragma GCC unroll 2
         for (int g = 0; g < 2; g++) {
             __m512 u0, u1, v0, v1;
+            _mm_prefetch((const char *)(w[g] + k * 32) + DECODE_PREFETCH, _MM_HINT_NTA);
+            _mm_prefetch((const char *)(w[g] + k * 32) + DECODE_PREFETCH + 64, _MM_HINT_NTA);
             load_w32(w[g], WT_BF16X32, k, &u0, &u1);
             load_w32(w[g], WT_BF16X32, k + 1, &v0, &v1);
             c[g][0] = _mm512_fmadd_ps(b, u0, c[g][0]);
@@ -404,6 +413,11 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
     for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *s0 = g0 + b * sb_bytes, *s1 = g1 + b * sb_bytes;
+        if (R == 1) /* decode: each stream's bytes DECODE_PREFETCH ahead, non-temporal (read once) */
+            for (size_t o = 0; o < sb_bytes; o += 64) {
+                _mm_prefetch((const char *)s0 + DECODE_PREFETCH + o, _MM_HINT_NTA);
+                _mm_prefetch((const char *)s1 + DECODE_PREFETCH + o, _MM_HINT_NTA);
+            }
         /* one token: a second pair of chains (high nibbles / odd chunks) so that VNNI latency does
          * not bound a decode step; more tokens give enough chains */
         __m512i sum[6][2], ext[2] = { _mm512_setzero_si512(), _mm512_setzero_si512() };
