@@ -196,56 +196,56 @@ const char *st_dir_checkpoint(const char *dir) {
     return NULL;
 }
 
+/* The shards an index file lists, each opened once in order of first mention; every tensor the
+ * index names must exist. */
+static qwen_status open_sharded(st_checkpoint *ck, const char *dir, const char *index, qwen_error **err) {
+    qwen_status st = QWEN_OK;
+    json_t *root = json_load_path(index, err);
+    json_t *map = json_object_get(root, "weight_map");
+    if (!root) st = QWEN_ERR_FORMAT;
+    else if (!json_is_object(map)) st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: no weight_map object", index);
+    const char *name;
+    json_t *file;
+    strmap seen = { 0 };
+    if (!st) json_object_foreach(map, name, file) {
+        uint32_t dummy;
+        if (!json_is_string(file) || strchr(json_string_value(file), '/')) {
+            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: bad shard name for '%s'", index, name);
+            break;
+        }
+        const char *f = json_string_value(file);
+        if (strmap_get(&seen, f, strlen(f), &dummy)) continue;
+        strmap_put(&seen, f, strlen(f), 0);
+        char *path = path_join(dir, f);
+        st = path ? st_open_file(ck, path, err) : QWEN_ERR_NOMEM;
+        free(path);
+        if (st) break;
+    }
+    strmap_free(&seen);
+    if (!st && (st = index_tensors(ck, err)) == QWEN_OK) {
+        json_object_foreach(map, name, file) if (!st_find(ck, name)) {
+            st = qwen_fail(err, QWEN_ERR_FORMAT, "%s lists tensor '%s' but %s lacks it", index, name, json_string_value(file));
+            break;
+        }
+    }
+    json_decref(root);
+    return st;
+}
+
 qwen_status st_open_dir(st_checkpoint *ck, const char *dir, qwen_error **err) {
     memset(ck, 0, sizeof *ck);
-    char *single = path_join(dir, "model.safetensors");
-    char *index = path_join(dir, "model.safetensors.index.json");
-    qwen_status st = QWEN_OK;
-    if (!single || !index) {
-        st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-    } else if (file_exists(index)) {
-        json_t *root = json_load_path(index, err);
-        json_t *map = json_object_get(root, "weight_map");
-        if (!root) st = QWEN_ERR_FORMAT;
-        else if (!json_is_object(map)) st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: no weight_map object", index);
-        /* Open each distinct shard once, in order of first mention. */
-        const char *name;
-        json_t *file;
-        strmap seen = { 0 };
-        if (!st) json_object_foreach(map, name, file) {
-            uint32_t dummy;
-            if (!json_is_string(file) || strchr(json_string_value(file), '/')) {
-                st = qwen_fail(err, QWEN_ERR_FORMAT, "%s: bad shard name for '%s'", index, name);
-                break;
-            }
-            const char *f = json_string_value(file);
-            if (strmap_get(&seen, f, strlen(f), &dummy)) continue;
-            strmap_put(&seen, f, strlen(f), 0);
-            char *path = path_join(dir, f);
-            st = path ? st_open_file(ck, path, err) : QWEN_ERR_NOMEM;
-            free(path);
-            if (st) break;
-        }
-        strmap_free(&seen);
-        /* Every tensor the index names must exist. */
-        if (!st && (st = index_tensors(ck, err)) == QWEN_OK) {
-            json_object_foreach(map, name, file) if (!st_find(ck, name)) {
-                st = qwen_fail(err, QWEN_ERR_FORMAT, "%s lists tensor '%s' but %s lacks it", index, name, json_string_value(file));
-                break;
-            }
-        }
-        json_decref(root);
-        free(single);
-        free(index);
-        return st;
-    } else if (file_exists(single)) {
-        st = st_open_file(ck, single, err);
+    const char *which = st_dir_checkpoint(dir); /* the index first, as Hugging Face reads it */
+    if (!which) return qwen_fail(err, QWEN_ERR_IO, "%s has no model.safetensors or model.safetensors.index.json", dir);
+    char *path = path_join(dir, which);
+    if (!path) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    qwen_status st;
+    if (strcmp(which, "model.safetensors")) {
+        st = open_sharded(ck, dir, path, err);
     } else {
-        st = qwen_fail(err, QWEN_ERR_IO, "%s has no model.safetensors or model.safetensors.index.json", dir);
+        st = st_open_file(ck, path, err);
+        if (!st) st = index_tensors(ck, err);
     }
-    if (!st) st = index_tensors(ck, err);
-    free(single);
-    free(index);
+    free(path);
     return st;
 }
 

@@ -317,12 +317,12 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         }
         for (int b = b0; b * TILE < p0 + np; b++) {
             const char *values = value_block(s, j->layer, kvh, b);
+            int len = block_len(b, n);
             for (int i0 = 0; i0 < d; i0 += TILE)
                 for (int q0 = 0; q0 < rows; q0 += ROWS) {
                     int nr = rows - q0 < ROWS ? rows - q0 : ROWS;
                     float *out = outs + (size_t)i0 * BATCH + q0 * TILE;
                     const float *p = sc + (size_t)q0 * ld + (b - b0) * TILE;
-                    int len = block_len(b, n);
                     if (q8) k->gemm6x32_q8((const uint8_t *)values + (size_t)i0 / TILE * Q8G_BYTES, true, p, ld, len, nr, b > 0, out);
                     else if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, len, nr, b > 0, out);
                     else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, p, ld, len, nr, b > 0, out);

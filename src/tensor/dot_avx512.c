@@ -113,8 +113,8 @@ static inline __m512i load64(const uint8_t *p) { return _mm512_loadu_si512((cons
 
 static inline __m512 load_f16x16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
-/* How a tile's weights are stored: f32 [n][32], f16 [n][32] (an f16 KV cache), int8 [n][32] (a
- * q8_0 KV cache, scaled by the caller), or a packed bf16
+/* How a tile's weights are stored: f32 [n][32], f16 [n][32] (an f16 KV cache), int8 [n][32] (the
+ * integers of a q8_0 KV cache's group, scaled by gemm_q8_rx32), or a packed bf16
  * group (QDT_BF16X32: each 64-byte step holds rows 0-15 in the low and 16-31 in the high halves of
  * its 32-bit words). */
 enum { WT_F32, WT_F16, WT_I8, WT_BF16X32 };
@@ -356,8 +356,6 @@ static void avx512_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n) {
     for (; i < n; i++) out[i] = f32_to_bf16_daz(in[i]);
 }
 
-/* Two packed groups side by side for one token: 4 accumulator chains per group (even and odd
- * steps of k), each 64-byte step widened in registers as in load_w32. */
 /* How far ahead a decode step's weights are prefetched, non-temporally (prefetchnta: into L1
  * without displacing what L2 holds; each weight is read once per token): measured in alternation
  * on a Q4_0 decode, 2-8 KB ahead made tokens 6-11% faster (won 5-6 of 6 pairs), while T0/T1
@@ -365,6 +363,8 @@ static void avx512_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n) {
  * nothing (they never fault). */
 enum { DECODE_PREFETCH = 4096 };
 
+/* Two packed groups side by side for one token: 4 accumulator chains per group (even and odd
+ * steps of k), each 64-byte step widened in registers as in load_w32. */
 static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
     __m512 c[2][2], e[2][2];
     const uint16_t *w[2] = { w0, w1 };

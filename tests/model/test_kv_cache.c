@@ -20,9 +20,7 @@ static float *run(qwen_model *m, int kv_chunk, const int32_t *prompt, int V) {
     float *out = malloc((size_t)(STEPS + 1) * V * sizeof(float));
     REQUIRE(out && qwen_session_forward(s, prompt, PROMPT, out, false, &err) == QWEN_OK, "prefill: %s", qwen_error_message(err));
     for (int i = 0; i < STEPS; i++) {
-        const float *prev = out + (size_t)i * V;
-        int32_t next = 0;
-        for (int v = 1; v < V; v++) if (prev[v] > prev[next]) next = v;
+        int32_t next = (int32_t)argmax_f32(out + (size_t)i * V, V);
         REQUIRE(qwen_session_forward(s, &next, 1, out + (size_t)(i + 1) * V, false, &err) == QWEN_OK, "decode: %s", qwen_error_message(err));
     }
     qwen_session_free(s);

@@ -181,7 +181,7 @@ static void check_quantized(const char *model_name, const char *dir, json_t *cas
 }
 
 /* A lossy option of the f32 path: the stored logits within a documented bound (README), all cases
- * of the model, worst row, as max error over max|logit|. Used for an f16 KV cache
+ * of the model, worst row, as max error over max|logit|. Used for f16 and q8_0 KV caches
  * (qwen_model_opts.kv_type) and bf16 prefill activations (qwen_model_opts.bf16_prefill). */
 static void check_lossy_option(const char *model_name, const char *dir, json_t *cases, const qwen_model_opts *opts, const char *label, double bound) {
     qwen_error *err = NULL;
