@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 static inline float hsum256(__m256 v) {
@@ -95,12 +96,20 @@ static inline __m256i sum4_u8_i8(__m256i u, __m256i x) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
 }
 
-static void avx2_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
-    (void)xs;
+/* How far ahead one token's pass prefetches the group's bytes, non-temporally (each weight is read
+ * once per token): as in the AVX-512 tiles (DECODE_PREFETCH there). */
+enum { DECODE_PREFETCH = 4096 };
+static inline void prefetch_nta(const uint8_t *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + DECODE_PREFETCH + o, _MM_HINT_NTA);
+}
+
+static inline __attribute__((always_inline)) void dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, int64_t nb, float *out,
+                                                             const bool prefetch) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *sb = group + b * (QROWS * sizeof(block_q8_0));
+        if (prefetch) prefetch_nta(sb, QROWS * sizeof(block_q8_0));
         __m256i s0 = _mm256_setzero_si256(), s1 = s0;
         for (int g = 0; g < 8; g++) {
             /* signed weights against signed activations: |x| times w with x's sign (no overflow: |x| <= 127) */
@@ -118,11 +127,13 @@ static void avx2_dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const flo
     _mm256_storeu_ps(out + 8, acc1);
 }
 
-static void avx2_dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
+static inline __attribute__((always_inline)) void dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb,
+                                                             float *out, const bool prefetch) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *sb = group + b * (QROWS * sizeof(block_q4_0));
+        if (prefetch) prefetch_nta(sb, QROWS * sizeof(block_q4_0));
         __m256i s0 = _mm256_setzero_si256(), s1 = s0;
         for (int g = 0; g < 4; g++) {
             __m256i lo = bcast4(x[b].qs + 4 * g), hi = bcast4(x[b].qs + 16 + 4 * g);
@@ -253,24 +264,175 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
 #undef PACKED_KIND
 #undef GEMM_RX32
 
-/* Quantized tiles: the 16-row dots per token (too few registers for a multi-token integer tile). */
+/* Quantized tiles: the 16-row dots per token (too few registers for a multi-token integer tile);
+ * one token (decode) prefetches its weights. */
 static void avx2_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                                int64_t nb, int rows, float *out) {
+    (void)xs;
+    if (rows == 1) {
+        dot16_q8_0(g0, x, xd, nb, out, true);
+        dot16_q8_0(g1, x, xd, nb, out + QROWS, true);
+        return;
+    }
     for (int t = 0; t < rows; t++) {
-        avx2_dot16_q8_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32);
-        avx2_dot16_q8_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32 + QROWS);
+        dot16_q8_0(g0, x + t * ldx, xd + t * ldx, nb, out + t * 32, false);
+        dot16_q8_0(g1, x + t * ldx, xd + t * ldx, nb, out + t * 32 + QROWS, false);
     }
 }
 
 static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                                int64_t nb, int rows, float *out) {
+    if (rows == 1) {
+        dot16_q4_0(g0, x, xd, xs, nb, out, true);
+        dot16_q4_0(g1, x, xd, xs, nb, out + QROWS, true);
+        return;
+    }
     for (int t = 0; t < rows; t++) {
-        avx2_dot16_q4_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32);
-        avx2_dot16_q4_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32 + QROWS);
+        dot16_q4_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, false);
+        dot16_q4_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32 + QROWS, false);
+    }
+}
+
+static void avx2_axpy(float *y, float a, const float *x, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* e^x as the AVX-512 exp_ps computes it (Cephes' degree-7 polynomial on x - n ln2), times 2^n as
+ * two powers of two built in the exponent field, so that n from -150 to 128 stays exact
+ * (underflows to 0 below -104, overflows to infinity above 88.8). */
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+static inline float hmax256(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* See dot_kernels.exp_sum: weights more than EXP_SUM_FLOOR below the maximum are 0, and the
+ * polynomial never sees such a score (no subnormal is computed). */
+static float avx2_exp_sum(float *x, int64_t n, float *max) {
+    __m256 mv = _mm256_set1_ps(*max), sum = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float m = hmax256(mv);
+    for (int64_t t = i; t < n; t++) m = x[t] > m ? x[t] : m;
+    *max = m;
+    mv = _mm256_set1_ps(m);
+    const __m256 floor = _mm256_set1_ps(EXP_SUM_FLOOR);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), mv);
+        __m256 e = _mm256_and_ps(_mm256_cmp_ps(d, floor, _CMP_GE_OQ), exp8(_mm256_max_ps(d, floor)));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float total = hsum256(sum);
+    if (i < n) { /* the tail through the same polynomial, 8 lanes padded with the floor */
+        float t[8];
+        for (int k = 0; k < 8; k++) t[k] = i + k < n ? x[i + k] - m : EXP_SUM_FLOOR - 1.0f;
+        __m256 d = _mm256_loadu_ps(t);
+        _mm256_storeu_ps(t, _mm256_and_ps(_mm256_cmp_ps(d, floor, _CMP_GE_OQ), exp8(_mm256_max_ps(d, floor))));
+        for (int k = 0; i + k < n; k++) {
+            x[i + k] = t[k];
+            total += t[k];
+        }
+    }
+    return total;
+}
+
+static void avx2_swiglu(float *a, const float *b, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(a + i);
+        __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+        _mm256_storeu_ps(a + i, _mm256_mul_ps(s, _mm256_loadu_ps(b + i)));
+    }
+    if (i < n) ref_swiglu(a + i, b + i, n - i);
+}
+
+static void avx2_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d lo = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), hi = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        s0 = _mm256_fmadd_pd(lo, lo, s0);
+        s1 = _mm256_fmadd_pd(hi, hi, s1);
+    }
+    __m256d s = _mm256_add_pd(s0, s1);
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    double ss = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    for (; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
+    __m256 vs = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), _mm256_loadu_ps(w + i)));
+    for (; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+static void avx2_f32_to_f16_row(const float *in, uint16_t *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) out[i] = f32_to_f16(in[i]);
+}
+
+/* roundf (half away from zero) exactly: truncate, then step away from zero when the dropped part
+ * is at least one half (y - trunc(y) is exact in float). */
+static inline __m256 round_half_away(__m256 y) {
+    __m256 t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(y, t));
+    __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(y, _mm256_set1_ps(-0.0f))); /* copysign(1, y) */
+    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+/* As ref_quantize_q8_0, bit for bit. */
+static void avx2_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / QK; b++) {
+        __m256 v[4], am = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + b * QK + 8 * k);
+            am = _mm256_max_ps(am, _mm256_and_ps(v[k], abs_mask));
+        }
+        float d = hmax256(am) / 127.0f, id = d ? 1.0f / d : 0.0f;
+        uint16_t h = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT); /* round to nearest even, as f32_to_f16 */
+        out[b].d = h;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k], vid)));
+        /* 32 int32 to int8 (|q| <= 127): the packs interleave 128-bit lanes, the permutation undoes it */
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)out[b].qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        xd[b] = _cvtsh_ss(h);
+        xs[b] = xd[b] * (float)_mm_cvtsi128_si32(s4);
     }
 }
 
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, avx2_gemm6x32_q8 };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, ref_transpose, NULL, NULL, avx2_gemm6x32_q8 };
     return &k;
 }

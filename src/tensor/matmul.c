@@ -1,20 +1,37 @@
 /* matmul: y = x · wᵀ (+ bias), threads over blocks of output rows. */
 #include "tensor/tensor.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-const dot_kernels *dot_kernels_best(void) {
-    const dot_kernels *k = NULL;
+/* The widest table this CPU runs (CPUID), or a narrower one that QWENC_KERNELS names
+ * ("reference", "avx2"; a table the CPU cannot run is not taken): for measuring and checking the
+ * narrower paths on a wider machine. Decided once per process. */
+static const dot_kernels *choose_kernels(void) {
+    const dot_kernels *k = dot_kernels_ref();
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512vnni"))
-        k = dot_kernels_avx512();
     /* every AVX2 CPU also has F16C (not a feature name every compiler accepts here) */
-    if (!k && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        k = dot_kernels_avx2();
-    return k ? k : dot_kernels_ref();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                  __builtin_cpu_supports("avx512vnni");
+    if (avx512) k = dot_kernels_avx512();
+    else if (avx2) k = dot_kernels_avx2();
+    const char *want = getenv("QWENC_KERNELS");
+    if (want && !strcmp(want, "reference")) k = dot_kernels_ref();
+    else if (want && !strcmp(want, "avx2") && avx2) k = dot_kernels_avx2();
+    return k;
+}
+
+const dot_kernels *dot_kernels_best(void) {
+    static _Atomic(const dot_kernels *) chosen; /* the same value whichever thread sets it first */
+    const dot_kernels *k = atomic_load_explicit(&chosen, memory_order_acquire);
+    if (!k) {
+        k = choose_kernels();
+        atomic_store_explicit(&chosen, k, memory_order_release);
+    }
+    return k;
 }
 
 enum { TILE_ROWS = 32, SCRATCH_ROWS = TILE_ROWS + 1 }; /* prefill tile: 32 transposed rows and a row (then [T][32] sums) */
