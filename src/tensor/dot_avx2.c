@@ -103,52 +103,67 @@ static inline void prefetch_nta(const uint8_t *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + DECODE_PREFETCH + o, _MM_HINT_NTA);
 }
 
-static inline __attribute__((always_inline)) void dot16_q8_0(const uint8_t *group, const block_q8_0 *x, const float *xd, int64_t nb, float *out,
-                                                             const bool prefetch) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+/* Superblock sb (16 rows x 32 weights, see QROWS) against one token's block: acc[0] (rows 0-7)
+ * and acc[1] (rows 8-15) += its 16 sums. */
+static inline __attribute__((always_inline)) void q8_superblock(const uint8_t *sb, const block_q8_0 *x, float xd, __m256 acc[2]) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = group + b * (QROWS * sizeof(block_q8_0));
-        if (prefetch) prefetch_nta(sb, QROWS * sizeof(block_q8_0));
-        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
-        for (int g = 0; g < 8; g++) {
-            /* signed weights against signed activations: |x| times w with x's sign (no overflow: |x| <= 127) */
-            __m256i xv = bcast4(x[b].qs + 4 * g), ax = _mm256_sign_epi8(xv, xv);
-            __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), flip);
-            __m256i w1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g)), flip);
-            s0 = _mm256_add_epi32(s0, sum4_u8_i8(ax, _mm256_sign_epi8(w0, xv)));
-            s1 = _mm256_add_epi32(s1, sum4_u8_i8(ax, _mm256_sign_epi8(w1, xv)));
-        }
-        __m256 xdv = _mm256_set1_ps(xd[b]);
-        acc0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), xdv), _mm256_cvtepi32_ps(s0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), xdv), _mm256_cvtepi32_ps(s1), acc1);
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+    for (int g = 0; g < 8; g++) {
+        /* signed weights against signed activations: |x| times w with x's sign (no overflow: |x| <= 127) */
+        __m256i xv = bcast4(x->qs + 4 * g), ax = _mm256_sign_epi8(xv, xv);
+        __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), flip);
+        __m256i w1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g)), flip);
+        s0 = _mm256_add_epi32(s0, sum4_u8_i8(ax, _mm256_sign_epi8(w0, xv)));
+        s1 = _mm256_add_epi32(s1, sum4_u8_i8(ax, _mm256_sign_epi8(w1, xv)));
     }
-    _mm256_storeu_ps(out, acc0);
-    _mm256_storeu_ps(out + 8, acc1);
+    __m256 xdv = _mm256_set1_ps(xd);
+    acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), xdv), _mm256_cvtepi32_ps(s0), acc[0]);
+    acc[1] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), xdv), _mm256_cvtepi32_ps(s1), acc[1]);
 }
 
-static inline __attribute__((always_inline)) void dot16_q4_0(const uint8_t *group, const block_q8_0 *x, const float *xd, const float *xs, int64_t nb,
-                                                             float *out, const bool prefetch) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+static inline __attribute__((always_inline)) void q4_superblock(const uint8_t *sb, const block_q8_0 *x, float xd, float xs, __m256 acc[2]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = group + b * (QROWS * sizeof(block_q4_0));
-        if (prefetch) prefetch_nta(sb, QROWS * sizeof(block_q4_0));
-        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
-        for (int g = 0; g < 4; g++) {
-            __m256i lo = bcast4(x[b].qs + 4 * g), hi = bcast4(x[b].qs + 16 + 4 * g);
-            __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g));
-            s0 = _mm256_add_epi32(s0, _mm256_add_epi32(sum4_u8_i8(_mm256_and_si256(v0, m4), lo),
-                                                       sum4_u8_i8(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), hi)));
-            s1 = _mm256_add_epi32(s1, _mm256_add_epi32(sum4_u8_i8(_mm256_and_si256(v1, m4), lo),
-                                                       sum4_u8_i8(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), hi)));
-        }
-        __m256 xdv = _mm256_set1_ps(xd[b]), corr = _mm256_set1_ps(8.0f * xs[b]);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s0), corr), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s1), corr), acc1);
+    /* 16-bit sums of the block's 16 products per row pair, widened once: |each| <= 16 * 15 * 127 */
+    __m256i p0 = _mm256_setzero_si256(), p1 = p0;
+    for (int g = 0; g < 4; g++) {
+        __m256i lo = bcast4(x->qs + 4 * g), hi = bcast4(x->qs + 16 + 4 * g);
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g));
+        p0 = _mm256_add_epi16(p0, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v0, m4), lo),
+                                                   _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), hi)));
+        p1 = _mm256_add_epi16(p1, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v1, m4), lo),
+                                                   _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), hi)));
     }
-    _mm256_storeu_ps(out, acc0);
-    _mm256_storeu_ps(out + 8, acc1);
+    __m256i s0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(1)), s1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(1));
+    __m256 xdv = _mm256_set1_ps(xd), corr = _mm256_set1_ps(8.0f * xs);
+    acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s0), corr), acc[0]);
+    acc[1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s1), corr), acc[1]);
+}
+
+/* Both groups (16 rows each, anywhere in memory) against one token, superblock by superblock side
+ * by side, so that a decode step's two streams are read at once: out[0..15] from g0, out[16..31]
+ * from g1; `prefetch` (decode) fetches both DECODE_PREFETCH ahead. */
+static inline __attribute__((always_inline)) void dot16_pair(const bool q4, const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd,
+                                                             const float *xs, int64_t nb, float *out, bool prefetch) {
+    __m256 a0[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() }, a1[2] = { a0[0], a0[0] };
+    const size_t sb_bytes = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *s0 = g0 + b * sb_bytes, *s1 = g1 + b * sb_bytes;
+        if (prefetch) {
+            prefetch_nta(s0, sb_bytes);
+            prefetch_nta(s1, sb_bytes);
+        }
+        if (q4) {
+            q4_superblock(s0, x + b, xd[b], xs[b], a0);
+            q4_superblock(s1, x + b, xd[b], xs[b], a1);
+        } else {
+            q8_superblock(s0, x + b, xd[b], a0);
+            q8_superblock(s1, x + b, xd[b], a1);
+        }
+    }
+    _mm256_storeu_ps(out, a0[0]);
+    _mm256_storeu_ps(out + 8, a0[1]);
+    _mm256_storeu_ps(out + 16, a1[0]);
+    _mm256_storeu_ps(out + 24, a1[1]);
 }
 
 /* Prefill tiles. AVX2 has 16 registers, so the 32 rows of a tile run as two halves of 16: R tokens
@@ -264,33 +279,16 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
 #undef PACKED_KIND
 #undef GEMM_RX32
 
-/* Quantized tiles: the 16-row dots per token (too few registers for a multi-token integer tile);
- * one token (decode) prefetches its weights. */
+/* Quantized tiles: both groups against each token in turn (too few registers for a multi-token
+ * integer tile); one token (decode) prefetches its weights. */
 static void avx2_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                                int64_t nb, int rows, float *out) {
-    (void)xs;
-    if (rows == 1) {
-        dot16_q8_0(g0, x, xd, nb, out, true);
-        dot16_q8_0(g1, x, xd, nb, out + QROWS, true);
-        return;
-    }
-    for (int t = 0; t < rows; t++) {
-        dot16_q8_0(g0, x + t * ldx, xd + t * ldx, nb, out + t * 32, false);
-        dot16_q8_0(g1, x + t * ldx, xd + t * ldx, nb, out + t * 32 + QROWS, false);
-    }
+    for (int t = 0; t < rows; t++) dot16_pair(false, g0, g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, rows == 1);
 }
 
 static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                                int64_t nb, int rows, float *out) {
-    if (rows == 1) {
-        dot16_q4_0(g0, x, xd, xs, nb, out, true);
-        dot16_q4_0(g1, x, xd, xs, nb, out + QROWS, true);
-        return;
-    }
-    for (int t = 0; t < rows; t++) {
-        dot16_q4_0(g0, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, false);
-        dot16_q4_0(g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32 + QROWS, false);
-    }
+    for (int t = 0; t < rows; t++) dot16_pair(true, g0, g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, rows == 1);
 }
 
 static void avx2_axpy(float *y, float a, const float *x, int64_t n) {
