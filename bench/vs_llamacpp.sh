@@ -9,6 +9,9 @@
 # as a HF directory (qwenc synth) and as GGUF (bench_gguf_write, same quantizer for both).
 # Row bf16-a (CPUs with AVX512-BF16): qwenc with --bf16-prefill, prefill activations rounded to
 # bf16 as llama.cpp's bf16 path rounds them, against the same llama.cpp bf16 run.
+# QWENC_KERNELS=avx2 compares the AVX2 paths, as on a CPU without AVX-512: qwenc takes its AVX2
+# kernels, llama.cpp its haswell build (AVX2 + FMA + F16C) from a private copy of the prebuilt
+# package that holds no other CPU variant (under $QWENC_BENCH_DIR/llama-avx2, made once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)} kv=${4:-f16} shape=${5:-qwen3-0.6b} layers=${6:-}
@@ -19,10 +22,28 @@ cmake --build build -j --target qwenc bench_gguf_write >/dev/null
 if [ ! -d bench/node_modules/node-llama-cpp ]; then
   (cd bench && npm install --no-audit --no-fund --no-save node-llama-cpp@3.22.1 >/dev/null)
 fi
+llama_dir=bench node_flags=""
+if [ "${QWENC_KERNELS:-}" = avx2 ]; then
+  llama_dir=$work/llama-avx2 node_flags=--preserve-symlinks
+  if [ ! -f $llama_dir/llama_bench.mjs ]; then
+    # every package linked but the prebuilt one, whose bins keep only libggml-cpu-haswell.so
+    pkg=bench/node_modules/@node-llama-cpp/linux-x64 own=$llama_dir/node_modules/@node-llama-cpp/linux-x64
+    mkdir -p $own/bins/linux-x64
+    for p in bench/node_modules/* bench/node_modules/@node-llama-cpp/*; do
+      case $p in */@node-llama-cpp | */linux-x64) ;; *) ln -sfn "$(realpath $p)" $llama_dir/node_modules/${p#bench/node_modules/} ;; esac
+    done
+    for p in $pkg/*; do [ "$(basename $p)" = bins ] || ln -sfn "$(realpath $p)" $own/; done
+    for f in $pkg/bins/linux-x64/*; do
+      case $(basename $f) in libggml-cpu-haswell.so) cp $f $own/bins/linux-x64/ ;; libggml-cpu-*) ;; *) cp $f $own/bins/linux-x64/ ;; esac
+    done
+    cp bench/llama_bench.mjs $llama_dir/
+  fi
+fi
 name=$shape${layers:+-${layers}l}
 model=$work/$name
 [ -f $model/model.safetensors ] || build/qwenc synth --shape $shape $model ${layers:+--layers $layers} --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
-printf 'machine: %s, %s threads, %s KV cache in both engines, %s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name"
+printf 'machine: %s, %s threads, %s KV cache in both engines, %s%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name" \
+  "$([ "$llama_dir" = bench ] || echo ', AVX2 kernels in both engines (llama.cpp: haswell build)')"
 printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth)"
 # one line of the table: row NAME QWENC_JSON LLAMA_JSON
 row() {
@@ -40,9 +61,10 @@ for fmt in bf16 q8_0 q4_0; do
   [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
   quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
   q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads $quant --kv-type $kv --json)
-  l=$(cd bench && node llama_bench.mjs "$(cd .. && realpath $gguf)" $pp $tg $threads $kv 2>/dev/null | tail -1)
+  gguf_path=$(realpath $gguf)
+  l=$(cd $llama_dir && node $node_flags llama_bench.mjs "$gguf_path" $pp $tg $threads $kv 2>/dev/null | tail -1)
   row $fmt "$q" "$l"
-  if [ $fmt = bf16 ] && grep -qw avx512_bf16 /proc/cpuinfo; then
+  if [ $fmt = bf16 ] && [ "$llama_dir" = bench ] && grep -qw avx512_bf16 /proc/cpuinfo; then
     # bf16 activations in prefill, as llama.cpp's bf16 path has them (qwenc's default keeps them f32)
     q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads --bf16-prefill --kv-type $kv --json)
     row bf16-a "$q" "$l"
