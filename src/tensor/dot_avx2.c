@@ -308,9 +308,66 @@ static void avx2_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block
     for (int t = 0; t < rows; t++) dot16_pair(false, g0, g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, rows == 1);
 }
 
+/* One Q4_0 group (16 rows) against R tokens (prefill): each 64-byte chunk's nibbles are unpacked
+ * once for all R; each token's 16-bit sums (as in q4_superblock) stay in registers over a
+ * superblock and are scaled into out[t * 32 ..] (rows 0-15 of the token's 32) after it. */
+static inline __attribute__((always_inline)) void q4_group_rx16(const uint8_t *g, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                                                                int64_t nb, float *out, const int R) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < R; t++) {
+        _mm256_storeu_ps(out + t * 32, _mm256_setzero_ps());
+        _mm256_storeu_ps(out + t * 32 + 8, _mm256_setzero_ps());
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sb = g + b * (QROWS * sizeof(block_q4_0));
+        __m256i p[4][2];
+#pragma GCC unroll 4
+        for (int t = 0; t < R; t++) p[t][0] = p[t][1] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * c)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * c));
+            __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+            __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+#pragma GCC unroll 4
+            for (int t = 0; t < R; t++) {
+                __m256i xl = bcast4(x[t * ldx + b].qs + 4 * c), xh = bcast4(x[t * ldx + b].qs + 16 + 4 * c);
+                p[t][0] = _mm256_add_epi16(p[t][0], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, xl), _mm256_maddubs_epi16(hi0, xh)));
+                p[t][1] = _mm256_add_epi16(p[t][1], _mm256_add_epi16(_mm256_maddubs_epi16(lo1, xl), _mm256_maddubs_epi16(hi1, xh)));
+            }
+        }
+        __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16)));
+#pragma GCC unroll 4
+        for (int t = 0; t < R; t++) {
+            __m256 xdv = _mm256_set1_ps(xd[t * ldx + b]), corr = _mm256_set1_ps(8.0f * xs[t * ldx + b]);
+            __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(p[t][0], _mm256_set1_epi16(1)));
+            __m256 s1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(p[t][1], _mm256_set1_epi16(1)));
+            _mm256_storeu_ps(out + t * 32, _mm256_fmadd_ps(d0, _mm256_fmsub_ps(xdv, s0, corr), _mm256_loadu_ps(out + t * 32)));
+            _mm256_storeu_ps(out + t * 32 + 8, _mm256_fmadd_ps(d1, _mm256_fmsub_ps(xdv, s1, corr), _mm256_loadu_ps(out + t * 32 + 8)));
+        }
+    }
+}
+
 static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                                int64_t nb, int rows, float *out) {
-    for (int t = 0; t < rows; t++) dot16_pair(true, g0, g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, rows == 1);
+    if (rows == 1) {
+        dot16_pair(true, g0, g1, x, xd, xs, nb, out, true);
+        return;
+    }
+    /* tokens in tiles of up to 4 (16 registers: 8 sums, 4 unpacked vectors, 2 broadcasts, the mask) */
+    for (int t = 0; t < rows; t += 4) {
+        int n = rows - t < 4 ? rows - t : 4;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *g = h ? g1 : g0;
+            const block_q8_0 *xt = x + t * ldx;
+            const float *dt = xd + t * ldx, *st = xs + t * ldx;
+            float *o = out + t * 32 + h * QROWS;
+            switch (n) {
+            case 2: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 2); break;
+            case 3: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 3); break;
+            case 4: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 4); break;
+            default: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 1); break;
+            }
+        }
+    }
 }
 
 static void avx2_axpy(float *y, float a, const float *x, int64_t n) {
