@@ -1,4 +1,6 @@
-/* AVX2 + FMA dot products (compiled with -mavx2 -mfma -mf16c; used only when CPUID says so). */
+/* AVX2 + FMA dot products (compiled with -mavx2 -mfma -mf16c; used only when CPUID says so).
+ * dot_avxvnni.c compiles this file again with AVX_VNNI defined (and -mavxvnni): the quantized
+ * tiles then sum u8 x s8 products with vpdpbusd, one instruction into 32-bit lanes. */
 #include "tensor/tensor.h"
 
 #include <immintrin.h>
@@ -103,11 +105,40 @@ static inline void prefetch_nta(const uint8_t *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + DECODE_PREFETCH + o, _MM_HINT_NTA);
 }
 
+/* acc + the 4-product sums of u0 x s0 and u1 x s1 (u: nibbles, 0-15; s: activations): 16-bit
+ * lanes of pair sums without VNNI (widen_sums makes them the 32-bit sums), 32-bit lanes with it. */
+static inline __m256i dot4_pair(__m256i acc, __m256i u0, __m256i s0, __m256i u1, __m256i s1) {
+#ifdef AVX_VNNI
+    return _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc, u0, s0), u1, s1);
+#else
+    return _mm256_add_epi16(acc, _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1)));
+#endif
+}
+
+static inline __m256i widen_sums(__m256i acc) {
+#ifdef AVX_VNNI
+    return acc;
+#else
+    return _mm256_madd_epi16(acc, _mm256_set1_epi16(1));
+#endif
+}
+
 /* Superblock sb (16 rows x 32 weights, see QROWS) against one token's block: acc[0] (rows 0-7)
  * and acc[1] (rows 8-15) += its 16 sums. */
-static inline __attribute__((always_inline)) void q8_superblock(const uint8_t *sb, const block_q8_0 *x, float xd, __m256 acc[2]) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
+static inline __attribute__((always_inline)) void q8_superblock(const uint8_t *sb, const block_q8_0 *x, float xd, float xs, __m256 acc[2]) {
     __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+#ifdef AVX_VNNI /* the stored bytes (q + 128) times x; 128 * sum(x) taken off after */
+    for (int g = 0; g < 8; g++) {
+        __m256i xv = bcast4(x->qs + 4 * g);
+        s0 = _mm256_dpbusd_avx_epi32(s0, _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), xv);
+        s1 = _mm256_dpbusd_avx_epi32(s1, _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g)), xv);
+    }
+    __m256 xdv = _mm256_set1_ps(xd), corr = _mm256_set1_ps(128.0f * xs);
+    acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s0), corr), acc[0]);
+    acc[1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s1), corr), acc[1]);
+#else
+    (void)xs;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int g = 0; g < 8; g++) {
         /* signed weights against signed activations: |x| times w with x's sign (no overflow: |x| <= 127) */
         __m256i xv = bcast4(x->qs + 4 * g), ax = _mm256_sign_epi8(xv, xv);
@@ -119,21 +150,21 @@ static inline __attribute__((always_inline)) void q8_superblock(const uint8_t *s
     __m256 xdv = _mm256_set1_ps(xd);
     acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), xdv), _mm256_cvtepi32_ps(s0), acc[0]);
     acc[1] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), xdv), _mm256_cvtepi32_ps(s1), acc[1]);
+#endif
 }
 
 static inline __attribute__((always_inline)) void q4_superblock(const uint8_t *sb, const block_q8_0 *x, float xd, float xs, __m256 acc[2]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    /* 16-bit sums of the block's 16 products per row pair, widened once: |each| <= 16 * 15 * 127 */
+    /* 16-bit sums of the block's 16 products per row pair, widened once: |each| <= 16 * 15 * 127
+     * (with VNNI: 32-bit sums directly) */
     __m256i p0 = _mm256_setzero_si256(), p1 = p0;
     for (int g = 0; g < 4; g++) {
         __m256i lo = bcast4(x->qs + 4 * g), hi = bcast4(x->qs + 16 + 4 * g);
         __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g));
-        p0 = _mm256_add_epi16(p0, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v0, m4), lo),
-                                                   _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), hi)));
-        p1 = _mm256_add_epi16(p1, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v1, m4), lo),
-                                                   _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), hi)));
+        p0 = dot4_pair(p0, _mm256_and_si256(v0, m4), lo, _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), hi);
+        p1 = dot4_pair(p1, _mm256_and_si256(v1, m4), lo, _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), hi);
     }
-    __m256i s0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(1)), s1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(1));
+    __m256i s0 = widen_sums(p0), s1 = widen_sums(p1);
     __m256 xdv = _mm256_set1_ps(xd), corr = _mm256_set1_ps(8.0f * xs);
     acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s0), corr), acc[0]);
     acc[1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s1), corr), acc[1]);
@@ -156,8 +187,8 @@ static inline __attribute__((always_inline)) void dot16_pair(const bool q4, cons
             q4_superblock(s0, x + b, xd[b], xs[b], a0);
             q4_superblock(s1, x + b, xd[b], xs[b], a1);
         } else {
-            q8_superblock(s0, x + b, xd[b], a0);
-            q8_superblock(s1, x + b, xd[b], a1);
+            q8_superblock(s0, x + b, xd[b], xs[b], a0);
+            q8_superblock(s1, x + b, xd[b], xs[b], a1);
         }
     }
     _mm256_storeu_ps(out, a0[0]);
@@ -301,58 +332,65 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
 #undef PACKED_KIND
 #undef GEMM_RX32
 
-/* Quantized tiles: both groups against each token in turn (too few registers for a multi-token
- * integer tile); one token (decode) prefetches its weights. */
-static void avx2_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
-                               int64_t nb, int rows, float *out) {
-    for (int t = 0; t < rows; t++) dot16_pair(false, g0, g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, rows == 1);
-}
-
-/* One Q4_0 group (16 rows) against R tokens (prefill): each 64-byte chunk's nibbles are unpacked
- * once for all R; each token's 16-bit sums (as in q4_superblock) stay in registers over a
- * superblock and are scaled into out[t * 32 ..] (rows 0-15 of the token's 32) after it. */
-static inline __attribute__((always_inline)) void q4_group_rx16(const uint8_t *g, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
-                                                                int64_t nb, float *out, const int R) {
+/* One group (16 rows) against R tokens (prefill): each 64-byte chunk is loaded (Q4_0: its
+ * nibbles unpacked) once for all R; each token's sums (as in q4_superblock / q8_superblock with
+ * VNNI) stay in registers over a superblock and are scaled into out[t * 32 ..] (rows 0-15 of the
+ * token's 32) after it. Q8_0 only with VNNI: without it each token needs its own signed copy of
+ * the weights, and the per-token path is as fast. */
+static inline __attribute__((always_inline)) void q_group_rx16(const bool q4, const uint8_t *g, const block_q8_0 *x, const float *xd, const float *xs,
+                                                               int64_t ldx, int64_t nb, float *out, const int R) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const size_t sb_bytes = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
+    const float offset = q4 ? 8.0f : 128.0f;
     for (int t = 0; t < R; t++) {
         _mm256_storeu_ps(out + t * 32, _mm256_setzero_ps());
         _mm256_storeu_ps(out + t * 32 + 8, _mm256_setzero_ps());
     }
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = g + b * (QROWS * sizeof(block_q4_0));
+        const uint8_t *sb = g + b * sb_bytes;
         __m256i p[4][2];
 #pragma GCC unroll 4
         for (int t = 0; t < R; t++) p[t][0] = p[t][1] = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * c)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * c));
-            __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-            __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+        if (q4) {
+            for (int c = 0; c < 4; c++) {
+                __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * c)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * c));
+                __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+                __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
 #pragma GCC unroll 4
-            for (int t = 0; t < R; t++) {
-                __m256i xl = bcast4(x[t * ldx + b].qs + 4 * c), xh = bcast4(x[t * ldx + b].qs + 16 + 4 * c);
-                p[t][0] = _mm256_add_epi16(p[t][0], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, xl), _mm256_maddubs_epi16(hi0, xh)));
-                p[t][1] = _mm256_add_epi16(p[t][1], _mm256_add_epi16(_mm256_maddubs_epi16(lo1, xl), _mm256_maddubs_epi16(hi1, xh)));
+                for (int t = 0; t < R; t++) {
+                    __m256i xl = bcast4(x[t * ldx + b].qs + 4 * c), xh = bcast4(x[t * ldx + b].qs + 16 + 4 * c);
+                    p[t][0] = dot4_pair(p[t][0], lo0, xl, hi0, xh);
+                    p[t][1] = dot4_pair(p[t][1], lo1, xl, hi1, xh);
+                }
             }
+        } else {
+#ifdef AVX_VNNI
+            for (int c = 0; c < 8; c++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * c)), w1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * c));
+#pragma GCC unroll 4
+                for (int t = 0; t < R; t++) {
+                    __m256i xv = bcast4(x[t * ldx + b].qs + 4 * c);
+                    p[t][0] = _mm256_dpbusd_avx_epi32(p[t][0], w0, xv);
+                    p[t][1] = _mm256_dpbusd_avx_epi32(p[t][1], w1, xv);
+                }
+            }
+#endif
         }
         __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16)));
 #pragma GCC unroll 4
         for (int t = 0; t < R; t++) {
-            __m256 xdv = _mm256_set1_ps(xd[t * ldx + b]), corr = _mm256_set1_ps(8.0f * xs[t * ldx + b]);
-            __m256 s0 = _mm256_cvtepi32_ps(_mm256_madd_epi16(p[t][0], _mm256_set1_epi16(1)));
-            __m256 s1 = _mm256_cvtepi32_ps(_mm256_madd_epi16(p[t][1], _mm256_set1_epi16(1)));
+            __m256 xdv = _mm256_set1_ps(xd[t * ldx + b]), corr = _mm256_set1_ps(offset * xs[t * ldx + b]);
+            __m256 s0 = _mm256_cvtepi32_ps(q4 ? widen_sums(p[t][0]) : p[t][0]), s1 = _mm256_cvtepi32_ps(q4 ? widen_sums(p[t][1]) : p[t][1]);
             _mm256_storeu_ps(out + t * 32, _mm256_fmadd_ps(d0, _mm256_fmsub_ps(xdv, s0, corr), _mm256_loadu_ps(out + t * 32)));
             _mm256_storeu_ps(out + t * 32 + 8, _mm256_fmadd_ps(d1, _mm256_fmsub_ps(xdv, s1, corr), _mm256_loadu_ps(out + t * 32 + 8)));
         }
     }
 }
 
-static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
-                               int64_t nb, int rows, float *out) {
-    if (rows == 1) {
-        dot16_pair(true, g0, g1, x, xd, xs, nb, out, true);
-        return;
-    }
-    /* tokens in tiles of up to 4 (16 registers: 8 sums, 4 unpacked vectors, 2 broadcasts, the mask) */
+/* Tokens in tiles of up to 4 (16 registers: 8 sums, 4 unpacked vectors, 2 broadcasts, the mask),
+ * each group in turn. */
+static inline __attribute__((always_inline)) void q_tiles(const bool q4, const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd,
+                                                          const float *xs, int64_t ldx, int64_t nb, int rows, float *out) {
     for (int t = 0; t < rows; t += 4) {
         int n = rows - t < 4 ? rows - t : 4;
         for (int h = 0; h < 2; h++) {
@@ -361,13 +399,32 @@ static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block
             const float *dt = xd + t * ldx, *st = xs + t * ldx;
             float *o = out + t * 32 + h * QROWS;
             switch (n) {
-            case 2: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 2); break;
-            case 3: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 3); break;
-            case 4: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 4); break;
-            default: q4_group_rx16(g, xt, dt, st, ldx, nb, o, 1); break;
+            case 2: q_group_rx16(q4, g, xt, dt, st, ldx, nb, o, 2); break;
+            case 3: q_group_rx16(q4, g, xt, dt, st, ldx, nb, o, 3); break;
+            case 4: q_group_rx16(q4, g, xt, dt, st, ldx, nb, o, 4); break;
+            default: q_group_rx16(q4, g, xt, dt, st, ldx, nb, o, 1); break;
             }
         }
     }
+}
+
+/* Quantized tiles: one token (decode) reads both groups side by side with prefetch; more tokens
+ * go through q_tiles (Q8_0 without VNNI: both groups per token in turn). */
+static void avx2_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                               int64_t nb, int rows, float *out) {
+#ifdef AVX_VNNI
+    if (rows > 1) {
+        q_tiles(false, g0, g1, x, xd, xs, ldx, nb, rows, out);
+        return;
+    }
+#endif
+    for (int t = 0; t < rows; t++) dot16_pair(false, g0, g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, rows == 1);
+}
+
+static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                               int64_t nb, int rows, float *out) {
+    if (rows == 1) dot16_pair(true, g0, g1, x, xd, xs, nb, out, true);
+    else q_tiles(true, g0, g1, x, xd, xs, ldx, nb, rows, out);
 }
 
 static void avx2_axpy(float *y, float a, const float *x, int64_t n) {
@@ -509,7 +566,14 @@ static void avx2_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float
     }
 }
 
+#ifdef AVX_VNNI
+const dot_kernels *dot_kernels_avxvnni(void) {
+    static const dot_kernels k = { "avx2+vnni", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, ref_transpose, NULL, NULL, avx2_gemm6x32_q8 };
+    return &k;
+}
+#else
 const dot_kernels *dot_kernels_avx2(void) {
     static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, ref_transpose, NULL, NULL, avx2_gemm6x32_q8 };
     return &k;
 }
+#endif

@@ -7,8 +7,8 @@
 #include <string.h>
 
 /* The widest table this CPU runs (CPUID), or a narrower one that QWENC_KERNELS names
- * ("reference", "avx2"; a table the CPU cannot run is not taken): for measuring and checking the
- * narrower paths on a wider machine. Decided once per process. */
+ * ("reference", "avx2", "avx2+vnni"; a table the CPU cannot run is not taken): for measuring and
+ * checking the narrower paths on a wider machine. Decided once per process. */
 static const dot_kernels *choose_kernels(void) {
     const dot_kernels *k = dot_kernels_ref();
     __builtin_cpu_init();
@@ -16,11 +16,14 @@ static const dot_kernels *choose_kernels(void) {
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                   __builtin_cpu_supports("avx512vnni");
+    bool vnni = avx2 && __builtin_cpu_supports("avxvnni");
     if (avx512) k = dot_kernels_avx512();
+    else if (vnni) k = dot_kernels_avxvnni();
     else if (avx2) k = dot_kernels_avx2();
     const char *want = getenv("QWENC_KERNELS");
     if (want && !strcmp(want, "reference")) k = dot_kernels_ref();
     else if (want && !strcmp(want, "avx2") && avx2) k = dot_kernels_avx2();
+    else if (want && !strcmp(want, "avx2+vnni") && vnni) k = dot_kernels_avxvnni();
     return k;
 }
 

@@ -227,9 +227,12 @@ void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs
 /* quantize_row_q8_0, then q8_0_block_sums (dot_kernels.quantize_q8_0's reference) */
 void ref_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n);
 
+/* The tables. Each fast one is compiled for its ISA (AVX2 + FMA + F16C; the same with AVX-VNNI;
+ * AVX-512 F/BW/VL/VNNI, with AVX512-BF16 where CPUID has it): run it only where the CPU has that. */
 const dot_kernels *dot_kernels_ref(void);
-const dot_kernels *dot_kernels_avx2(void);   /* NULL when not compiled in */
-const dot_kernels *dot_kernels_avx512(void); /* NULL when not compiled in */
+const dot_kernels *dot_kernels_avx2(void);
+const dot_kernels *dot_kernels_avxvnni(void);
+const dot_kernels *dot_kernels_avx512(void);
 /* The best kernels this CPU runs. */
 const dot_kernels *dot_kernels_best(void);
 
