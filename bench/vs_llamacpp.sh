@@ -11,7 +11,8 @@
 # bf16 as llama.cpp's bf16 path rounds them, against the same llama.cpp bf16 run.
 # QWENC_KERNELS=avx2 compares the AVX2 paths, as on a CPU without AVX-512: qwenc takes its AVX2
 # kernels, llama.cpp its haswell build (AVX2 + FMA + F16C) from a private copy of the prebuilt
-# package that holds no other CPU variant (under $QWENC_BENCH_DIR/llama-avx2, made once).
+# package that holds no other CPU variant (under $QWENC_BENCH_DIR/llama-<variant>, made once).
+# QWENC_KERNELS=avx2+vnni: the same with AVX-VNNI, against llama.cpp's alderlake build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)} kv=${4:-f16} shape=${5:-qwen3-0.6b} layers=${6:-}
@@ -22,11 +23,12 @@ cmake --build build -j --target qwenc bench_gguf_write >/dev/null
 if [ ! -d bench/node_modules/node-llama-cpp ]; then
   (cd bench && npm install --no-audit --no-fund --no-save node-llama-cpp@3.22.1 >/dev/null)
 fi
-llama_dir=bench node_flags=""
-if [ "${QWENC_KERNELS:-}" = avx2 ]; then
-  llama_dir=$work/llama-avx2 node_flags=--preserve-symlinks
+llama_dir=bench node_flags="" variant=""
+case "${QWENC_KERNELS:-}" in avx2) variant=haswell ;; avx2+vnni) variant=alderlake ;; esac
+if [ -n "$variant" ]; then
+  llama_dir=$work/llama-$variant node_flags=--preserve-symlinks
   if [ ! -f $llama_dir/llama_bench.mjs ]; then
-    # every package linked but the prebuilt one, whose bins keep only libggml-cpu-haswell.so
+    # every package linked but the prebuilt one, whose bins keep only libggml-cpu-$variant.so
     pkg=bench/node_modules/@node-llama-cpp/linux-x64 own=$llama_dir/node_modules/@node-llama-cpp/linux-x64
     mkdir -p $own/bins/linux-x64
     for p in bench/node_modules/* bench/node_modules/@node-llama-cpp/*; do
@@ -34,7 +36,7 @@ if [ "${QWENC_KERNELS:-}" = avx2 ]; then
     done
     for p in $pkg/*; do [ "$(basename $p)" = bins ] || ln -sfn "$(realpath $p)" $own/; done
     for f in $pkg/bins/linux-x64/*; do
-      case $(basename $f) in libggml-cpu-haswell.so) cp $f $own/bins/linux-x64/ ;; libggml-cpu-*) ;; *) cp $f $own/bins/linux-x64/ ;; esac
+      case $(basename $f) in libggml-cpu-$variant.so) cp $f $own/bins/linux-x64/ ;; libggml-cpu-*) ;; *) cp $f $own/bins/linux-x64/ ;; esac
     done
     cp bench/llama_bench.mjs $llama_dir/
   fi
@@ -43,7 +45,7 @@ name=$shape${layers:+-${layers}l}
 model=$work/$name
 [ -f $model/model.safetensors ] || build/qwenc synth --shape $shape $model ${layers:+--layers $layers} --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
 printf 'machine: %s, %s threads, %s KV cache in both engines, %s%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name" \
-  "$([ "$llama_dir" = bench ] || echo ', AVX2 kernels in both engines (llama.cpp: haswell build)')"
+  "${variant:+, qwenc kernels $QWENC_KERNELS, llama.cpp $variant build}"
 printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth)"
 # one line of the table: row NAME QWENC_JSON LLAMA_JSON
 row() {
