@@ -105,11 +105,21 @@ static inline void prefetch_nta(const uint8_t *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + DECODE_PREFETCH + o, _MM_HINT_NTA);
 }
 
+#ifdef AVX_VNNI
+/* acc + the 4-product sums of u (u8) x s (s8) per 32-bit lane (vpdpbusd). The accumulator is tied
+ * to the instruction's destination by hand: GCC 12 copies it through a spare register around each
+ * intrinsic call in the multi-token tiles. */
+static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
+    return acc;
+}
+#endif
+
 /* acc + the 4-product sums of u0 x s0 and u1 x s1 (u: nibbles, 0-15; s: activations): 16-bit
  * lanes of pair sums without VNNI (widen_sums makes them the 32-bit sums), 32-bit lanes with it. */
 static inline __m256i dot4_pair(__m256i acc, __m256i u0, __m256i s0, __m256i u1, __m256i s1) {
 #ifdef AVX_VNNI
-    return _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc, u0, s0), u1, s1);
+    return dpbusd(dpbusd(acc, u0, s0), u1, s1);
 #else
     return _mm256_add_epi16(acc, _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1)));
 #endif
@@ -130,8 +140,8 @@ static inline __attribute__((always_inline)) void q8_superblock(const uint8_t *s
 #ifdef AVX_VNNI /* the stored bytes (q + 128) times x; 128 * sum(x) taken off after */
     for (int g = 0; g < 8; g++) {
         __m256i xv = bcast4(x->qs + 4 * g);
-        s0 = _mm256_dpbusd_avx_epi32(s0, _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), xv);
-        s1 = _mm256_dpbusd_avx_epi32(s1, _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g)), xv);
+        s0 = dpbusd(s0, _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), xv);
+        s1 = dpbusd(s1, _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g)), xv);
     }
     __m256 xdv = _mm256_set1_ps(xd), corr = _mm256_set1_ps(128.0f * xs);
     acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s0), corr), acc[0]);
@@ -370,8 +380,8 @@ static inline __attribute__((always_inline)) void q_group_rx16(const bool q4, co
 #pragma GCC unroll 4
                 for (int t = 0; t < R; t++) {
                     __m256i xv = bcast4(x[t * ldx + b].qs + 4 * c);
-                    p[t][0] = _mm256_dpbusd_avx_epi32(p[t][0], w0, xv);
-                    p[t][1] = _mm256_dpbusd_avx_epi32(p[t][1], w1, xv);
+                    p[t][0] = dpbusd(p[t][0], w0, xv);
+                    p[t][1] = dpbusd(p[t][1], w1, xv);
                 }
             }
 #endif
