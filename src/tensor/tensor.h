@@ -233,7 +233,8 @@ const dot_kernels *dot_kernels_ref(void);
 const dot_kernels *dot_kernels_avx2(void);
 const dot_kernels *dot_kernels_avxvnni(void);
 const dot_kernels *dot_kernels_avx512(void);
-/* The best kernels this CPU runs. */
+/* The widest table this CPU runs, or the narrower one the environment variable QWENC_KERNELS
+ * names ("reference", "avx2", "avx2+vnni") when the CPU runs that; decided once per process. */
 const dot_kernels *dot_kernels_best(void);
 
 /* x[i] = x[i] / rms(x) * w[i] over n elements (the reference; see dot_kernels.rmsnorm). */
