@@ -254,6 +254,58 @@ static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, cons
     }
 }
 
+/* One or two tokens x all 32 rows of a plain tile ([n][32] f32, f16 or int8) in one pass: each
+ * step's 32 weights widened once into 4 vectors for both tokens, 4 accumulators per token (one
+ * token: a second set for the odd steps, so that 8 FMA chains run). This is a decode step's
+ * attention over a GQA group of 1-2 heads; two 16-row halves would widen every weight twice and
+ * run half as many chains. */
+static inline __attribute__((always_inline)) void load_w32x4(const void *wt, const int kind, int64_t k, __m256 w[4]) {
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        if (kind == WT_F32) w[i] = _mm256_loadu_ps((const float *)wt + k * 32 + 8 * i);
+        else if (kind == WT_F16) w[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)wt + k * 32 + 8 * i)));
+        else w[i] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)wt + k * 32 + 8 * i))));
+    }
+}
+
+static inline __attribute__((always_inline)) void gemm_r32(const void *wt, const int kind, const float *x, int64_t ldx, int64_t n, bool accumulate,
+                                                           float *out, const int R) {
+    __m256 c[2][4], w[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < R; t++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) c[t][i] = accumulate ? _mm256_loadu_ps(out + t * 32 + 8 * i) : _mm256_setzero_ps();
+    int64_t k = 0;
+    if (R == 1) {
+        __m256 e[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() }, v[4];
+        for (; k + 1 < n; k += 2) {
+            load_w32x4(wt, kind, k, w);
+            load_w32x4(wt, kind, k + 1, v);
+            __m256 b = _mm256_broadcast_ss(x + k), b1 = _mm256_broadcast_ss(x + k + 1);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                c[0][i] = _mm256_fmadd_ps(b, w[i], c[0][i]);
+                e[i] = _mm256_fmadd_ps(b1, v[i], e[i]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) c[0][i] = _mm256_add_ps(c[0][i], e[i]);
+    }
+    for (; k < n; k++) {
+        load_w32x4(wt, kind, k, w);
+#pragma GCC unroll 4
+        for (int t = 0; t < R; t++) {
+            __m256 b = _mm256_broadcast_ss(x + t * ldx + k);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) c[t][i] = _mm256_fmadd_ps(b, w[i], c[t][i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < R; t++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + t * 32 + 8 * i, c[t][i]);
+}
+
 /* One 16-row half h (0 or 16, a constant) of a tile: HALF(h) is where its weights start and
  * KIND(h) how they are read. */
 #define GEMM_HALF(HALF, KIND, h)                                                                      \
@@ -270,15 +322,25 @@ static inline __attribute__((always_inline)) void gemm_rx16(const void *wt, cons
         GEMM_HALF(HALF, KIND, 0)                                                                                    \
         GEMM_HALF(HALF, KIND, 16)                                                                                   \
     }
+/* A plain tile: one or two tokens in one pass (gemm_r32), more in halves. */
+#define GEMM_PLAIN(NAME, WT, KIND)                                                                                  \
+    static void NAME(const WT *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) { \
+        if (rows == 1) gemm_r32(wt, KIND, x, ldx, n, accumulate, out, 1);                                           \
+        else if (rows == 2) gemm_r32(wt, KIND, x, ldx, n, accumulate, out, 2);                                      \
+        else {                                                                                                      \
+            GEMM_HALF(PLAIN_HALF, KIND##_OF, 0)                                                                     \
+            GEMM_HALF(PLAIN_HALF, KIND##_OF, 16)                                                                    \
+        }                                                                                                           \
+    }
 #define PLAIN_HALF(h) (wt + (h))
 #define PACKED_HALF(h) (wt)
-#define F32_KIND(h) WT_F32
-#define F16_KIND(h) WT_F16
-#define I8_KIND(h) WT_I8
 #define PACKED_KIND(h) ((h) ? WT_BF16X32_HI : WT_BF16X32_LO)
-GEMM_RX32(avx2_gemm6x32_f32, float, PLAIN_HALF, F32_KIND)
-GEMM_RX32(avx2_gemm6x32_f16, uint16_t, PLAIN_HALF, F16_KIND)
-GEMM_RX32(avx2_gemm6x32_i8, int8_t, PLAIN_HALF, I8_KIND)
+#define WT_F32_OF(h) WT_F32
+#define WT_F16_OF(h) WT_F16
+#define WT_I8_OF(h) WT_I8
+GEMM_PLAIN(avx2_gemm6x32_f32, float, WT_F32)
+GEMM_PLAIN(avx2_gemm6x32_f16, uint16_t, WT_F16)
+GEMM_PLAIN(avx2_gemm6x32_i8, int8_t, WT_I8)
 GEMM_RX32(avx2_gemm6x32_bf16x32, uint16_t, PACKED_HALF, PACKED_KIND)
 
 /* The q8 tile (see dot_kernels.gemm6x32_q8), a group of 32 steps at a time through the plain int8
@@ -337,10 +399,12 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
 #undef GEMM_HALF
 #undef PLAIN_HALF
 #undef PACKED_HALF
-#undef F32_KIND
-#undef F16_KIND
+#undef WT_F32_OF
+#undef WT_F16_OF
+#undef WT_I8_OF
 #undef PACKED_KIND
 #undef GEMM_RX32
+#undef GEMM_PLAIN
 
 /* One group (16 rows) against R tokens (prefill): each 64-byte chunk is loaded (Q4_0: its
  * nibbles unpacked) once for all R; each token's sums (as in q4_superblock / q8_superblock with
