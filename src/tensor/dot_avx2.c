@@ -355,8 +355,11 @@ static void avx2_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x,
         bool first = g == 0 && !accumulate;
         if (step_scales) {
             float xg[6 * 32];
-            for (int t = 0; t < rows; t++)
-                for (int64_t k = 0; k < len; k++) xg[t * 32 + k] = x[t * ldx + g + k] * scale[k];
+            for (int t = 0; t < rows; t++) {
+                int64_t k = 0;
+                for (; k + 8 <= len; k += 8) _mm256_storeu_ps(xg + t * 32 + k, _mm256_mul_ps(_mm256_loadu_ps(x + t * ldx + g + k), _mm256_loadu_ps(scale + k)));
+                for (; k < len; k++) xg[t * 32 + k] = x[t * ldx + g + k] * scale[k];
+            }
             avx2_gemm6x32_i8(q, xg, 32, len, rows, !first, out);
             continue;
         }
