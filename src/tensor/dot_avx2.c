@@ -381,7 +381,9 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
     const uint16_t *w[2] = { w0, w1 };
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
     __m256 c[2][4];
+#pragma GCC unroll 2
     for (int g = 0; g < 2; g++)
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) c[g][i] = _mm256_setzero_ps();
     for (int64_t k = 0; k < n; k++) {
         __m256 b = _mm256_broadcast_ss(x + k);
@@ -396,7 +398,9 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
             c[g][3] = _mm256_fmadd_ps(b, _mm256_castsi256_ps(_mm256_and_si256(e, hi)), c[g][3]);
         }
     }
+#pragma GCC unroll 2
     for (int g = 0; g < 2; g++)
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + g * 32 + i * 8, c[g][i]);
 }
 #undef GEMM_HALF
