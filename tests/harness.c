@@ -1,6 +1,9 @@
 #include "harness.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+#include "tensor/tensor.h"
 
 int test_failures = 0;
 int test_checks = 0;
@@ -27,4 +30,15 @@ int test_finish(const char *name) {
         return 1;
     }
     return test_failures ? 1 : 0;
+}
+
+void check_kernel_choice(void) {
+    const char *want = getenv("QWENC_KERNELS"), *got = dot_kernels_best()->name;
+    printf("kernels: %s\n", got);
+    if (!want) return;
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    bool runs = !strcmp(want, "reference") || (!strcmp(want, "avx2") && avx2) ||
+                (!strcmp(want, "avx2+vnni") && avx2 && __builtin_cpu_supports("avxvnni"));
+    if (runs) CHECK(!strcmp(got, want), "QWENC_KERNELS=%s, but the %s kernels are in use", want, got);
 }

@@ -24,6 +24,9 @@ static inline unsigned short to_bf16(float f) {
 const char *golden_dir(void);
 /* golden_dir()/rel in a malloc'ed string. */
 char *golden_path(const char *rel);
+/* Prints the kernel table in use; when QWENC_KERNELS names one this CPU runs (CTest's *_avx2 and
+ * *_avxvnni runs), checks that it is that one. */
+void check_kernel_choice(void);
 /* Prints a summary and returns the process exit status. */
 int test_finish(const char *name);
 

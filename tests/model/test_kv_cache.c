@@ -60,6 +60,7 @@ static void check_truncate(qwen_model *m, const char *label, double bound, const
 }
 
 int main(void) {
+    check_kernel_choice();
     const char *models[] = { "models/qwen3-tiny", "models/qwen2.5-tiny" };
     const char *kv_types[] = { "f32", "f16", "q8_0" };
     const int chunks[] = { 32, 96, 1056, 0 /* the default: 1024 */ };

@@ -137,6 +137,7 @@ static void test_quantize_refuses_overwrite(void) {
 }
 
 int main(void) {
+    check_kernel_choice();
     test_quantize_refuses_overwrite();
     char *src = golden_path("models/qwen2-untied-f32");
     const int32_t ids[] = { 1, 17, 300, 2000, 5, 99, 1024, 7, 42, 1500 };

@@ -9,7 +9,6 @@
 #include "harness.h"
 #include "npy.h"
 #include "qwenc.h"
-#include "tensor/tensor.h"
 
 static const char *MODELS[] = { "qwen3-tiny", "qwen2.5-tiny", "qwen2-untied-f32", "qwen3-yarn-tiny", "qwen3-embedding-tiny",
                                 "qwen3-moe-tiny", "qwen2-moe-tiny" };
@@ -236,7 +235,7 @@ static void log_progress(void *user, const char *stage, double fraction) {
 }
 
 int main(void) {
-    printf("kernels: %s\n", dot_kernels_best()->name);
+    check_kernel_choice();
     for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++) {
         char rel[256];
         snprintf(rel, sizeof rel, "cases/%s.json", MODELS[i]);
