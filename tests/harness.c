@@ -36,9 +36,11 @@ void check_kernel_choice(void) {
     const char *want = getenv("QWENC_KERNELS"), *got = dot_kernels_best()->name;
     printf("kernels: %s\n", got);
     if (!want) return;
+    bool runs = !strcmp(want, "reference");
+#if defined(__x86_64__)
     __builtin_cpu_init();
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    bool runs = !strcmp(want, "reference") || (!strcmp(want, "avx2") && avx2) ||
-                (!strcmp(want, "avx2+vnni") && avx2 && __builtin_cpu_supports("avxvnni"));
+    runs = runs || (!strcmp(want, "avx2") && avx2) || (!strcmp(want, "avx2+vnni") && avx2 && __builtin_cpu_supports("avxvnni"));
+#endif
     if (runs) CHECK(!strcmp(got, want), "QWENC_KERNELS=%s, but the %s kernels are in use", want, got);
 }

@@ -11,6 +11,7 @@
  * checking the narrower paths on a wider machine. Decided once per process. */
 static const dot_kernels *choose_kernels(void) {
     const dot_kernels *k = dot_kernels_ref();
+#if defined(__x86_64__)
     __builtin_cpu_init();
     /* every AVX2 CPU also has F16C (not a feature name every compiler accepts here) */
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -24,6 +25,7 @@ static const dot_kernels *choose_kernels(void) {
     if (want && !strcmp(want, "reference")) k = dot_kernels_ref();
     else if (want && !strcmp(want, "avx2") && avx2) k = dot_kernels_avx2();
     else if (want && !strcmp(want, "avx2+vnni") && vnni) k = dot_kernels_avxvnni();
+#endif
     return k;
 }
 

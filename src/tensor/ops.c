@@ -192,6 +192,13 @@ const dot_kernels *dot_kernels_ref(void) {
     return &k;
 }
 
+#if !defined(__x86_64__)
+/* Without x86-64 there are no SIMD tables (dot_kernels_best takes the reference). */
+const dot_kernels *dot_kernels_avx2(void) { return NULL; }
+const dot_kernels *dot_kernels_avxvnni(void) { return NULL; }
+const dot_kernels *dot_kernels_avx512(void) { return NULL; }
+#endif
+
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];

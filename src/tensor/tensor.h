@@ -228,7 +228,8 @@ void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs
 void ref_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n);
 
 /* The tables. Each fast one is compiled for its ISA (AVX2 + FMA + F16C; the same with AVX-VNNI;
- * AVX-512 F/BW/VL/VNNI, with AVX512-BF16 where CPUID has it): run it only where the CPU has that. */
+ * AVX-512 F/BW/VL/VNNI, with AVX512-BF16 where CPUID has it): run it only where the CPU has that.
+ * They are NULL in builds for other architectures. */
 const dot_kernels *dot_kernels_ref(void);
 const dot_kernels *dot_kernels_avx2(void);
 const dot_kernels *dot_kernels_avxvnni(void);
