@@ -610,6 +610,70 @@ static void avx2_f32_to_f16_row(const float *in, uint16_t *out, int64_t n) {
     for (; i < n; i++) out[i] = f32_to_f16(in[i]);
 }
 
+static void avx2_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_bf16x8(in + i));
+    for (; i < n; i++) out[i] = bf16_to_f32(in[i]);
+}
+
+/* In-register transpose of 8 vectors of 8 floats (m[i][j] -> m[j][i]). */
+static inline __attribute__((always_inline)) void transpose8x8(__m256 m[8]) {
+    __m256 t[8], u[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(m[i], m[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(m[i], m[i + 1]);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 4; i++) {
+        m[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        m[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* 32 rows of bf16 to the [n][32] f32 tile, 8 rows x 8 columns at a time (the last n % 8 columns
+ * one by one). */
+static void avx2_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile) {
+    int64_t k0 = 0;
+    for (; k0 + 8 <= n; k0 += 8)
+        for (int r0 = 0; r0 < 32; r0 += 8) {
+            __m256 m[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) m[i] = load_bf16x8(w + (r0 + i) * stride + k0);
+            transpose8x8(m);
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) _mm256_storeu_ps(tile + (k0 + c) * 32 + r0, m[c]);
+        }
+    for (; k0 < n; k0++)
+        for (int i = 0; i < 32; i++) tile[k0 * 32 + i] = bf16_to_f32(w[i * stride + k0]);
+}
+
+static void avx2_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
+    int64_t r0 = 0;
+    for (; r0 + 8 <= rows; r0 += 8) {
+        int64_t c0 = 0;
+        for (; c0 + 8 <= cols; c0 += 8) {
+            __m256 m[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) m[i] = _mm256_loadu_ps(in + (r0 + i) * ld_in + c0);
+            transpose8x8(m);
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) _mm256_storeu_ps(out + (c0 + c) * ld_out + r0, m[c]);
+        }
+        for (int64_t r = r0; r < r0 + 8; r++)
+            for (int64_t c = c0; c < cols; c++) out[c * ld_out + r] = in[r * ld_in + c];
+    }
+    for (int64_t r = r0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) out[c * ld_out + r] = in[r * ld_in + c];
+}
+
 /* roundf (half away from zero) exactly: truncate, then step away from zero when the dropped part
  * is at least one half (y - trunc(y) is exact in float). */
 static inline __m256 round_half_away(__m256 y) {
@@ -649,12 +713,12 @@ static void avx2_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float
 
 #ifdef AVX_VNNI
 const dot_kernels *dot_kernels_avxvnni(void) {
-    static const dot_kernels k = { "avx2+vnni", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, ref_transpose, NULL, NULL, avx2_gemm6x32_q8 };
+    static const dot_kernels k = { "avx2+vnni", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, NULL, NULL, avx2_gemm6x32_q8 };
     return &k;
 }
 #else
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, ref_transpose, NULL, NULL, avx2_gemm6x32_q8 };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, NULL, NULL, avx2_gemm6x32_q8 };
     return &k;
 }
 #endif
