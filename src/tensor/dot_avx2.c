@@ -444,7 +444,7 @@ static inline __attribute__((always_inline)) void q_group_rx16(const bool q4, co
                     p[t][1] = dot4_pair(p[t][1], lo1, xl, hi1, xh);
                 }
             }
-        } else {
+        } else { /* Q8_0: only the VNNI build comes here (avx2_gemm_q8_0_x16) */
 #ifdef AVX_VNNI
             for (int c = 0; c < 8; c++) {
                 __m256i w0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * c)), w1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * c));
