@@ -1,6 +1,5 @@
 #include "harness.h"
 
-#include <stdbool.h>
 #include <string.h>
 
 #include "tensor/tensor.h"
@@ -33,14 +32,7 @@ int test_finish(const char *name) {
 }
 
 void check_kernel_choice(void) {
-    const char *want = getenv("QWENC_KERNELS"), *got = dot_kernels_best()->name;
-    printf("kernels: %s\n", got);
-    if (!want) return;
-    bool runs = !strcmp(want, "reference");
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    runs = runs || (!strcmp(want, "avx2") && avx2) || (!strcmp(want, "avx2+vnni") && avx2 && __builtin_cpu_supports("avxvnni"));
-#endif
-    if (runs) CHECK(!strcmp(got, want), "QWENC_KERNELS=%s, but the %s kernels are in use", want, got);
+    const dot_kernels *want = dot_kernels_named(getenv("QWENC_KERNELS")), *got = dot_kernels_best();
+    printf("kernels: %s\n", got->name);
+    if (dot_kernels_runnable(want)) CHECK(got == want, "QWENC_KERNELS=%s, but the %s kernels are in use", want->name, got->name);
 }

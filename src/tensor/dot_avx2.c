@@ -98,9 +98,7 @@ static inline __m256i sum4_u8_i8(__m256i u, __m256i x) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
 }
 
-/* How far ahead one token's pass prefetches the group's bytes, non-temporally (each weight is read
- * once per token): as in the AVX-512 tiles (DECODE_PREFETCH there). */
-enum { DECODE_PREFETCH = 4096 };
+/* The DECODE_PREFETCH lines ahead of `bytes` at p, non-temporally (one token's pass). */
 static inline void prefetch_nta(const uint8_t *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + DECODE_PREFETCH + o, _MM_HINT_NTA);
 }

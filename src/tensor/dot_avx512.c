@@ -356,13 +356,6 @@ static void avx512_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n) {
     for (; i < n; i++) out[i] = f32_to_bf16_daz(in[i]);
 }
 
-/* How far ahead a decode step's weights are prefetched, non-temporally (prefetchnta: into L1
- * without displacing what L2 holds; each weight is read once per token): measured in alternation
- * on a Q4_0 decode, 2-8 KB ahead made tokens 6-11% faster (won 5-6 of 6 pairs), while T0/T1
- * prefetches at 1-16 KB did nothing. Past a matrix's end the prefetches touch the next one or
- * nothing (they never fault). */
-enum { DECODE_PREFETCH = 4096 };
-
 /* Two packed groups side by side for one token: 4 accumulator chains per group (even and odd
  * steps of k), each 64-byte step widened in registers as in load_w32. */
 static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {

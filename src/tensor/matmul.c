@@ -6,27 +6,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The widest table this CPU runs (CPUID), or a narrower one that QWENC_KERNELS names
- * ("reference", "avx2", "avx2+vnni"; a table the CPU cannot run is not taken): for measuring and
- * checking the narrower paths on a wider machine. Decided once per process. */
-static const dot_kernels *choose_kernels(void) {
-    const dot_kernels *k = dot_kernels_ref();
+bool dot_kernels_runnable(const dot_kernels *k) {
+    if (!k) return false;
+    if (k == dot_kernels_ref()) return true;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     /* every AVX2 CPU also has F16C (not a feature name every compiler accepts here) */
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512vnni");
-    bool vnni = avx2 && __builtin_cpu_supports("avxvnni");
-    if (avx512) k = dot_kernels_avx512();
-    else if (vnni) k = dot_kernels_avxvnni();
-    else if (avx2) k = dot_kernels_avx2();
-    const char *want = getenv("QWENC_KERNELS");
-    if (want && !strcmp(want, "reference")) k = dot_kernels_ref();
-    else if (want && !strcmp(want, "avx2") && avx2) k = dot_kernels_avx2();
-    else if (want && !strcmp(want, "avx2+vnni") && vnni) k = dot_kernels_avxvnni();
+    if (k == dot_kernels_avx2()) return avx2;
+    if (k == dot_kernels_avxvnni()) return avx2 && __builtin_cpu_supports("avxvnni");
+    if (k == dot_kernels_avx512())
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512vnni");
 #endif
-    return k;
+    return false;
+}
+
+/* Every table, widest first (the SIMD ones are NULL where not built). */
+static void all_tables(const dot_kernels *t[4]) {
+    t[0] = dot_kernels_avx512();
+    t[1] = dot_kernels_avxvnni();
+    t[2] = dot_kernels_avx2();
+    t[3] = dot_kernels_ref();
+}
+
+const dot_kernels *dot_kernels_named(const char *name) {
+    const dot_kernels *t[4];
+    all_tables(t);
+    for (int i = 0; name && i < 4; i++)
+        if (t[i] && !strcmp(t[i]->name, name)) return t[i];
+    return NULL;
+}
+
+static const dot_kernels *choose_kernels(void) {
+    const dot_kernels *want = dot_kernels_named(getenv("QWENC_KERNELS")), *t[4];
+    if (dot_kernels_runnable(want)) return want;
+    all_tables(t);
+    for (int i = 0; i < 4; i++)
+        if (dot_kernels_runnable(t[i])) return t[i];
+    return dot_kernels_ref();
 }
 
 const dot_kernels *dot_kernels_best(void) {

@@ -24,29 +24,12 @@ static uint16_t to_f16(float f) {
     return (uint16_t)(sign | ((uint32_t)exp << 10) | mant);
 }
 
-/* Whether this CPU runs table k (see dot_kernels_best). */
-static bool runs_here(const dot_kernels *k) {
-    if (!k) return false; /* not built for this architecture */
-#if !defined(__x86_64__)
-    return true;
-#else
-    __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (k == dot_kernels_avx2()) return avx2;
-    if (k == dot_kernels_avxvnni()) return avx2 && __builtin_cpu_supports("avxvnni");
-    if (k == dot_kernels_avx512())
-        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512vnni");
-    return true;
-#endif
-}
-
 static void test_dot_tables(void) {
     const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
     const dot_kernels *ref = dot_kernels_ref();
     int sizes[] = { 1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100, 257, 1000 };
     for (int k = 0; k < 3; k++) {
-        if (!runs_here(fast[k])) { if (fast[k]) printf("skipping %s: this CPU lacks it\n", fast[k]->name); continue; }
+        if (!dot_kernels_runnable(fast[k])) { if (fast[k]) printf("skipping %s: this CPU lacks it\n", fast[k]->name); continue; }
         for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
             int n = sizes[s];
             float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
@@ -94,7 +77,7 @@ static void test_quant_dots(void) {
         q8_0_block_sums(x8, blocks[s], xd, xs);
         float r8 = ref->dot_q8_0(w8, x8, xd, xs, blocks[s]), r4 = ref->dot_q4_0(w4, x8, xd, xs, blocks[s]);
         for (int k = 0; k < 3; k++) {
-            if (!runs_here(fast[k])) continue;
+            if (!dot_kernels_runnable(fast[k])) continue;
             float f8 = fast[k]->dot_q8_0(w8, x8, xd, xs, blocks[s]), f4 = fast[k]->dot_q4_0(w4, x8, xd, xs, blocks[s]);
             CHECK(fabs(f8 - r8) <= 1e-4 * (fabs(r8) + 1), "%s dot_q8_0 %d blocks: %g vs %g", fast[k]->name, blocks[s], f8, r8);
             CHECK(fabs(f4 - r4) <= 1e-4 * (fabs(r4) + 1), "%s dot_q4_0 %d blocks: %g vs %g", fast[k]->name, blocks[s], f4, r4);
@@ -231,7 +214,7 @@ static void check_tile(const char *name, const char *kernel, const float *want, 
 static void test_axpy_convert_gemm(void) {
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
     for (int k = 0; k < 3; k++) {
-        if (!runs_here(ks[k])) continue;
+        if (!dot_kernels_runnable(ks[k])) continue;
         for (int n = 1; n < 70; n += 7) {
             float y1[80], y2[80], x[80], o1[80], o2[80];
             uint16_t h[80];
@@ -410,7 +393,7 @@ static void test_argmax(void) {
 static void test_softmax_kernel(void) {
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
     for (int k = 0; k < 3; k++) {
-        if (!runs_here(ks[k])) continue;
+        if (!dot_kernels_runnable(ks[k])) continue;
         for (int n = 1; n < 300; n += 13) {
             float a[300], b[300];
             for (int i = 0; i < n; i++) a[i] = b[i] = frand() * (i % 3 ? 8.0f : 60.0f); /* some weights underflow */
@@ -441,7 +424,7 @@ static void test_softmax_kernel(void) {
 static void test_quantize_kernel(void) {
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
     for (int k = 0; k < 3; k++) {
-        if (!runs_here(ks[k])) continue;
+        if (!dot_kernels_runnable(ks[k])) continue;
         for (int rep = 0; rep < 200; rep++) {
             float x[128];
             block_q8_0 a[4], b[4];
@@ -490,7 +473,7 @@ static void test_interleaved_groups(void) {
                 CHECK(!memcmp(back, plainb, (size_t)cols * 4), "%s row %d: interleaved and plain rows dequantize alike", qdtype_name(type), r);
             }
             for (int k = 0; k < 4; k++) {
-                if (!runs_here(ks[k])) continue;
+                if (!dot_kernels_runnable(ks[k])) continue;
                 float out[2 * QROWS];
                 (q ? ks[k]->gemm_q4_0_x16 : ks[k]->gemm_q8_0_x16)(wi, wi + (size_t)2 * QROWS * rb, xq, xd, xs, nb, nb, 1, out);
                 for (int i = 0; i < 2 * QROWS; i++) {
@@ -528,7 +511,7 @@ static void test_quant_gemm_tile(void) {
             REQUIRE(quantize_rows_f32(type, wf, 32, cols, true, wq), "quantize");
             qtensor w = { .dtype = type, .rows = 32, .cols = cols, .data = wq };
             for (int k = 0; k < 4; k++) {
-                if (!runs_here(ks[k])) continue;
+                if (!dot_kernels_runnable(ks[k])) continue;
                 for (int rows = 1; rows <= 6; rows++)
                     for (int lone = 0; lone < 2; lone++) {
                         float out[192];
