@@ -33,10 +33,16 @@
  * staged block); the scratch does not grow with the context. A decode step (one batch per KV
  * head, for groups of up to 24 heads) stores each head's new key and value in the same pool item
  * that attends over them. (Batches of 6, one tile, read a 7-head group's cache three times: a
- * Qwen2.5-0.5B-shaped decode step's attention at 2048 positions took 1.9x as long.) */
+ * Qwen2.5-0.5B-shaped decode step's attention at 2048 positions took 1.9x as long.)
+ * With more threads than KV heads (Qwen2.5-1.5B has 2), a decode step would leave threads idle:
+ * each head's blocks are then split into parts (decode_parts), a pool item each, and the last
+ * part of a head to finish combines the parts' maxima, sums and P·V sums (merge_parts), as
+ * flash-decoding does. The last part holds the blocks this step writes and stores the new key
+ * and value first; the others read only blocks completed in earlier steps. */
 #include "model/model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* ROWS: query rows per tile (the kernels' 6); BATCH: query rows per pool item, a multiple of ROWS;
@@ -46,11 +52,38 @@
  * 8-15% faster than 256-position ones at 2K positions (3% at 600), measured here in alternation
  * (Q4_0 Qwen3-0.6B shape, f16 cache; 2048 positions no faster than 1024). */
 enum { TILE = 32, ROWS = 6, BATCH = 4 * ROWS, CHUNK = 1024, PASS = 256 };
+/* A decode step's heads split over positions (see attention): at most MAX_PARTS parts per KV
+ * head, each of at least PART_BLOCKS blocks. */
+enum { MAX_PARTS = 16, PART_BLOCKS = 8 };
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 size_t attention_scratch_floats(const model_config *c) {
     return BATCH * (PASS + (size_t)c->head_dim + round_up((size_t)c->head_dim, TILE));
+}
+
+/* Parts per KV head a decode step over n positions is split into: with more threads than KV
+ * heads, enough for an item per thread, none shorter than PART_BLOCKS blocks. (Split with no
+ * idle thread to use, a Qwen2.5-1.5B-shaped step, 2 KV heads on 2 threads, was 2.5-4% slower.) */
+static int parts_wanted(const qwen_model *m) {
+    int kv = m->cfg.n_kv_heads, want = (thread_pool_size(m->pool) + kv - 1) / kv;
+    return want < MAX_PARTS ? want : MAX_PARTS;
+}
+
+static int decode_parts(const qwen_model *m, int n) {
+    int want = parts_wanted(m);
+    int blocks = (n + TILE - 1) / TILE, most = blocks / PART_BLOCKS;
+    int parts = want < most ? want : most;
+    return parts > 1 ? parts : 1;
+}
+
+/* Floats of one part's result: its rows' running maximum and sum, then their unnormalized P·V
+ * sums in the tile layout ([dpad / 32][BATCH][32]). */
+static size_t part_floats(const model_config *c) { return 2 * BATCH + BATCH * round_up((size_t)c->head_dim, TILE); }
+
+size_t attention_parts_floats(const qwen_model *m) {
+    int most = parts_wanted(m);
+    return most > 1 ? (size_t)m->cfg.n_kv_heads * (size_t)most * part_floats(&m->cfg) : 0;
 }
 
 size_t kv_stage_elem_size(const qwen_model *m) { return m->kv == KV_F16 ? sizeof(uint16_t) : sizeof(float); }
@@ -231,7 +264,38 @@ typedef struct attn_job {
     int layer, T, pos0;
     int batches_per_head; /* batches of BATCH query rows per KV head */
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
+    int parts;            /* > 1: items are (KV head, part): a decode step's head split over positions */
+    int blocks;           /* blocks holding the batch's positions (parts split them) */
 } attn_job;
+
+/* Combines the `parts` results of KV head kvh's rows (m, l and P·V sums each, see part_floats)
+ * into s->att, as one online softmax over all positions would have ended. */
+static void merge_parts(const attn_job *j, int kvh, int rows, int r0) {
+    qwen_session *s = j->s;
+    const model_config *c = &s->model->cfg;
+    int group = c->n_heads / c->n_kv_heads, d = c->head_dim;
+    const float *first = s->att_parts + (size_t)kvh * (size_t)j->parts * part_floats(c);
+    for (int r = 0; r < rows; r++) {
+        float top = -INFINITY, total = 0, w[MAX_PARTS];
+        for (int p = 0; p < j->parts; p++) {
+            float m = first[(size_t)p * part_floats(c) + r];
+            top = m > top ? m : top;
+        }
+        for (int p = 0; p < j->parts; p++) {
+            const float *part = first + (size_t)p * part_floats(c);
+            w[p] = part[r] == -INFINITY ? 0.0f : expf(part[r] - top); /* a part with none of this row's positions weighs 0 */
+            total += part[BATCH + r] * w[p];
+        }
+        int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
+        float *dst = s->att + ((size_t)t * c->n_heads + head) * d, inv = 1.0f / total;
+        for (int i = 0; i < d; i++) {
+            size_t at = 2 * BATCH + (size_t)(i / TILE * TILE) * BATCH + (size_t)r * TILE + (size_t)(i % TILE);
+            float sum = 0;
+            for (int p = 0; p < j->parts; p++) sum += first[(size_t)p * part_floats(c) + at] * w[p];
+            dst[i] = sum * inv;
+        }
+    }
+}
 
 /* Positions of block b below n (1..32 for a block that starts below n). */
 static int block_len(int b, int n) { return n - b * TILE < TILE ? n - b * TILE : TILE; }
@@ -275,8 +339,10 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     const model_config *c = &s->model->cfg;
     const dot_kernels *k = dot_kernels_best();
     int group = c->n_heads / c->n_kv_heads, d = c->head_dim, dpad = (int)round_up((size_t)d, TILE);
-    int kvh = item / j->batches_per_head, r0 = item % j->batches_per_head * BATCH;
-    if (j->store) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh, thread_index);
+    int part = item % j->parts, kvh = item / j->parts / j->batches_per_head, r0 = item / j->parts % j->batches_per_head * BATCH;
+    /* this item's blocks: all, or a part's (the last part's holds the blocks this step writes) */
+    int b_lo = part * j->blocks / j->parts, b_hi = (part + 1) * j->blocks / j->parts;
+    if (j->store && part == j->parts - 1) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh, thread_index);
     int rows = j->T * group - r0 < BATCH ? j->T * group - r0 : BATCH;
     float *sc = s->scores + (size_t)thread_index * attention_scratch_floats(c); /* [BATCH][PASS] */
     float *qrows = sc + BATCH * PASS;                                          /* [BATCH][d] */
@@ -293,13 +359,14 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         l[r] = 0;
     }
     int n = pos[rows - 1] + 1; /* the batch's latest position, plus one */
+    int n_end = n < b_hi * TILE ? n : b_hi * TILE; /* and of this item's blocks */
     int complete = (j->pos0 + j->T) / TILE * TILE; /* positions below are in tiles, the rest staged */
     bool f16 = s->model->kv == KV_F16, q8 = s->model->kv == KV_Q8;
     /* blocks at a time: one for a decode step (its head's keys and values then stream as one run),
      * PASS positions for a batch of a prefill (fewer, longer softmax passes and kernel calls) */
     int span = j->batches_per_head == 1 ? 1 : PASS / TILE, ld = span * TILE;
-    for (int b0 = 0; b0 * TILE < n; b0 += span) {
-        int p0 = b0 * TILE, np = n - p0 < ld ? n - p0 : ld; /* this pass's positions: blocks b0.. */
+    for (int b0 = b_lo; b0 * TILE < n_end; b0 += span) {
+        int p0 = b0 * TILE, np = n_end - p0 < ld ? n_end - p0 : ld; /* this pass's positions: blocks b0.. */
         for (int b = b0; b * TILE < p0 + np; b++)
             block_scores(s, j->layer, kvh, qrows, rows, b, block_len(b, n), complete, sc + (b - b0) * TILE, ld);
         for (int r = 0; r < rows; r++) {
@@ -311,7 +378,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
             l[r] = l[r] * alpha + sum;
             memset(sr + valid, 0, (size_t)(np - valid) * sizeof(float)); /* later positions weigh 0 */
             m[r] = cm;
-            if (alpha != 1.0f && b0 > 0)
+            if (alpha != 1.0f && b0 > b_lo)
                 for (int i0 = 0; i0 < dpad; i0 += TILE)
                     for (int i = 0; i < TILE; i++) outs[(size_t)i0 * BATCH + r * TILE + i] *= alpha;
         }
@@ -323,11 +390,19 @@ static void attend_batch(void *ctx, int item, int thread_index) {
                     int nr = rows - q0 < ROWS ? rows - q0 : ROWS;
                     float *out = outs + (size_t)i0 * BATCH + q0 * TILE;
                     const float *p = sc + (size_t)q0 * ld + (b - b0) * TILE;
-                    if (q8) k->gemm6x32_q8((const uint8_t *)values + (size_t)i0 / TILE * Q8G_BYTES, true, p, ld, len, nr, b > 0, out);
-                    else if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, len, nr, b > 0, out);
-                    else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, p, ld, len, nr, b > 0, out);
+                    if (q8) k->gemm6x32_q8((const uint8_t *)values + (size_t)i0 / TILE * Q8G_BYTES, true, p, ld, len, nr, b > b_lo, out);
+                    else if (f16) k->gemm6x32_f16((const uint16_t *)values + (size_t)i0 * TILE, p, ld, len, nr, b > b_lo, out);
+                    else k->gemm6x32_f32((const float *)values + (size_t)i0 * TILE, p, ld, len, nr, b > b_lo, out);
                 }
         }
+    }
+    if (j->parts > 1) { /* this part's result; the last part of the head to finish combines them */
+        float *mine = s->att_parts + ((size_t)kvh * (size_t)j->parts + (size_t)part) * part_floats(c);
+        memcpy(mine, m, (size_t)rows * sizeof(float));
+        memcpy(mine + BATCH, l, (size_t)rows * sizeof(float));
+        for (int i0 = 0; i0 < dpad; i0 += TILE) memcpy(mine + 2 * BATCH + (size_t)i0 * BATCH, outs + (size_t)i0 * BATCH, (size_t)rows * TILE * sizeof(float));
+        if (atomic_fetch_add_explicit(&s->att_parts_done[kvh], 1, memory_order_acq_rel) == j->parts - 1) merge_parts(j, kvh, rows, r0);
+        return;
     }
     for (int r = 0; r < rows; r++) {
         int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
@@ -340,10 +415,16 @@ static void attend_batch(void *ctx, int item, int thread_index) {
 void attention(qwen_session *s, int layer, int T, int pos0) {
     const model_config *c = &s->model->cfg;
     int group = c->n_heads / c->n_kv_heads;
-    attn_job j = { s, layer, T, pos0, (T * group + BATCH - 1) / BATCH, false };
+    int n = pos0 + T;
+    attn_job j = { s, layer, T, pos0, (T * group + BATCH - 1) / BATCH, false, 1, (n + TILE - 1) / TILE };
     /* one batch per KV head (decode, short batches): the head's store and its attention in one
      * item, one pool loop; otherwise every head is stored before any batch reads it */
-    if (j.batches_per_head == 1) j.store = true;
-    else thread_pool_run(s->model->pool, c->n_kv_heads, store_head, &(store_job){ s, layer, pos0, T });
-    thread_pool_run(s->model->pool, c->n_kv_heads * j.batches_per_head, attend_batch, &j);
+    if (j.batches_per_head == 1) {
+        j.store = true;
+        if (s->att_parts) j.parts = decode_parts(s->model, n);
+        for (int h = 0; j.parts > 1 && h < c->n_kv_heads; h++) atomic_store_explicit(&s->att_parts_done[h], 0, memory_order_relaxed);
+    } else {
+        thread_pool_run(s->model->pool, c->n_kv_heads, store_head, &(store_job){ s, layer, pos0, T });
+    }
+    thread_pool_run(s->model->pool, c->n_kv_heads * j.batches_per_head * j.parts, attend_batch, &j);
 }

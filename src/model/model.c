@@ -413,7 +413,12 @@ qwen_session *session_new_chunked(qwen_model *m, int max_tokens, int kv_chunk, q
     s->kv = big_alloc(kv_cache_bytes(m, max_tokens, kv_chunk)); /* zeroed (the padding must be), touched as the context grows */
     s->k_stage = calloc(kv_stage_elems(&m->cfg), kv_stage_elem_size(m));
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg) * sizeof(float));
-    if (!s->tokens || !s->kv || !s->k_stage || !s->scores) {
+    size_t parts = attention_parts_floats(m);
+    if (parts) {
+        s->att_parts = malloc(parts * sizeof(float));
+        s->att_parts_done = calloc((size_t)m->cfg.n_kv_heads, sizeof *s->att_parts_done);
+    }
+    if (!s->tokens || !s->kv || !s->k_stage || !s->scores || (parts && (!s->att_parts || !s->att_parts_done))) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token KV cache", max_tokens);
         qwen_session_free(s);
         return NULL;
@@ -432,6 +437,8 @@ void qwen_session_free(qwen_session *s) {
     big_free(s->kv, kv_cache_bytes(s->model, s->max_tokens, s->kv_chunk));
     free(s->k_stage);
     free(s->scores);
+    free(s->att_parts);
+    free((void *)s->att_parts_done);
     free(s->x);
     free(s->xb);
     free(s->q);

@@ -105,6 +105,8 @@ struct qwen_session {
     float *moe_x, *moe_y;    /* MoE: [batch][hidden] an expert's gathered rows; the layer's output */
     float *moe_logits;       /* MoE: [3][batch][n_experts] router probabilities, choices, weights (see moe_ffn) */
     float *scores;           /* [threads][attention_scratch_floats] attention weights and queries */
+    float *att_parts;        /* [attention_parts_floats] a decode step's per-part results (NULL: never split) */
+    _Atomic int *att_parts_done; /* [n_kv_heads] parts of each head finished in the current step */
     workspace ws;            /* matmul scratch, kept across calls */
 };
 
@@ -121,6 +123,9 @@ int kv_default_chunk(int max_tokens);
 size_t kv_cache_bytes(const qwen_model *m, int max_tokens, int kv_chunk);
 size_t kv_chunk_bytes(const qwen_model *m, int kv_chunk);
 size_t attention_scratch_floats(const model_config *c);
+/* Floats a session keeps for a decode step's attention split over positions (0: this model's
+ * pool never splits one; then att_parts stays NULL). */
+size_t attention_parts_floats(const qwen_model *m);
 size_t kv_stage_elems(const model_config *c);
 /* Bytes of one staged key element (4, or 2 for an f16 cache; a q8_0 cache stages f32), and of
  * one position's keys and values across all layers and heads (padding and scales included). */

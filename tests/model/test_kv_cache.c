@@ -59,6 +59,30 @@ static void check_truncate(qwen_model *m, const char *label, double bound, const
     qwen_session_free(b);
 }
 
+/* With more threads than KV heads, a decode step splits each head's positions into parts and
+ * combines their softmax sums (attention.c, decode_parts): the same logits as one thread, which
+ * never splits, up to float rounding (the tiny models have 2 KV heads: 3 parts each at 6 threads). */
+static void check_split_heads(const char *dir, const char *kv_type, const char *label, const int32_t *prompt, int V) {
+    qwen_error *err = NULL;
+    qwen_model *one = qwen_model_open(dir, &(qwen_model_opts){ .threads = 1, .kv_type = kv_type }, &err);
+    qwen_model *six = qwen_model_open(dir, &(qwen_model_opts){ .threads = 6, .kv_type = kv_type }, &err);
+    REQUIRE(one && six, "open %s: %s", dir, qwen_error_message(err));
+    CHECK(attention_parts_floats(one) == 0 && attention_parts_floats(six) > 0, "%s: 6 threads split a decode step's heads, 1 does not",
+          label);
+    float *a = run(one, 0, prompt, V), *b = run(six, 0, prompt, V);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < (size_t)(STEPS + 1) * V; i++) {
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)a[i]));
+    }
+    printf("%s: decode with heads split over 6 threads: max |err| %.3g of max|logit| against 1 thread\n", label, worst / scale);
+    CHECK(worst <= 1e-5 * scale, "%s: splitting heads moves the logits by %g (max|logit| %g)", label, worst, scale);
+    free(a);
+    free(b);
+    qwen_model_close(one);
+    qwen_model_close(six);
+}
+
 int main(void) {
     check_kernel_choice();
     const char *models[] = { "models/qwen3-tiny", "models/qwen2.5-tiny" };
@@ -88,6 +112,7 @@ int main(void) {
             char label[96];
             snprintf(label, sizeof label, "%s, %s cache", models[mi], kv_types[k]);
             check_truncate(m, label, k < 2 ? 1e-5 : 5e-3, prompt, V);
+            check_split_heads(dir, kv_types[k], label, prompt, V);
             free(ref);
             qwen_model_close(m);
             free(dir);
