@@ -19,30 +19,36 @@ bool dot_kernels_runnable(const dot_kernels *k) {
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(__aarch64__)
+    if (k == dot_kernels_neon()) return true; /* Advanced SIMD is part of every AArch64 CPU */
+#endif
     return false;
 }
 
+enum { TABLES = 5 };
+
 /* Every table, widest first (the SIMD ones are NULL where not built). */
-static void all_tables(const dot_kernels *t[4]) {
+static void all_tables(const dot_kernels *t[TABLES]) {
     t[0] = dot_kernels_avx512();
     t[1] = dot_kernels_avxvnni();
     t[2] = dot_kernels_avx2();
-    t[3] = dot_kernels_ref();
+    t[3] = dot_kernels_neon();
+    t[4] = dot_kernels_ref();
 }
 
 const dot_kernels *dot_kernels_named(const char *name) {
-    const dot_kernels *t[4];
+    const dot_kernels *t[TABLES];
     all_tables(t);
-    for (int i = 0; name && i < 4; i++)
+    for (int i = 0; name && i < TABLES; i++)
         if (t[i] && !strcmp(t[i]->name, name)) return t[i];
     return NULL;
 }
 
 static const dot_kernels *choose_kernels(void) {
-    const dot_kernels *want = dot_kernels_named(getenv("QWENC_KERNELS")), *t[4];
+    const dot_kernels *want = dot_kernels_named(getenv("QWENC_KERNELS")), *t[TABLES];
     if (dot_kernels_runnable(want)) return want;
     all_tables(t);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < TABLES; i++)
         if (dot_kernels_runnable(t[i])) return t[i];
     return dot_kernels_ref();
 }

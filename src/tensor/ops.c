@@ -193,10 +193,13 @@ const dot_kernels *dot_kernels_ref(void) {
 }
 
 #if !defined(__x86_64__)
-/* Without x86-64 there are no SIMD tables (dot_kernels_best takes the reference). */
+/* Without x86-64 there are no x86 tables (dot_kernels_best takes NEON or the reference). */
 const dot_kernels *dot_kernels_avx2(void) { return NULL; }
 const dot_kernels *dot_kernels_avxvnni(void) { return NULL; }
 const dot_kernels *dot_kernels_avx512(void) { return NULL; }
+#endif
+#if !defined(__aarch64__)
+const dot_kernels *dot_kernels_neon(void) { return NULL; }
 #endif
 
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {

@@ -228,15 +228,16 @@ void q8_0_block_sums(const block_q8_0 *x, int64_t n_blocks, float *xd, float *xs
 void ref_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n);
 
 /* The tables. Each fast one is compiled for its ISA (AVX2 + FMA + F16C; the same with AVX-VNNI;
- * AVX-512 F/BW/VL/VNNI, with AVX512-BF16 where CPUID has it): run it only where the CPU has that.
- * They are NULL in builds for other architectures. */
+ * AVX-512 F/BW/VL/VNNI, with AVX512-BF16 where CPUID has it; AArch64 NEON, which every AArch64
+ * CPU has): run it only where the CPU has that. They are NULL in builds for other architectures. */
 const dot_kernels *dot_kernels_ref(void);
 const dot_kernels *dot_kernels_avx2(void);
 const dot_kernels *dot_kernels_avxvnni(void);
 const dot_kernels *dot_kernels_avx512(void);
-/* Whether this CPU runs table k (CPUID; false for NULL). */
+const dot_kernels *dot_kernels_neon(void);
+/* Whether this CPU runs table k (CPUID on x86-64; false for NULL). */
 bool dot_kernels_runnable(const dot_kernels *k);
-/* The table whose name is `name` ("reference", "avx2", "avx2+vnni", "avx512"), NULL for none. */
+/* The table whose name is `name` ("reference", "avx2", "avx2+vnni", "avx512", "neon"), NULL for none. */
 const dot_kernels *dot_kernels_named(const char *name);
 /* The table the environment variable QWENC_KERNELS names when this CPU runs it (to measure a
  * narrower table on a wider machine), else the widest it runs; decided once per process. */

@@ -25,10 +25,10 @@ static uint16_t to_f16(float f) {
 }
 
 static void test_dot_tables(void) {
-    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
+    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
     const dot_kernels *ref = dot_kernels_ref();
     int sizes[] = { 1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100, 257, 1000 };
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < (int)(sizeof fast / sizeof *fast); k++) {
         if (!dot_kernels_runnable(fast[k])) { if (fast[k]) printf("skipping %s: this CPU lacks it\n", fast[k]->name); continue; }
         for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
             int n = sizes[s];
@@ -53,7 +53,7 @@ static void test_dot_tables(void) {
 }
 
 static void test_quant_dots(void) {
-    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
+    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
     const dot_kernels *ref = dot_kernels_ref();
     int blocks[] = { 1, 2, 3, 7, 32, 33, 64 };
     for (size_t s = 0; s < sizeof blocks / sizeof *blocks; s++) {
@@ -76,7 +76,7 @@ static void test_quant_dots(void) {
         float xd[64], xs[64];
         q8_0_block_sums(x8, blocks[s], xd, xs);
         float r8 = ref->dot_q8_0(w8, x8, xd, xs, blocks[s]), r4 = ref->dot_q4_0(w4, x8, xd, xs, blocks[s]);
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < (int)(sizeof fast / sizeof *fast); k++) {
             if (!dot_kernels_runnable(fast[k])) continue;
             float f8 = fast[k]->dot_q8_0(w8, x8, xd, xs, blocks[s]), f4 = fast[k]->dot_q4_0(w4, x8, xd, xs, blocks[s]);
             CHECK(fabs(f8 - r8) <= 1e-4 * (fabs(r8) + 1), "%s dot_q8_0 %d blocks: %g vs %g", fast[k]->name, blocks[s], f8, r8);
@@ -212,8 +212,8 @@ static void check_tile(const char *name, const char *kernel, const float *want, 
 }
 
 static void test_axpy_convert_gemm(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
-    for (int k = 0; k < 3; k++) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
         for (int n = 1; n < 70; n += 7) {
             float y1[80], y2[80], x[80], o1[80], o2[80];
@@ -391,8 +391,8 @@ static void test_argmax(void) {
 }
 
 static void test_softmax_kernel(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
-    for (int k = 0; k < 3; k++) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
         for (int n = 1; n < 300; n += 13) {
             float a[300], b[300];
@@ -422,8 +422,8 @@ static void test_softmax_kernel(void) {
 /* The 16-row kernels on interleaved groups, and the layout round trip (q_block, qtensor_row_f32). */
 /* The fast activation quantizer equals quantize_row_q8_0 bit for bit, ties and zeros included. */
 static void test_quantize_kernel(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
-    for (int k = 0; k < 3; k++) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
         for (int rep = 0; rep < 200; rep++) {
             float x[128];
@@ -449,7 +449,7 @@ static void test_quantize_kernel(void) {
 /* Interleaved groups dequantize like plain rows, and the two-group tile reads any two groups
  * (here the first and the last of three, as decode pairs them) for one token. */
 static void test_interleaved_groups(void) {
-    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
+    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
     int nbs[] = { 1, 2, 5, 32 };
     for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
         int nb = nbs[s], cols = nb * QK, rows = 48;
@@ -472,7 +472,7 @@ static void test_interleaved_groups(void) {
                 qtensor_row_f32(&ti, r, back);
                 CHECK(!memcmp(back, plainb, (size_t)cols * 4), "%s row %d: interleaved and plain rows dequantize alike", qdtype_name(type), r);
             }
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
                 if (!dot_kernels_runnable(ks[k])) continue;
                 float out[2 * QROWS];
                 (q ? ks[k]->gemm_q4_0_x16 : ks[k]->gemm_q8_0_x16)(wi, wi + (size_t)2 * QROWS * rb, xq, xd, xs, nb, nb, 1, out);
@@ -493,7 +493,7 @@ static void test_interleaved_groups(void) {
 /* The quantized prefill tile against the reference row dots, for every token count and for a
  * lone last group (g1 == g0). */
 static void test_quant_gemm_tile(void) {
-    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni() };
+    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
     int nbs[] = { 1, 3, 8 };
     for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
         int nb = nbs[s], cols = nb * QK;
@@ -510,7 +510,7 @@ static void test_quant_gemm_tile(void) {
             uint8_t *wq = malloc((size_t)32 * rb);
             REQUIRE(quantize_rows_f32(type, wf, 32, cols, true, wq), "quantize");
             qtensor w = { .dtype = type, .rows = 32, .cols = cols, .data = wq };
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
                 if (!dot_kernels_runnable(ks[k])) continue;
                 for (int rows = 1; rows <= 6; rows++)
                     for (int lone = 0; lone < 2; lone++) {
@@ -548,7 +548,9 @@ static void test_small_ops(void) {
 int main(void) {
     test_dot_tables();
     test_quant_dots();
-    thread_pool *pool = thread_pool_new(3);
+    /* QWENC_TEST_THREADS=1 runs the pool inline (for emulators whose threads hang: qemu-user here) */
+    const char *threads = getenv("QWENC_TEST_THREADS");
+    thread_pool *pool = thread_pool_new(threads && atoi(threads) > 0 ? atoi(threads) : 3);
     test_matmul(pool);
     test_matmul(NULL);
     test_matmul_grouped(pool);

@@ -1,0 +1,226 @@
+/* AArch64 Advanced SIMD (NEON) kernels: every AArch64 CPU has them, so this table is taken
+ * there without a feature check. Only base ARMv8.0 instructions are used (no dot-product or
+ * bf16 extensions): the int8 products go through widening multiplies (smull) and pairwise
+ * accumulation (sadalp). The entries a decode or a prefill spends its time in are vectorized:
+ * the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16 decode and
+ * prefill tiles, the plain f32 and f16 tiles (prefill, attention) and axpy; the others are the
+ * reference functions (their share of a step is small). Tested against the reference by
+ * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
+#include "tensor/tensor.h"
+
+#include <arm_neon.h>
+#include <string.h>
+
+static float neon_dot_f32(const float *a, const float *b, int64_t n) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* 4 bf16 as f32: the bits moved to the top half. */
+static inline float32x4_t load_bf16x4(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+
+static float neon_dot_bf16(const float *a, const uint16_t *b, int64_t n) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), load_bf16x4(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), load_bf16x4(b + i + 4));
+    }
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++) s += a[i] * bf16_to_f32(b[i]);
+    return s;
+}
+
+static inline float32x4_t load_f16x4(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
+static float neon_dot_f16(const float *a, const uint16_t *b, int64_t n) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), load_f16x4(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), load_f16x4(b + i + 4));
+    }
+    float s = vaddvq_f32(vaddq_f32(s0, s1));
+    for (; i < n; i++) s += a[i] * f16_to_f32(b[i]);
+    return s;
+}
+
+/* The 4 activation bytes at p repeated over 16 lanes (once per row of a vector's 4 rows). */
+static inline int8x16_t bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return vreinterpretq_s8_s32(vdupq_n_s32(v));
+}
+
+/* w: 4 rows x 4 weights (16 bytes) times x: lo += rows 0-1's products in pairs (2 lanes a row),
+ * hi += rows 2-3's. */
+static inline void dot4x4(int32x4_t *lo, int32x4_t *hi, int8x16_t w, int8x16_t x) {
+    *lo = vpadalq_s16(*lo, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    *hi = vpadalq_s16(*hi, vmull_high_s8(w, x));
+}
+
+/* One superblock (16 rows x 32 weights of an interleaved group, see QROWS) against one token's
+ * block: acc[v] (rows 4v..4v+3) += d_w * (xd * sum(u * x) - 8 * xs) for Q4_0's nibbles u = q + 8,
+ * d_w * xd * sum(q * x) for Q8_0 (its stored bytes q + 128 made signed again). */
+static inline __attribute__((always_inline)) void q_superblock(const bool q4, const uint8_t *sb, const block_q8_0 *x, float xd, float xs,
+                                                                 float32x4_t acc[4]) {
+    int32x4_t lo[4], hi[4];
+    for (int v = 0; v < 4; v++) lo[v] = hi[v] = vdupq_n_s32(0);
+    if (q4) {
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        for (int c = 0; c < 4; c++) {
+            int8x16_t xl = bcast4(x->qs + 4 * c), xh = bcast4(x->qs + 16 + 4 * c);
+            for (int v = 0; v < 4; v++) {
+                uint8x16_t u = vld1q_u8(sb + 32 + 64 * c + 16 * v);
+                dot4x4(&lo[v], &hi[v], vreinterpretq_s8_u8(vandq_u8(u, m4)), xl);
+                dot4x4(&lo[v], &hi[v], vreinterpretq_s8_u8(vshrq_n_u8(u, 4)), xh);
+            }
+        }
+    } else {
+        const uint8x16_t flip = vdupq_n_u8(0x80);
+        for (int c = 0; c < 8; c++) {
+            int8x16_t xv = bcast4(x->qs + 4 * c);
+            for (int v = 0; v < 4; v++) dot4x4(&lo[v], &hi[v], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(sb + 32 + 64 * c + 16 * v), flip)), xv);
+        }
+    }
+    float32x4_t xdv = vdupq_n_f32(xd), corr = vdupq_n_f32(q4 ? 8.0f * xs : 0.0f);
+    for (int v = 0; v < 4; v++) {
+        float32x4_t sums = vcvtq_f32_s32(vpaddq_s32(lo[v], hi[v])); /* rows 4v..4v+3 */
+        float32x4_t d = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(sb + 8 * v)));
+        acc[v] = vfmaq_f32(acc[v], d, vsubq_f32(vmulq_f32(xdv, sums), corr));
+    }
+}
+
+/* Both groups (anywhere in memory) against `rows` tokens, a token at a time, the two groups
+ * superblock by superblock side by side (decode reads them as two streams at once, fetched
+ * DECODE_PREFETCH ahead): out[t * 32 + r], rows 0-15 from g0, 16-31 from g1. */
+static inline __attribute__((always_inline)) void q_tile(const bool q4, const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd,
+                                                           const float *xs, int64_t ldx, int64_t nb, int rows, float *out) {
+    const size_t sb_bytes = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
+    for (int t = 0; t < rows; t++) {
+        float32x4_t a0[4], a1[4];
+        for (int v = 0; v < 4; v++) a0[v] = a1[v] = vdupq_n_f32(0);
+        const block_q8_0 *xt = x + t * ldx;
+        const float *dt = xd + t * ldx, *st = xs + t * ldx;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *s0 = g0 + b * sb_bytes, *s1 = g1 + b * sb_bytes;
+            if (rows == 1)
+                for (size_t o = 0; o < sb_bytes; o += 64) {
+                    __builtin_prefetch(s0 + DECODE_PREFETCH + o, 0, 0);
+                    __builtin_prefetch(s1 + DECODE_PREFETCH + o, 0, 0);
+                }
+            q_superblock(q4, s0, xt + b, dt[b], st[b], a0);
+            q_superblock(q4, s1, xt + b, dt[b], st[b], a1);
+        }
+        for (int v = 0; v < 4; v++) {
+            vst1q_f32(out + t * 32 + 4 * v, a0[v]);
+            vst1q_f32(out + t * 32 + 16 + 4 * v, a1[v]);
+        }
+    }
+}
+
+static void neon_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                               int64_t nb, int rows, float *out) {
+    q_tile(false, g0, g1, x, xd, xs, ldx, nb, rows, out);
+}
+
+static void neon_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
+                               int64_t nb, int rows, float *out) {
+    q_tile(true, g0, g1, x, xd, xs, ldx, nb, rows, out);
+}
+
+enum { WT_F32, WT_F16, WT_BF16X32 };
+
+/* Step k of a tile's weights as eight f32 vectors, rows 0-31 in order (see dot_kernels). */
+static inline __attribute__((always_inline)) void load_w32(const void *wt, const int kind, int64_t k, float32x4_t w[8]) {
+    if (kind == WT_F32) {
+        for (int i = 0; i < 8; i++) w[i] = vld1q_f32((const float *)wt + k * 32 + 4 * i);
+    } else if (kind == WT_F16) {
+        for (int i = 0; i < 4; i++) {
+            float16x8_t h = vreinterpretq_f16_u16(vld1q_u16((const uint16_t *)wt + k * 32 + 8 * i));
+            w[2 * i] = vcvt_f32_f16(vget_low_f16(h));
+            w[2 * i + 1] = vcvt_high_f32_f16(h);
+        }
+    } else { /* packed bf16: word i holds row i (low half) and row 16 + i (high half) */
+        for (int i = 0; i < 4; i++) {
+            uint32x4_t d = vld1q_u32((const uint32_t *)((const uint16_t *)wt + k * 32) + 4 * i);
+            w[i] = vreinterpretq_f32_u32(vshlq_n_u32(d, 16));
+            w[4 + i] = vreinterpretq_f32_u32(vandq_u32(d, vdupq_n_u32(0xffff0000u)));
+        }
+    }
+}
+
+/* R (1 or 2) tokens x 32 weight rows, the weights transposed ([n][32]): each step widens the 32
+ * weights once and broadcasts one activation per token into 8 FMAs. */
+static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, const int kind, const float *x, int64_t ldx, int64_t n,
+                                                              bool accumulate, float *out, const int R) {
+    float32x4_t c[2][8];
+    for (int t = 0; t < R; t++)
+        for (int i = 0; i < 8; i++) c[t][i] = accumulate ? vld1q_f32(out + t * 32 + 4 * i) : vdupq_n_f32(0);
+    for (int64_t k = 0; k < n; k++) {
+        float32x4_t w[8];
+        load_w32(wt, kind, k, w);
+        for (int t = 0; t < R; t++) {
+            float32x4_t b = vdupq_n_f32(x[t * ldx + k]);
+            for (int i = 0; i < 8; i++) c[t][i] = vfmaq_f32(c[t][i], b, w[i]);
+        }
+    }
+    for (int t = 0; t < R; t++)
+        for (int i = 0; i < 8; i++) vst1q_f32(out + t * 32 + 4 * i, c[t][i]);
+}
+
+#define GEMM_RX32(NAME, WT, KIND)                                                                                   \
+    static void NAME(const WT *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) { \
+        for (int t = 0; t < rows; t += 2) {                                                                         \
+            if (rows - t >= 2) gemm_rx32(wt, KIND, x + t * ldx, ldx, n, accumulate, out + t * 32, 2);               \
+            else gemm_rx32(wt, KIND, x + t * ldx, ldx, n, accumulate, out + t * 32, 1);                             \
+        }                                                                                                           \
+    }
+GEMM_RX32(neon_gemm6x32_f32, float, WT_F32)
+GEMM_RX32(neon_gemm6x32_f16, uint16_t, WT_F16)
+GEMM_RX32(neon_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
+#undef GEMM_RX32
+
+/* One token against two packed bf16 groups, both read at once, column by column. */
+static void neon_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
+    float32x4_t c0[8], c1[8];
+    for (int i = 0; i < 8; i++) c0[i] = c1[i] = vdupq_n_f32(0);
+    for (int64_t k = 0; k < n; k++) {
+        __builtin_prefetch(w0 + k * 32 + DECODE_PREFETCH / 2, 0, 0);
+        __builtin_prefetch(w1 + k * 32 + DECODE_PREFETCH / 2, 0, 0);
+        float32x4_t b = vdupq_n_f32(x[k]), w[8];
+        load_w32(w0, WT_BF16X32, k, w);
+        for (int i = 0; i < 8; i++) c0[i] = vfmaq_f32(c0[i], b, w[i]);
+        load_w32(w1, WT_BF16X32, k, w);
+        for (int i = 0; i < 8; i++) c1[i] = vfmaq_f32(c1[i], b, w[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        vst1q_f32(out + 4 * i, c0[i]);
+        vst1q_f32(out + 32 + 4 * i, c1[i]);
+    }
+}
+
+static void neon_axpy(float *y, float a, const float *x, int64_t n) {
+    float32x4_t av = vdupq_n_f32(a);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), av, vld1q_f32(x + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+const dot_kernels *dot_kernels_neon(void) {
+    static const dot_kernels k = { "neon", neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32,
+                                   neon_gemm6x32_f16, neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16,
+                                   neon_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32,
+                                   ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, ref_gemm6x32_q8 };
+    return &k;
+}
