@@ -1,7 +1,9 @@
 /* AArch64 Advanced SIMD (NEON) kernels: every AArch64 CPU has them, so this table is taken
  * there without a feature check. Only base ARMv8.0 instructions are used (no dot-product or
  * bf16 extensions): the int8 products go through widening multiplies (smull) and pairwise
- * accumulation (sadalp). The entries a decode or a prefill spends its time in are vectorized:
+ * accumulation (sadalp). dot_neon_dotprod.c compiles this file again with NEON_DOTPROD for CPUs
+ * with the dot-product instructions (ARMv8.2+, HWCAP_ASIMDDP: Neoverse, Cortex-A76 on, Apple):
+ * the quantized tiles then use sdot, 4 products a lane per instruction. The entries a decode or a prefill spends its time in are vectorized:
  * the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16 decode and
  * prefill tiles, the plain f32 and f16 tiles (prefill, attention) and axpy; the others are the
  * reference functions (their share of a step is small). Tested against the reference by
@@ -72,6 +74,36 @@ static inline void dot4x4(int32x4_t *lo, int32x4_t *hi, int8x16_t w, int8x16_t x
 /* One superblock (16 rows x 32 weights of an interleaved group, see QROWS) against one token's
  * block: acc[v] (rows 4v..4v+3) += d_w * (xd * sum(u * x) - 8 * xs) for Q4_0's nibbles u = q + 8,
  * d_w * xd * sum(q * x) for Q8_0 (its stored bytes q + 128 made signed again). */
+#ifdef NEON_DOTPROD
+/* The same with the dot-product instruction (sdot): lane i of s[v] sums row 4v + i's 4 products. */
+static inline __attribute__((always_inline)) void q_superblock(const bool q4, const uint8_t *sb, const block_q8_0 *x, float xd, float xs,
+                                                                 float32x4_t acc[4]) {
+    int32x4_t s[4];
+    for (int v = 0; v < 4; v++) s[v] = vdupq_n_s32(0);
+    if (q4) {
+        const uint8x16_t m4 = vdupq_n_u8(0x0F);
+        for (int c = 0; c < 4; c++) {
+            int8x16_t xl = bcast4(x->qs + 4 * c), xh = bcast4(x->qs + 16 + 4 * c);
+            for (int v = 0; v < 4; v++) {
+                uint8x16_t u = vld1q_u8(sb + 32 + 64 * c + 16 * v);
+                s[v] = vdotq_s32(s[v], vreinterpretq_s8_u8(vandq_u8(u, m4)), xl);
+                s[v] = vdotq_s32(s[v], vreinterpretq_s8_u8(vshrq_n_u8(u, 4)), xh);
+            }
+        }
+    } else {
+        const uint8x16_t flip = vdupq_n_u8(0x80);
+        for (int c = 0; c < 8; c++) {
+            int8x16_t xv = bcast4(x->qs + 4 * c);
+            for (int v = 0; v < 4; v++) s[v] = vdotq_s32(s[v], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(sb + 32 + 64 * c + 16 * v), flip)), xv);
+        }
+    }
+    float32x4_t xdv = vdupq_n_f32(xd), corr = vdupq_n_f32(q4 ? 8.0f * xs : 0.0f);
+    for (int v = 0; v < 4; v++) {
+        float32x4_t d = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(sb + 8 * v)));
+        acc[v] = vfmaq_f32(acc[v], d, vsubq_f32(vmulq_f32(xdv, vcvtq_f32_s32(s[v])), corr));
+    }
+}
+#else
 static inline __attribute__((always_inline)) void q_superblock(const bool q4, const uint8_t *sb, const block_q8_0 *x, float xd, float xs,
                                                                  float32x4_t acc[4]) {
     int32x4_t lo[4], hi[4];
@@ -100,6 +132,7 @@ static inline __attribute__((always_inline)) void q_superblock(const bool q4, co
         acc[v] = vfmaq_f32(acc[v], d, vsubq_f32(vmulq_f32(xdv, sums), corr));
     }
 }
+#endif
 
 /* Both groups (anywhere in memory) against `rows` tokens, a token at a time, the two groups
  * superblock by superblock side by side (decode reads them as two streams at once, fetched
@@ -217,10 +250,20 @@ static void neon_axpy(float *y, float a, const float *x, int64_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-const dot_kernels *dot_kernels_neon(void) {
-    static const dot_kernels k = { "neon", neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32,
-                                   neon_gemm6x32_f16, neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16,
-                                   neon_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32,
-                                   ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, ref_gemm6x32_q8 };
+#define NEON_KERNELS                                                                                                  \
+    neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
+        neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, ref_exp_sum, ref_swiglu, \
+        ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL,     \
+        ref_gemm6x32_q8
+
+#ifdef NEON_DOTPROD
+const dot_kernels *dot_kernels_neon_dotprod(void) {
+    static const dot_kernels k = { "neon+dotprod", NEON_KERNELS };
     return &k;
 }
+#else
+const dot_kernels *dot_kernels_neon(void) {
+    static const dot_kernels k = { "neon", NEON_KERNELS };
+    return &k;
+}
+#endif

@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 bool dot_kernels_runnable(const dot_kernels *k) {
     if (!k) return false;
@@ -21,19 +25,21 @@ bool dot_kernels_runnable(const dot_kernels *k) {
 #endif
 #if defined(__aarch64__)
     if (k == dot_kernels_neon()) return true; /* Advanced SIMD is part of every AArch64 CPU */
+    if (k == dot_kernels_neon_dotprod()) return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
     return false;
 }
 
-enum { TABLES = 5 };
+enum { TABLES = 6 };
 
 /* Every table, widest first (the SIMD ones are NULL where not built). */
 static void all_tables(const dot_kernels *t[TABLES]) {
     t[0] = dot_kernels_avx512();
     t[1] = dot_kernels_avxvnni();
     t[2] = dot_kernels_avx2();
-    t[3] = dot_kernels_neon();
-    t[4] = dot_kernels_ref();
+    t[3] = dot_kernels_neon_dotprod();
+    t[4] = dot_kernels_neon();
+    t[5] = dot_kernels_ref();
 }
 
 const dot_kernels *dot_kernels_named(const char *name) {

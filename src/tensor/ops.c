@@ -200,6 +200,7 @@ const dot_kernels *dot_kernels_avx512(void) { return NULL; }
 #endif
 #if !defined(__aarch64__)
 const dot_kernels *dot_kernels_neon(void) { return NULL; }
+const dot_kernels *dot_kernels_neon_dotprod(void) { return NULL; }
 #endif
 
 void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {

@@ -229,15 +229,17 @@ void ref_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, in
 
 /* The tables. Each fast one is compiled for its ISA (AVX2 + FMA + F16C; the same with AVX-VNNI;
  * AVX-512 F/BW/VL/VNNI, with AVX512-BF16 where CPUID has it; AArch64 NEON, which every AArch64
- * CPU has): run it only where the CPU has that. They are NULL in builds for other architectures. */
+ * CPU has, and the same with the dot-product instructions): run it only where the CPU has that. They are NULL in builds for other architectures. */
 const dot_kernels *dot_kernels_ref(void);
 const dot_kernels *dot_kernels_avx2(void);
 const dot_kernels *dot_kernels_avxvnni(void);
 const dot_kernels *dot_kernels_avx512(void);
 const dot_kernels *dot_kernels_neon(void);
+const dot_kernels *dot_kernels_neon_dotprod(void);
 /* Whether this CPU runs table k (CPUID on x86-64; false for NULL). */
 bool dot_kernels_runnable(const dot_kernels *k);
-/* The table whose name is `name` ("reference", "avx2", "avx2+vnni", "avx512", "neon"), NULL for none. */
+/* The table whose name is `name` ("reference", "avx2", "avx2+vnni", "avx512", "neon", "neon+dotprod"),
+ * NULL for none. */
 const dot_kernels *dot_kernels_named(const char *name);
 /* The table the environment variable QWENC_KERNELS names when this CPU runs it (to measure a
  * narrower table on a wider machine), else the widest it runs; decided once per process. */

@@ -25,7 +25,7 @@ static uint16_t to_f16(float f) {
 }
 
 static void test_dot_tables(void) {
-    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     const dot_kernels *ref = dot_kernels_ref();
     int sizes[] = { 1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100, 257, 1000 };
     for (int k = 0; k < (int)(sizeof fast / sizeof *fast); k++) {
@@ -53,7 +53,7 @@ static void test_dot_tables(void) {
 }
 
 static void test_quant_dots(void) {
-    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    const dot_kernels *fast[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     const dot_kernels *ref = dot_kernels_ref();
     int blocks[] = { 1, 2, 3, 7, 32, 33, 64 };
     for (size_t s = 0; s < sizeof blocks / sizeof *blocks; s++) {
@@ -212,7 +212,7 @@ static void check_tile(const char *name, const char *kernel, const float *want, 
 }
 
 static void test_axpy_convert_gemm(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
         for (int n = 1; n < 70; n += 7) {
@@ -391,7 +391,7 @@ static void test_argmax(void) {
 }
 
 static void test_softmax_kernel(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
         for (int n = 1; n < 300; n += 13) {
@@ -422,7 +422,7 @@ static void test_softmax_kernel(void) {
 /* The 16-row kernels on interleaved groups, and the layout round trip (q_block, qtensor_row_f32). */
 /* The fast activation quantizer equals quantize_row_q8_0 bit for bit, ties and zeros included. */
 static void test_quantize_kernel(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
         for (int rep = 0; rep < 200; rep++) {
@@ -449,7 +449,7 @@ static void test_quantize_kernel(void) {
 /* Interleaved groups dequantize like plain rows, and the two-group tile reads any two groups
  * (here the first and the last of three, as decode pairs them) for one token. */
 static void test_interleaved_groups(void) {
-    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     int nbs[] = { 1, 2, 5, 32 };
     for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
         int nb = nbs[s], cols = nb * QK, rows = 48;
@@ -493,7 +493,7 @@ static void test_interleaved_groups(void) {
 /* The quantized prefill tile against the reference row dots, for every token count and for a
  * lone last group (g1 == g0). */
 static void test_quant_gemm_tile(void) {
-    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon() };
+    const dot_kernels *ks[] = { dot_kernels_ref(), dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     int nbs[] = { 1, 3, 8 };
     for (size_t s = 0; s < sizeof nbs / sizeof *nbs; s++) {
         int nb = nbs[s], cols = nb * QK;
