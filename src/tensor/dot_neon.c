@@ -31,31 +31,23 @@ static float neon_dot_f32(const float *a, const float *b, int64_t n) {
 /* 4 bf16 as f32: the bits moved to the top half. */
 static inline float32x4_t load_bf16x4(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
 
-static float neon_dot_bf16(const float *a, const uint16_t *b, int64_t n) {
-    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        s0 = vfmaq_f32(s0, vld1q_f32(a + i), load_bf16x4(b + i));
-        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), load_bf16x4(b + i + 4));
-    }
-    float s = vaddvq_f32(vaddq_f32(s0, s1));
-    for (; i < n; i++) s += a[i] * bf16_to_f32(b[i]);
-    return s;
-}
-
 static inline float32x4_t load_f16x4(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
-static float neon_dot_f16(const float *a, const uint16_t *b, int64_t n) {
+/* f32 activations against a row of 16-bit floats, bf16 or f16 (a constant in each caller). */
+static inline __attribute__((always_inline)) float dot_half(const float *a, const uint16_t *b, int64_t n, const bool bf16) {
     float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        s0 = vfmaq_f32(s0, vld1q_f32(a + i), load_f16x4(b + i));
-        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), load_f16x4(b + i + 4));
+        s0 = vfmaq_f32(s0, vld1q_f32(a + i), bf16 ? load_bf16x4(b + i) : load_f16x4(b + i));
+        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), bf16 ? load_bf16x4(b + i + 4) : load_f16x4(b + i + 4));
     }
     float s = vaddvq_f32(vaddq_f32(s0, s1));
-    for (; i < n; i++) s += a[i] * f16_to_f32(b[i]);
+    for (; i < n; i++) s += a[i] * (bf16 ? bf16_to_f32(b[i]) : f16_to_f32(b[i]));
     return s;
 }
+
+static float neon_dot_bf16(const float *a, const uint16_t *b, int64_t n) { return dot_half(a, b, n, true); }
+static float neon_dot_f16(const float *a, const uint16_t *b, int64_t n) { return dot_half(a, b, n, false); }
 
 /* The 4 activation bytes at p repeated over 16 lanes (once per row of a vector's 4 rows). */
 static inline int8x16_t bcast4(const int8_t *p) {
@@ -64,75 +56,53 @@ static inline int8x16_t bcast4(const int8_t *p) {
     return vreinterpretq_s8_s32(vdupq_n_s32(v));
 }
 
-/* w: 4 rows x 4 weights (16 bytes) times x: lo += rows 0-1's products in pairs (2 lanes a row),
- * hi += rows 2-3's. */
-static inline void dot4x4(int32x4_t *lo, int32x4_t *hi, int8x16_t w, int8x16_t x) {
-    *lo = vpadalq_s16(*lo, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
-    *hi = vpadalq_s16(*hi, vmull_high_s8(w, x));
+/* The integer sums of 4 rows of a superblock (one 16-byte vector of each chunk: 4 rows x 4
+ * weights). With the dot-product instruction (sdot), lane i is row i's sum; without, each row's
+ * products collect in pairs (widening multiply, pairwise accumulate), rows 0-1 in lo and 2-3 in
+ * hi, paired at the end. */
+#ifdef NEON_DOTPROD
+typedef struct row_sums { int32x4_t s; } row_sums;
+static inline void sums_add(row_sums *r, int8x16_t w, int8x16_t x) { r->s = vdotq_s32(r->s, w, x); }
+static inline int32x4_t sums_get(const row_sums *r) { return r->s; }
+#else
+typedef struct row_sums { int32x4_t lo, hi; } row_sums;
+static inline void sums_add(row_sums *r, int8x16_t w, int8x16_t x) {
+    r->lo = vpadalq_s16(r->lo, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    r->hi = vpadalq_s16(r->hi, vmull_high_s8(w, x));
 }
+static inline int32x4_t sums_get(const row_sums *r) { return vpaddq_s32(r->lo, r->hi); }
+#endif
 
 /* One superblock (16 rows x 32 weights of an interleaved group, see QROWS) against one token's
  * block: acc[v] (rows 4v..4v+3) += d_w * (xd * sum(u * x) - 8 * xs) for Q4_0's nibbles u = q + 8,
  * d_w * xd * sum(q * x) for Q8_0 (its stored bytes q + 128 made signed again). */
-#ifdef NEON_DOTPROD
-/* The same with the dot-product instruction (sdot): lane i of s[v] sums row 4v + i's 4 products. */
 static inline __attribute__((always_inline)) void q_superblock(const bool q4, const uint8_t *sb, const block_q8_0 *x, float xd, float xs,
                                                                  float32x4_t acc[4]) {
-    int32x4_t s[4];
-    for (int v = 0; v < 4; v++) s[v] = vdupq_n_s32(0);
+    row_sums s[4];
+    memset(s, 0, sizeof s);
     if (q4) {
         const uint8x16_t m4 = vdupq_n_u8(0x0F);
         for (int c = 0; c < 4; c++) {
             int8x16_t xl = bcast4(x->qs + 4 * c), xh = bcast4(x->qs + 16 + 4 * c);
             for (int v = 0; v < 4; v++) {
                 uint8x16_t u = vld1q_u8(sb + 32 + 64 * c + 16 * v);
-                s[v] = vdotq_s32(s[v], vreinterpretq_s8_u8(vandq_u8(u, m4)), xl);
-                s[v] = vdotq_s32(s[v], vreinterpretq_s8_u8(vshrq_n_u8(u, 4)), xh);
+                sums_add(&s[v], vreinterpretq_s8_u8(vandq_u8(u, m4)), xl);
+                sums_add(&s[v], vreinterpretq_s8_u8(vshrq_n_u8(u, 4)), xh);
             }
         }
     } else {
         const uint8x16_t flip = vdupq_n_u8(0x80);
         for (int c = 0; c < 8; c++) {
             int8x16_t xv = bcast4(x->qs + 4 * c);
-            for (int v = 0; v < 4; v++) s[v] = vdotq_s32(s[v], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(sb + 32 + 64 * c + 16 * v), flip)), xv);
+            for (int v = 0; v < 4; v++) sums_add(&s[v], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(sb + 32 + 64 * c + 16 * v), flip)), xv);
         }
     }
     float32x4_t xdv = vdupq_n_f32(xd), corr = vdupq_n_f32(q4 ? 8.0f * xs : 0.0f);
     for (int v = 0; v < 4; v++) {
         float32x4_t d = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(sb + 8 * v)));
-        acc[v] = vfmaq_f32(acc[v], d, vsubq_f32(vmulq_f32(xdv, vcvtq_f32_s32(s[v])), corr));
+        acc[v] = vfmaq_f32(acc[v], d, vsubq_f32(vmulq_f32(xdv, vcvtq_f32_s32(sums_get(&s[v]))), corr));
     }
 }
-#else
-static inline __attribute__((always_inline)) void q_superblock(const bool q4, const uint8_t *sb, const block_q8_0 *x, float xd, float xs,
-                                                                 float32x4_t acc[4]) {
-    int32x4_t lo[4], hi[4];
-    for (int v = 0; v < 4; v++) lo[v] = hi[v] = vdupq_n_s32(0);
-    if (q4) {
-        const uint8x16_t m4 = vdupq_n_u8(0x0F);
-        for (int c = 0; c < 4; c++) {
-            int8x16_t xl = bcast4(x->qs + 4 * c), xh = bcast4(x->qs + 16 + 4 * c);
-            for (int v = 0; v < 4; v++) {
-                uint8x16_t u = vld1q_u8(sb + 32 + 64 * c + 16 * v);
-                dot4x4(&lo[v], &hi[v], vreinterpretq_s8_u8(vandq_u8(u, m4)), xl);
-                dot4x4(&lo[v], &hi[v], vreinterpretq_s8_u8(vshrq_n_u8(u, 4)), xh);
-            }
-        }
-    } else {
-        const uint8x16_t flip = vdupq_n_u8(0x80);
-        for (int c = 0; c < 8; c++) {
-            int8x16_t xv = bcast4(x->qs + 4 * c);
-            for (int v = 0; v < 4; v++) dot4x4(&lo[v], &hi[v], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(sb + 32 + 64 * c + 16 * v), flip)), xv);
-        }
-    }
-    float32x4_t xdv = vdupq_n_f32(xd), corr = vdupq_n_f32(q4 ? 8.0f * xs : 0.0f);
-    for (int v = 0; v < 4; v++) {
-        float32x4_t sums = vcvtq_f32_s32(vpaddq_s32(lo[v], hi[v])); /* rows 4v..4v+3 */
-        float32x4_t d = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(sb + 8 * v)));
-        acc[v] = vfmaq_f32(acc[v], d, vsubq_f32(vmulq_f32(xdv, sums), corr));
-    }
-}
-#endif
 
 /* Both groups (anywhere in memory) against `rows` tokens, a token at a time, the two groups
  * superblock by superblock side by side (decode reads them as two streams at once, fetched
