@@ -3,10 +3,11 @@
  * bf16 extensions): the int8 products go through widening multiplies (smull) and pairwise
  * accumulation (sadalp). dot_neon_dotprod.c compiles this file again with NEON_DOTPROD for CPUs
  * with the dot-product instructions (ARMv8.2+, HWCAP_ASIMDDP: Neoverse, Cortex-A76 on, Apple):
- * the quantized tiles then use sdot, 4 products a lane per instruction. The entries a decode or a prefill spends its time in are vectorized:
- * the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16 decode and
- * prefill tiles, the plain f32 and f16 tiles (prefill, attention) and axpy; the others are the
- * reference functions (their share of a step is small). Tested against the reference by
+ * the quantized tiles then use sdot, 4 products a lane per instruction.
+ * The entries a decode or a prefill spends its time in are vectorized: the f32/f16/bf16 dot
+ * products, the quantized two-group tiles, the packed bf16 decode and prefill tiles, the plain
+ * f32 and f16 tiles (prefill, attention), the softmax exponentials, SwiGLU and axpy; the others
+ * are the reference functions (their share of a step is small). Tested against the reference by
  * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
 #include "tensor/tensor.h"
 
@@ -220,9 +221,72 @@ static void neon_axpy(float *y, float a, const float *x, int64_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* e^x as the AVX tiles compute it (Cephes' degree-7 polynomial on x - n ln2, times 2^n as two
+ * halves so that n up to 127 + 23 stays in range), 4 lanes. */
+static inline float32x4_t exp4(float32x4_t x) {
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-104.0f)), vdupq_n_f32(89.0f));
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    int32x4_t ni = vcvtq_s32_f32(n), n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
+    float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, vdupq_n_s32(127)), 23));
+    float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, vdupq_n_s32(127)), 23));
+    return vmulq_f32(vmulq_f32(p, s1), s2);
+}
+
+/* exp(d) where d >= EXP_SUM_FLOOR, else 0 (see dot_kernels.exp_sum). */
+static inline float32x4_t exp_floored(float32x4_t d) {
+    const float32x4_t floor = vdupq_n_f32(EXP_SUM_FLOOR);
+    return vreinterpretq_f32_u32(vandq_u32(vcgeq_f32(d, floor), vreinterpretq_u32_f32(exp4(vmaxq_f32(d, floor)))));
+}
+
+static float neon_exp_sum(float *x, int64_t n, float *max) {
+    float32x4_t mv = vdupq_n_f32(*max), sum = vdupq_n_f32(0);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) mv = vmaxq_f32(mv, vld1q_f32(x + i));
+    float m = vmaxvq_f32(mv);
+    for (int64_t t = i; t < n; t++) m = x[t] > m ? x[t] : m;
+    *max = m;
+    mv = vdupq_n_f32(m);
+    for (i = 0; i + 4 <= n; i += 4) {
+        float32x4_t e = exp_floored(vsubq_f32(vld1q_f32(x + i), mv));
+        vst1q_f32(x + i, e);
+        sum = vaddq_f32(sum, e);
+    }
+    float total = vaddvq_f32(sum);
+    if (i < n) { /* the tail through the same polynomial, padded below the floor */
+        float t[4];
+        for (int k = 0; k < 4; k++) t[k] = i + k < n ? x[i + k] - m : EXP_SUM_FLOOR - 1.0f;
+        vst1q_f32(t, exp_floored(vld1q_f32(t)));
+        for (int k = 0; i + k < n; k++) {
+            x[i + k] = t[k];
+            total += t[k];
+        }
+    }
+    return total;
+}
+
+static void neon_swiglu(float *a, const float *b, int64_t n) {
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t x = vld1q_f32(a + i);
+        float32x4_t silu = vdivq_f32(x, vaddq_f32(one, exp4(vnegq_f32(x))));
+        vst1q_f32(a + i, vmulq_f32(silu, vld1q_f32(b + i)));
+    }
+    if (i < n) ref_swiglu(a + i, b + i, n - i);
+}
+
 #define NEON_KERNELS                                                                                                  \
     neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
-        neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, ref_exp_sum, ref_swiglu, \
+        neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
         ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL,     \
         ref_gemm6x32_q8
 
