@@ -4,14 +4,17 @@
  * accumulation (sadalp). dot_neon_dotprod.c compiles this file again with NEON_DOTPROD for CPUs
  * with the dot-product instructions (ARMv8.2+, HWCAP_ASIMDDP: Neoverse, Cortex-A76 on, Apple):
  * the quantized tiles then use sdot, 4 products a lane per instruction.
- * The entries a decode or a prefill spends its time in are vectorized: the f32/f16/bf16 dot
- * products, the quantized two-group tiles, the packed bf16 decode and prefill tiles, the plain
- * f32 and f16 tiles (prefill, attention), the softmax exponentials, SwiGLU and axpy; the others
- * are the reference functions (their share of a step is small). Tested against the reference by
+ * Vectorized: the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16
+ * decode and prefill tiles, the plain f32 and f16 tiles (prefill, attention), the softmax
+ * exponentials, SwiGLU, RMSNorm, the activations' Q8_0 quantization (bit for bit), bf16
+ * widening and axpy. The reference functions serve the rest: plain-row quantized dots (matrices
+ * whose rows are not a multiple of 16), the q8_0 KV tile, f16 rounding of the cache, transposes
+ * and the --mmap bf16 tile conversion. Tested against the reference by
  * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
 #include "tensor/tensor.h"
 
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 
 static float neon_dot_f32(const float *a, const float *b, int64_t n) {
@@ -284,10 +287,50 @@ static void neon_swiglu(float *a, const float *b, int64_t n) {
     if (i < n) ref_swiglu(a + i, b + i, n - i);
 }
 
+/* out = x / rms(x) * w, the squares summed in double (two lanes, then added). */
+static void neon_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    float64x2_t s0 = vdupq_n_f64(0), s1 = s0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        float64x2_t lo = vcvt_f64_f32(vget_low_f32(v)), hi = vcvt_high_f64_f32(v);
+        s0 = vfmaq_f64(s0, lo, lo);
+        s1 = vfmaq_f64(s1, hi, hi);
+    }
+    double ss = vaddvq_f64(vaddq_f64(s0, s1));
+    for (; i < n; i++) ss += (double)x[i] * x[i];
+    float32x4_t scale = vdupq_n_f32((float)(1.0 / sqrt(ss / (double)n + eps)));
+    for (i = 0; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_f32(vmulq_f32(vld1q_f32(x + i), scale), vld1q_f32(w + i)));
+    for (; i < n; i++) out[i] = x[i] * vgetq_lane_f32(scale, 0) * w[i];
+}
+
+/* quantize_row_q8_0 bit for bit (the products rounded half away from zero by fcvtas, as roundf
+ * does), then q8_0_block_sums. */
+static void neon_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++) {
+        const float *v = x + b * QK;
+        float32x4_t m = vdupq_n_f32(0);
+        for (int i = 0; i < QK; i += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(v + i)));
+        float amax = vmaxvq_f32(m), d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        out[b].d = f32_to_f16(d);
+        for (int i = 0; i < QK; i += 8) {
+            int32x4_t q0 = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(v + i), id)), q1 = vcvtaq_s32_f32(vmulq_n_f32(vld1q_f32(v + i + 4), id));
+            vst1_s8(out[b].qs + i, vmovn_s16(vcombine_s16(vmovn_s32(q0), vmovn_s32(q1))));
+        }
+    }
+    q8_0_block_sums(out, n / QK, xd, xs);
+}
+
+static void neon_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, load_bf16x4(in + i));
+    for (; i < n; i++) out[i] = bf16_to_f32(in[i]);
+}
+
 #define NEON_KERNELS                                                                                                  \
     neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
         neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
-        ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL,     \
+        neon_rmsnorm, neon_bf16_to_f32, ref_bf16_tile_f32, neon_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, \
         ref_gemm6x32_q8
 
 #ifdef NEON_DOTPROD
