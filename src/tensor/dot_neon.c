@@ -7,9 +7,9 @@
  * Vectorized: the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16
  * decode and prefill tiles, the plain f32 and f16 tiles (prefill, attention), the softmax
  * exponentials, SwiGLU, RMSNorm, the activations' Q8_0 quantization (bit for bit), bf16
- * widening and axpy. The reference functions serve the rest: plain-row quantized dots (matrices
- * whose rows are not a multiple of 16), the q8_0 KV tile, f16 rounding of the cache, transposes
- * and the --mmap bf16 tile conversion. Tested against the reference by
+ * widening, the q8_0 KV cache's tile and axpy. The reference functions serve the rest: plain-row
+ * quantized dots (matrices whose rows are not a multiple of 16), f16 rounding of the cache,
+ * transposes and the --mmap bf16 tile conversion. Tested against the reference by
  * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
 #include "tensor/tensor.h"
 
@@ -146,7 +146,7 @@ static void neon_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block
     q_tile(true, g0, g1, x, xd, xs, ldx, nb, rows, out);
 }
 
-enum { WT_F32, WT_F16, WT_BF16X32 };
+enum { WT_F32, WT_F16, WT_I8, WT_BF16X32 };
 
 /* Step k of a tile's weights as eight f32 vectors, rows 0-31 in order (see dot_kernels). */
 static inline __attribute__((always_inline)) void load_w32(const void *wt, const int kind, int64_t k, float32x4_t w[8]) {
@@ -157,6 +157,15 @@ static inline __attribute__((always_inline)) void load_w32(const void *wt, const
             float16x8_t h = vreinterpretq_f16_u16(vld1q_u16((const uint16_t *)wt + k * 32 + 8 * i));
             w[2 * i] = vcvt_f32_f16(vget_low_f16(h));
             w[2 * i + 1] = vcvt_high_f32_f16(h);
+        }
+    } else if (kind == WT_I8) {
+        for (int h = 0; h < 2; h++) {
+            int8x16_t q = vld1q_s8((const int8_t *)wt + k * 32 + 16 * h);
+            int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_high_s8(q);
+            w[4 * h] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
+            w[4 * h + 1] = vcvtq_f32_s32(vmovl_high_s16(lo));
+            w[4 * h + 2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
+            w[4 * h + 3] = vcvtq_f32_s32(vmovl_high_s16(hi));
         }
     } else { /* packed bf16: word i holds row i (low half) and row 16 + i (high half) */
         for (int i = 0; i < 4; i++) {
@@ -196,7 +205,38 @@ static inline __attribute__((always_inline)) void gemm_rx32(const void *wt, cons
 GEMM_RX32(neon_gemm6x32_f32, float, WT_F32)
 GEMM_RX32(neon_gemm6x32_f16, uint16_t, WT_F16)
 GEMM_RX32(neon_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
+GEMM_RX32(neon_gemm6x32_i8, int8_t, WT_I8)
 #undef GEMM_RX32
+
+/* The q8 tile (see dot_kernels.gemm6x32_q8), a group of 32 steps at a time through the int8 tile:
+ * step scales fold into a copy of the activations, column scales multiply the group's sums into
+ * the total (as the AVX2 table does). */
+static void neon_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate,
+                             float *out) {
+    for (int64_t g = 0; g < n; g += 32, w += Q8G_BYTES) {
+        const float *scale = (const float *)w;
+        const int8_t *q = (const int8_t *)(w + 32 * sizeof(float));
+        int64_t len = n - g < 32 ? n - g : 32;
+        bool first = g == 0 && !accumulate;
+        if (step_scales) {
+            float xg[6 * 32];
+            for (int t = 0; t < rows; t++) {
+                int64_t k = 0;
+                for (; k + 4 <= len; k += 4) vst1q_f32(xg + t * 32 + k, vmulq_f32(vld1q_f32(x + t * ldx + g + k), vld1q_f32(scale + k)));
+                for (; k < len; k++) xg[t * 32 + k] = x[t * ldx + g + k] * scale[k];
+            }
+            neon_gemm6x32_i8(q, xg, 32, len, rows, !first, out);
+            continue;
+        }
+        float part[6 * 32];
+        neon_gemm6x32_i8(q, x + g, ldx, len, rows, false, part);
+        for (int t = 0; t < rows; t++)
+            for (int i = 0; i < 32; i += 4) {
+                float32x4_t p = vmulq_f32(vld1q_f32(part + t * 32 + i), vld1q_f32(scale + i));
+                vst1q_f32(out + t * 32 + i, first ? p : vaddq_f32(vld1q_f32(out + t * 32 + i), p));
+            }
+    }
+}
 
 /* One token against two packed bf16 groups, both read at once, column by column. */
 static void neon_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
@@ -331,7 +371,7 @@ static void neon_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
         neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
         neon_rmsnorm, neon_bf16_to_f32, ref_bf16_tile_f32, neon_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, \
-        ref_gemm6x32_q8
+        neon_gemm6x32_q8
 
 #ifdef NEON_DOTPROD
 const dot_kernels *dot_kernels_neon_dotprod(void) {
