@@ -7,9 +7,9 @@
  * Vectorized: the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16
  * decode and prefill tiles, the plain f32 and f16 tiles (prefill, attention), the softmax
  * exponentials, SwiGLU, RMSNorm, the activations' Q8_0 quantization (bit for bit), bf16
- * widening, the q8_0 KV cache's tile and axpy. The reference functions serve the rest: plain-row
- * quantized dots (matrices whose rows are not a multiple of 16), f16 rounding of the cache,
- * transposes and the --mmap bf16 tile conversion. Tested against the reference by
+ * widening, f16 rounding, the q8_0 KV cache's tile and axpy. The reference functions serve the
+ * rest: plain-row quantized dots (matrices whose rows are not a multiple of 16), transposes and
+ * the --mmap bf16 tile conversion. Tested against the reference by
  * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
 #include "tensor/tensor.h"
 
@@ -361,6 +361,14 @@ static void neon_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float
     q8_0_block_sums(out, n / QK, xd, xs);
 }
 
+/* f32_to_f16 of each element: fcvtn rounds to nearest even, subnormals and infinities included,
+ * as the reference does (NaN payloads aside, as in the x86 tables). */
+static void neon_f32_to_f16_row(const float *in, uint16_t *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1_u16(out + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(in + i))));
+    for (; i < n; i++) out[i] = f32_to_f16(in[i]);
+}
+
 static void neon_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(out + i, load_bf16x4(in + i));
@@ -370,7 +378,7 @@ static void neon_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
 #define NEON_KERNELS                                                                                                  \
     neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
         neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
-        neon_rmsnorm, neon_bf16_to_f32, ref_bf16_tile_f32, neon_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, \
+        neon_rmsnorm, neon_bf16_to_f32, ref_bf16_tile_f32, neon_quantize_q8_0, neon_f32_to_f16_row, ref_transpose, NULL, NULL, \
         neon_gemm6x32_q8
 
 #ifdef NEON_DOTPROD
