@@ -7,9 +7,9 @@
  * Vectorized: the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16
  * decode and prefill tiles, the plain f32 and f16 tiles (prefill, attention), the softmax
  * exponentials, SwiGLU, RMSNorm, the activations' Q8_0 quantization (bit for bit), bf16
- * widening, f16 rounding, the q8_0 KV cache's tile and axpy. The reference functions serve the
- * rest: plain-row quantized dots (matrices whose rows are not a multiple of 16), transposes and
- * the --mmap bf16 tile conversion. Tested against the reference by
+ * widening, f16 rounding, the q8_0 KV cache's tile, the plain-row quantized dots (matrices whose
+ * rows are not a multiple of 16) and axpy. The reference functions serve the rest: transposes
+ * and the --mmap bf16 tile conversion. Tested against the reference by
  * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
 #include "tensor/tensor.h"
 
@@ -76,6 +76,43 @@ static inline void sums_add(row_sums *r, int8x16_t w, int8x16_t x) {
 }
 static inline int32x4_t sums_get(const row_sums *r) { return vpaddq_s32(r->lo, r->hi); }
 #endif
+
+/* The sum of 16 products of signed bytes, added to acc's lanes. */
+static inline int32x4_t dot16_i8(int32x4_t acc, int8x16_t w, int8x16_t x) {
+#ifdef NEON_DOTPROD
+    return vdotq_s32(acc, w, x);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    return vpadalq_s16(acc, vmull_high_s8(w, x));
+#endif
+}
+
+/* Plain rows of blocks (matrices whose rows are not a multiple of QROWS): as ref_dot_q8_0 and
+ * ref_dot_q4_0, each block's integer dot scaled by both scales. */
+static float neon_dot_q8_0(const block_q8_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n) {
+    (void)xs;
+    float s = 0;
+    for (int64_t b = 0; b < n; b++) {
+        int32x4_t acc = dot16_i8(vdupq_n_s32(0), vld1q_s8(w[b].qs), vld1q_s8(x[b].qs));
+        acc = dot16_i8(acc, vld1q_s8(w[b].qs + 16), vld1q_s8(x[b].qs + 16));
+        s += (float)vaddvq_s32(acc) * f16_to_f32(w[b].d) * xd[b];
+    }
+    return s;
+}
+
+static float neon_dot_q4_0(const block_q4_0 *w, const block_q8_0 *x, const float *xd, const float *xs, int64_t n) {
+    (void)xs;
+    const int8x16_t eight = vdupq_n_s8(8);
+    float s = 0;
+    for (int64_t b = 0; b < n; b++) {
+        uint8x16_t u = vld1q_u8(w[b].qs);
+        int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(u, vdupq_n_u8(0x0F))), eight);
+        int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(u, 4)), eight);
+        int32x4_t acc = dot16_i8(dot16_i8(vdupq_n_s32(0), lo, vld1q_s8(x[b].qs)), hi, vld1q_s8(x[b].qs + 16));
+        s += (float)vaddvq_s32(acc) * f16_to_f32(w[b].d) * xd[b];
+    }
+    return s;
+}
 
 /* One superblock (16 rows x 32 weights of an interleaved group, see QROWS) against one token's
  * block: acc[v] (rows 4v..4v+3) += d_w * (xd * sum(u * x) - 8 * xs) for Q4_0's nibbles u = q + 8,
@@ -376,7 +413,7 @@ static void neon_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
 }
 
 #define NEON_KERNELS                                                                                                  \
-    neon_dot_f32, neon_dot_bf16, neon_dot_f16, ref_dot_q8_0, ref_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
+    neon_dot_f32, neon_dot_bf16, neon_dot_f16, neon_dot_q8_0, neon_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
         neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
         neon_rmsnorm, neon_bf16_to_f32, ref_bf16_tile_f32, neon_quantize_q8_0, neon_f32_to_f16_row, ref_transpose, NULL, NULL, \
         neon_gemm6x32_q8
