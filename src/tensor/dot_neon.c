@@ -8,8 +8,8 @@
  * decode and prefill tiles, the plain f32 and f16 tiles (prefill, attention), the softmax
  * exponentials, SwiGLU, RMSNorm, the activations' Q8_0 quantization (bit for bit), bf16
  * widening, f16 rounding, the q8_0 KV cache's tile, the plain-row quantized dots (matrices whose
- * rows are not a multiple of 16) and axpy. The reference functions serve the rest: transposes
- * and the --mmap bf16 tile conversion. Tested against the reference by
+ * rows are not a multiple of 16), transposes, the --mmap bf16 tile conversion and axpy: every
+ * entry. (The bf16 dot-product entries are NULL, as on x86 CPUs without AVX512-BF16.) Tested against the reference by
  * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
 #include "tensor/tensor.h"
 
@@ -412,10 +412,51 @@ static void neon_bf16_to_f32(const uint16_t *in, float *out, int64_t n) {
     for (; i < n; i++) out[i] = bf16_to_f32(in[i]);
 }
 
+/* In-register transpose of 4 vectors of 4 floats (m[i][j] -> m[j][i]). */
+static inline void transpose4x4(float32x4_t m[4]) {
+    float32x4x2_t a = vtrnq_f32(m[0], m[1]), b = vtrnq_f32(m[2], m[3]);
+    m[0] = vreinterpretq_f32_f64(vzip1q_f64(vreinterpretq_f64_f32(a.val[0]), vreinterpretq_f64_f32(b.val[0])));
+    m[1] = vreinterpretq_f32_f64(vzip1q_f64(vreinterpretq_f64_f32(a.val[1]), vreinterpretq_f64_f32(b.val[1])));
+    m[2] = vreinterpretq_f32_f64(vzip2q_f64(vreinterpretq_f64_f32(a.val[0]), vreinterpretq_f64_f32(b.val[0])));
+    m[3] = vreinterpretq_f32_f64(vzip2q_f64(vreinterpretq_f64_f32(a.val[1]), vreinterpretq_f64_f32(b.val[1])));
+}
+
+/* out[c * ld_out + r] = in[r * ld_in + c], 4 x 4 at a time (the edges element by element). */
+static void neon_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        int64_t c = 0;
+        for (; c + 4 <= cols; c += 4) {
+            float32x4_t m[4];
+            for (int i = 0; i < 4; i++) m[i] = vld1q_f32(in + (r + i) * ld_in + c);
+            transpose4x4(m);
+            for (int i = 0; i < 4; i++) vst1q_f32(out + (c + i) * ld_out + r, m[i]);
+        }
+        for (; c < cols; c++)
+            for (int i = 0; i < 4; i++) out[c * ld_out + r + i] = in[(r + i) * ld_in + c];
+    }
+    for (; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) out[c * ld_out + r] = in[r * ld_in + c];
+}
+
+/* 32 bf16 rows (row i at w + i * stride) to the f32 tile [n][32], 4 rows x 4 columns at a time. */
+static void neon_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile) {
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4)
+        for (int i = 0; i < 32; i += 4) {
+            float32x4_t m[4];
+            for (int j = 0; j < 4; j++) m[j] = load_bf16x4(w + (i + j) * stride + k);
+            transpose4x4(m);
+            for (int j = 0; j < 4; j++) vst1q_f32(tile + (k + j) * 32 + i, m[j]);
+        }
+    for (; k < n; k++)
+        for (int i = 0; i < 32; i++) tile[k * 32 + i] = bf16_to_f32(w[i * stride + k]);
+}
+
 #define NEON_KERNELS                                                                                                  \
     neon_dot_f32, neon_dot_bf16, neon_dot_f16, neon_dot_q8_0, neon_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
         neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
-        neon_rmsnorm, neon_bf16_to_f32, ref_bf16_tile_f32, neon_quantize_q8_0, neon_f32_to_f16_row, ref_transpose, NULL, NULL, \
+        neon_rmsnorm, neon_bf16_to_f32, neon_bf16_tile_f32, neon_quantize_q8_0, neon_f32_to_f16_row, neon_transpose, NULL, NULL, \
         neon_gemm6x32_q8
 
 #ifdef NEON_DOTPROD
