@@ -341,34 +341,10 @@ GEMM_PLAIN(avx2_gemm6x32_f16, uint16_t, WT_F16)
 GEMM_PLAIN(avx2_gemm6x32_i8, int8_t, WT_I8)
 GEMM_RX32(avx2_gemm6x32_bf16x32, uint16_t, PACKED_HALF, PACKED_KIND)
 
-/* The q8 tile (see dot_kernels.gemm6x32_q8), a group of 32 steps at a time through the plain int8
- * half-tiles: step scales fold into a copy of the activations, column scales multiply the
- * group's sums into the total. */
+/* The q8 tile (see dot_kernels.gemm6x32_q8) through the int8 tile (gemm6x32_q8_by_groups). */
 static void avx2_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate,
                              float *out) {
-    for (int64_t g = 0; g < n; g += 32, w += Q8G_BYTES) {
-        const float *scale = (const float *)w;
-        const int8_t *q = (const int8_t *)(w + 32 * sizeof(float));
-        int64_t len = n - g < 32 ? n - g : 32;
-        bool first = g == 0 && !accumulate;
-        if (step_scales) {
-            float xg[6 * 32];
-            for (int t = 0; t < rows; t++) {
-                int64_t k = 0;
-                for (; k + 8 <= len; k += 8) _mm256_storeu_ps(xg + t * 32 + k, _mm256_mul_ps(_mm256_loadu_ps(x + t * ldx + g + k), _mm256_loadu_ps(scale + k)));
-                for (; k < len; k++) xg[t * 32 + k] = x[t * ldx + g + k] * scale[k];
-            }
-            avx2_gemm6x32_i8(q, xg, 32, len, rows, !first, out);
-            continue;
-        }
-        float part[6 * 32];
-        avx2_gemm6x32_i8(q, x + g, ldx, len, rows, false, part);
-        for (int t = 0; t < rows; t++)
-            for (int i = 0; i < 32; i += 8) {
-                __m256 p = _mm256_mul_ps(_mm256_loadu_ps(part + t * 32 + i), _mm256_loadu_ps(scale + i));
-                _mm256_storeu_ps(out + t * 32 + i, first ? p : _mm256_add_ps(_mm256_loadu_ps(out + t * 32 + i), p));
-            }
-    }
+    gemm6x32_q8_by_groups(avx2_gemm6x32_i8, w, step_scales, x, ldx, n, rows, accumulate, out);
 }
 
 /* Two packed groups side by side for one token, each read once: a 64-byte step is two loads of 8

@@ -245,34 +245,10 @@ GEMM_RX32(neon_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
 GEMM_RX32(neon_gemm6x32_i8, int8_t, WT_I8)
 #undef GEMM_RX32
 
-/* The q8 tile (see dot_kernels.gemm6x32_q8), a group of 32 steps at a time through the int8 tile:
- * step scales fold into a copy of the activations, column scales multiply the group's sums into
- * the total (as the AVX2 table does). */
+/* The q8 tile (see dot_kernels.gemm6x32_q8) through the int8 tile (gemm6x32_q8_by_groups). */
 static void neon_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate,
                              float *out) {
-    for (int64_t g = 0; g < n; g += 32, w += Q8G_BYTES) {
-        const float *scale = (const float *)w;
-        const int8_t *q = (const int8_t *)(w + 32 * sizeof(float));
-        int64_t len = n - g < 32 ? n - g : 32;
-        bool first = g == 0 && !accumulate;
-        if (step_scales) {
-            float xg[6 * 32];
-            for (int t = 0; t < rows; t++) {
-                int64_t k = 0;
-                for (; k + 4 <= len; k += 4) vst1q_f32(xg + t * 32 + k, vmulq_f32(vld1q_f32(x + t * ldx + g + k), vld1q_f32(scale + k)));
-                for (; k < len; k++) xg[t * 32 + k] = x[t * ldx + g + k] * scale[k];
-            }
-            neon_gemm6x32_i8(q, xg, 32, len, rows, !first, out);
-            continue;
-        }
-        float part[6 * 32];
-        neon_gemm6x32_i8(q, x + g, ldx, len, rows, false, part);
-        for (int t = 0; t < rows; t++)
-            for (int i = 0; i < 32; i += 4) {
-                float32x4_t p = vmulq_f32(vld1q_f32(part + t * 32 + i), vld1q_f32(scale + i));
-                vst1q_f32(out + t * 32 + i, first ? p : vaddq_f32(vld1q_f32(out + t * 32 + i), p));
-            }
-    }
+    gemm6x32_q8_by_groups(neon_gemm6x32_i8, w, step_scales, x, ldx, n, rows, accumulate, out);
 }
 
 /* One token against two packed bf16 groups, both read at once, column by column. */

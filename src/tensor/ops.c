@@ -130,6 +130,27 @@ void ref_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t
         }
 }
 
+void gemm6x32_q8_by_groups(gemm6x32_i8_fn tile, const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows,
+                           bool accumulate, float *out) {
+    for (int64_t g = 0; g < n; g += 32, w += Q8G_BYTES) {
+        const float *scale = (const float *)w;
+        const int8_t *q = (const int8_t *)(w + 32 * sizeof(float));
+        int64_t len = n - g < 32 ? n - g : 32;
+        bool first = g == 0 && !accumulate;
+        if (step_scales) {
+            float xg[6 * 32];
+            for (int t = 0; t < rows; t++)
+                for (int64_t k = 0; k < len; k++) xg[t * 32 + k] = x[t * ldx + g + k] * scale[k];
+            tile(q, xg, 32, len, rows, !first, out);
+            continue;
+        }
+        float part[6 * 32];
+        tile(q, x + g, ldx, len, rows, false, part);
+        for (int t = 0; t < rows; t++)
+            for (int i = 0; i < 32; i++) out[t * 32 + i] = first ? part[t * 32 + i] * scale[i] : out[t * 32 + i] + part[t * 32 + i] * scale[i];
+    }
+}
+
 void ref_gemm6x32_bf16x32(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
     for (int t = 0; t < rows; t++)
         for (int r = 0; r < 32; r++) {

@@ -131,6 +131,12 @@ void ref_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n);
 void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 enum { Q8G_BYTES = 32 * 4 + 32 * 32 }; /* a q8 group: 32 scales, 32 x 32 int8 */
 void ref_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+/* gemm6x32_q8 through a SIMD table's int8 tile (gemm6x32_f32 with int8 weights [n][32]), a group
+ * of 32 steps at a time: step scales fold into a copy of the activations, column scales multiply
+ * each group's sums into the total (the AVX2 and NEON tables' gemm6x32_q8). */
+typedef void (*gemm6x32_i8_fn)(const int8_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+void gemm6x32_q8_by_groups(gemm6x32_i8_fn tile, const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows,
+                           bool accumulate, float *out);
 void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n);
 void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
