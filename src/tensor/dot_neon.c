@@ -1,16 +1,11 @@
 /* AArch64 Advanced SIMD (NEON) kernels: every AArch64 CPU has them, so this table is taken
- * there without a feature check. Only base ARMv8.0 instructions are used (no dot-product or
- * bf16 extensions): the int8 products go through widening multiplies (smull) and pairwise
- * accumulation (sadalp). dot_neon_dotprod.c compiles this file again with NEON_DOTPROD for CPUs
- * with the dot-product instructions (ARMv8.2+, HWCAP_ASIMDDP: Neoverse, Cortex-A76 on, Apple):
- * the quantized tiles then use sdot, 4 products a lane per instruction.
- * Vectorized: the f32/f16/bf16 dot products, the quantized two-group tiles, the packed bf16
- * decode and prefill tiles, the plain f32 and f16 tiles (prefill, attention), the softmax
- * exponentials, SwiGLU, RMSNorm, the activations' Q8_0 quantization (bit for bit), bf16
- * widening, f16 rounding, the q8_0 KV cache's tile, the plain-row quantized dots (matrices whose
- * rows are not a multiple of 16), transposes, the --mmap bf16 tile conversion and axpy: every
- * entry. (The bf16 dot-product entries are NULL, as on x86 CPUs without AVX512-BF16.) Tested against the reference by
- * test_kernels like the x86 tables (on this project's x86 machines only under emulation). */
+ * there without a feature check, and uses base ARMv8.0 instructions only: the int8 products go
+ * through widening multiplies (smull) and pairwise accumulation (sadalp). dot_neon_dotprod.c
+ * compiles this file again with NEON_DOTPROD for CPUs with the dot-product instructions (ARMv8.2+,
+ * HWCAP_ASIMDDP: Neoverse, Cortex-A76 on, Apple): the int8 products then use sdot, 4 a lane per
+ * instruction. Every entry is vectorized but the bf16 dot-product ones, NULL as on x86 CPUs
+ * without AVX512-BF16. Tested against the reference by test_kernels like the x86 tables (on this
+ * project's x86 machines only under emulation). */
 #include "tensor/tensor.h"
 
 #include <arm_neon.h>
@@ -60,32 +55,27 @@ static inline int8x16_t bcast4(const int8_t *p) {
     return vreinterpretq_s8_s32(vdupq_n_s32(v));
 }
 
-/* The integer sums of 4 rows of a superblock (one 16-byte vector of each chunk: 4 rows x 4
- * weights). With the dot-product instruction (sdot), lane i is row i's sum; without, each row's
- * products collect in pairs (widening multiply, pairwise accumulate), rows 0-1 in lo and 2-3 in
- * hi, paired at the end. */
+/* Signed-byte products. dot16_i8: acc's lanes + the 16 products of w and x (sdot: 4 per lane;
+ * without it, pairs of widened products, add_products8). row_sums: the integer sums of 4 rows of
+ * a superblock (one 16-byte vector of each chunk: 4 rows x 4 weights), lane i row i's with sdot;
+ * without, rows 0-1 in lo and 2-3 in hi (2 lanes a row), paired at the end. */
 #ifdef NEON_DOTPROD
+static inline int32x4_t dot16_i8(int32x4_t acc, int8x16_t w, int8x16_t x) { return vdotq_s32(acc, w, x); }
 typedef struct row_sums { int32x4_t s; } row_sums;
-static inline void sums_add(row_sums *r, int8x16_t w, int8x16_t x) { r->s = vdotq_s32(r->s, w, x); }
+static inline void sums_add(row_sums *r, int8x16_t w, int8x16_t x) { r->s = dot16_i8(r->s, w, x); }
 static inline int32x4_t sums_get(const row_sums *r) { return r->s; }
 #else
+static inline int32x4_t add_products8(int32x4_t acc, int8x8_t w, int8x8_t x) { return vpadalq_s16(acc, vmull_s8(w, x)); }
+static inline int32x4_t dot16_i8(int32x4_t acc, int8x16_t w, int8x16_t x) {
+    return add_products8(add_products8(acc, vget_low_s8(w), vget_low_s8(x)), vget_high_s8(w), vget_high_s8(x));
+}
 typedef struct row_sums { int32x4_t lo, hi; } row_sums;
 static inline void sums_add(row_sums *r, int8x16_t w, int8x16_t x) {
-    r->lo = vpadalq_s16(r->lo, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
-    r->hi = vpadalq_s16(r->hi, vmull_high_s8(w, x));
+    r->lo = add_products8(r->lo, vget_low_s8(w), vget_low_s8(x));
+    r->hi = add_products8(r->hi, vget_high_s8(w), vget_high_s8(x));
 }
 static inline int32x4_t sums_get(const row_sums *r) { return vpaddq_s32(r->lo, r->hi); }
 #endif
-
-/* The sum of 16 products of signed bytes, added to acc's lanes. */
-static inline int32x4_t dot16_i8(int32x4_t acc, int8x16_t w, int8x16_t x) {
-#ifdef NEON_DOTPROD
-    return vdotq_s32(acc, w, x);
-#else
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
-    return vpadalq_s16(acc, vmull_high_s8(w, x));
-#endif
-}
 
 /* Plain rows of blocks (matrices whose rows are not a multiple of QROWS): as ref_dot_q8_0 and
  * ref_dot_q4_0, each block's integer dot scaled by both scales. */
