@@ -71,7 +71,7 @@ static void bench_usage(FILE *f) {
                "threads reading 1 GiB) right after each repetition: the probe beside the fastest decode.\n"
                "--json prints one JSON line instead.\n\n" CLI_MMAP_HELP CLI_PREFILL_HELP
                "\nThe kernels are the widest this CPU runs (the model line names them); the environment\n"
-               "variable QWENC_KERNELS=avx2, avx2+vnni or reference measures a narrower table instead.\n");
+               "variable QWENC_KERNELS=avx2, avx2+vnni, neon or reference measures a narrower table instead.\n");
 }
 
 int cmd_bench(int argc, char **argv) {
