@@ -388,15 +388,18 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
 #undef GEMM_PLAIN
 
 /* One group (16 rows) against R tokens (prefill): each 64-byte chunk is loaded (Q4_0: its
- * nibbles unpacked) once for all R; each token's sums (as in q4_superblock / q8_superblock with
- * VNNI) stay in registers over a superblock and are scaled into out[t * 32 ..] (rows 0-15 of the
- * token's 32) after it. Q8_0 only with VNNI: without it each token needs its own signed copy of
- * the weights, and the per-token path is as fast. */
+ * nibbles unpacked; Q8_0 without VNNI: made signed) once for all R; each token's sums (as in
+ * q4_superblock / q8_superblock) stay in registers over a superblock and are scaled into
+ * out[t * 32 ..] (rows 0-15 of the token's 32) after it. */
 static inline __attribute__((always_inline)) void q_group_rx16(const bool q4, const uint8_t *g, const block_q8_0 *x, const float *xd, const float *xs,
                                                                int64_t ldx, int64_t nb, float *out, const int R) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const size_t sb_bytes = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
-    const float offset = q4 ? 8.0f : 128.0f;
+#ifdef AVX_VNNI
+    const float offset = q4 ? 8.0f : 128.0f; /* the stored bytes are q + 128 */
+#else
+    const float offset = q4 ? 8.0f : 0.0f; /* made signed below */
+#endif
     for (int t = 0; t < R; t++) {
         _mm256_storeu_ps(out + t * 32, _mm256_setzero_ps());
         _mm256_storeu_ps(out + t * 32 + 8, _mm256_setzero_ps());
@@ -418,18 +421,30 @@ static inline __attribute__((always_inline)) void q_group_rx16(const bool q4, co
                     p[t][1] = dot4_pair(p[t][1], lo1, xl, hi1, xh);
                 }
             }
-        } else { /* Q8_0: only the VNNI build comes here (avx2_gemm_q8_0_x16) */
-#ifdef AVX_VNNI
+        } else {
             for (int c = 0; c < 8; c++) {
                 __m256i w0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * c)), w1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * c));
+#ifdef AVX_VNNI
 #pragma GCC unroll 4
                 for (int t = 0; t < R; t++) {
                     __m256i xv = bcast4(x[t * ldx + b].qs + 4 * c);
                     p[t][0] = dpbusd(p[t][0], w0, xv);
                     p[t][1] = dpbusd(p[t][1], w1, xv);
                 }
-            }
+#else
+                /* the weights signed once for all tokens, then as in q8_superblock: |x| times w
+                 * with x's sign, each product pair widened at once (two would overflow 16 bits) */
+                const __m256i flip = _mm256_set1_epi8((char)0x80);
+                w0 = _mm256_xor_si256(w0, flip);
+                w1 = _mm256_xor_si256(w1, flip);
+#pragma GCC unroll 4
+                for (int t = 0; t < R; t++) {
+                    __m256i xv = bcast4(x[t * ldx + b].qs + 4 * c), ax = _mm256_sign_epi8(xv, xv);
+                    p[t][0] = _mm256_add_epi32(p[t][0], sum4_u8_i8(ax, _mm256_sign_epi8(w0, xv)));
+                    p[t][1] = _mm256_add_epi32(p[t][1], sum4_u8_i8(ax, _mm256_sign_epi8(w1, xv)));
+                }
 #endif
+            }
         }
         __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16)));
 #pragma GCC unroll 4
@@ -464,16 +479,11 @@ static inline __attribute__((always_inline)) void q_tiles(const bool q4, const u
 }
 
 /* Quantized tiles: one token (decode) reads both groups side by side with prefetch; more tokens
- * go through q_tiles (Q8_0 without VNNI: both groups per token in turn). */
+ * go through q_tiles. */
 static void avx2_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                                int64_t nb, int rows, float *out) {
-#ifdef AVX_VNNI
-    if (rows > 1) {
-        q_tiles(false, g0, g1, x, xd, xs, ldx, nb, rows, out);
-        return;
-    }
-#endif
-    for (int t = 0; t < rows; t++) dot16_pair(false, g0, g1, x + t * ldx, xd + t * ldx, xs + t * ldx, nb, out + t * 32, rows == 1);
+    if (rows == 1) dot16_pair(false, g0, g1, x, xd, xs, nb, out, true);
+    else q_tiles(false, g0, g1, x, xd, xs, ldx, nb, rows, out);
 }
 
 static void avx2_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
