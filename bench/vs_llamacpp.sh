@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # qwenc vs llama.cpp on the same machine, in one run, on the same synthetic weights (Qwen3-0.6B
 # shape unless SHAPE says otherwise) at bf16, Q8_0 and Q4_0: pp and tg tokens/s side by side, with ratios.
-#   bench/vs_llamacpp.sh [PP=512] [TG=128] [THREADS=all CPUs] [KV=f16|f32|q8_0] [SHAPE=qwen3-0.6b] [LAYERS=all]
+#   [DEPTH=D] bench/vs_llamacpp.sh [PP=512] [TG=128] [THREADS=all CPUs] [KV=f16|f32|q8_0] [SHAPE=qwen3-0.6b] [LAYERS=all]
+# tg decodes after DEPTH positions of context in both engines: by default PP (it continues the pp
+# prompt); DEPTH=0 decodes from an empty context, as llama-bench's tg does.
 # Both engines keep their KV cache in the same type (KV; f16 is llama.cpp's default, f32 qwenc's; for q8_0
 # llama.cpp runs with flash attention, without which it cannot quantize V).
 # SHAPE is any `qwenc synth --shape` (qwen3-30b-a3b: the MoE; LAYERS=4 writes a 4-layer slice).
@@ -16,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)} kv=${4:-f16} shape=${5:-qwen3-0.6b} layers=${6:-}
+depth=${DEPTH:-$pp}
 work=${QWENC_BENCH_DIR:-bench/out}
 mkdir -p "$work"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -27,7 +30,7 @@ llama_dir=bench node_flags="" variant=""
 case "${QWENC_KERNELS:-}" in avx2) variant=haswell ;; avx2+vnni) variant=alderlake ;; esac
 if [ -n "$variant" ]; then
   llama_dir=$work/llama-$variant node_flags=--preserve-symlinks
-  if [ ! -f $llama_dir/llama_bench.mjs ]; then
+  if [ ! -f $llama_dir/.complete ]; then
     # every package linked but the prebuilt one, whose bins keep only libggml-cpu-$variant.so
     pkg=bench/node_modules/@node-llama-cpp/linux-x64 own=$llama_dir/node_modules/@node-llama-cpp/linux-x64
     mkdir -p $own/bins/linux-x64
@@ -38,13 +41,14 @@ if [ -n "$variant" ]; then
     for f in $pkg/bins/linux-x64/*; do
       case $(basename $f) in libggml-cpu-$variant.so) cp $f $own/bins/linux-x64/ ;; libggml-cpu-*) ;; *) cp $f $own/bins/linux-x64/ ;; esac
     done
-    cp bench/llama_bench.mjs $llama_dir/
+    touch $llama_dir/.complete
   fi
+  cp bench/llama_bench.mjs $llama_dir/ # this checkout's, whenever the copy was made
 fi
 name=$shape${layers:+-${layers}l}
 model=$work/$name
 [ -f $model/model.safetensors ] || build/qwenc synth --shape $shape $model ${layers:+--layers $layers} --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
-printf 'machine: %s, %s threads, %s KV cache in both engines, %s%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name" \
+printf 'machine: %s, %s threads, %s KV cache in both engines, %s, tg after %s positions%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name" "$depth" \
   "${variant:+, qwenc kernels $QWENC_KERNELS, llama.cpp $variant build}"
 printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth)"
 # one line of the table: row NAME QWENC_JSON LLAMA_JSON
@@ -62,13 +66,13 @@ for fmt in bf16 q8_0 q4_0; do
   gguf=$work/$name-$fmt.gguf
   [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
   quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
-  q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads $quant --kv-type $kv --json)
+  q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads $quant --kv-type $kv --json)
   gguf_path=$(realpath $gguf)
-  l=$(cd $llama_dir && node $node_flags llama_bench.mjs "$gguf_path" $pp $tg $threads $kv 2>/dev/null | tail -1)
+  l=$(cd $llama_dir && node $node_flags llama_bench.mjs "$gguf_path" $pp $tg $threads $kv $depth 2>/dev/null | tail -1)
   row $fmt "$q" "$l"
   if [ $fmt = bf16 ] && [ "$llama_dir" = bench ] && grep -qw avx512_bf16 /proc/cpuinfo; then
     # bf16 activations in prefill, as llama.cpp's bf16 path has them (qwenc's default keeps them f32)
-    q=$(build/qwenc bench -m $model -p $pp -n $tg -t $threads --bf16-prefill --kv-type $kv --json)
+    q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads --bf16-prefill --kv-type $kv --json)
     row bf16-a "$q" "$l"
   fi
 done

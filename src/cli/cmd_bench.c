@@ -64,8 +64,10 @@ static double anon_rss_mb(void) {
 }
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16|q8_0] [--mmap] [--bf16-prefill] [--json]\n\n"
-               "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg).\n"
+    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16|q8_0] [--mmap] [--bf16-prefill] [--json]\n\n"
+               "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg) after\n"
+               "DEPTH positions of context: by default the prompt's; -d 0 decodes from an empty context, as\n"
+               "llama-bench's tg does (a longer depth is prefilled, untimed, after the prompt).\n"
                "Reports the best of -r repetitions (default 2): tokens/s, time to first token, peak RSS, and\n"
                "the GB/s a decode step reads (weights and KV cache) against the memory bandwidth, probed (all\n"
                "threads reading 1 GiB) right after each repetition: the probe beside the fastest decode.\n"
@@ -76,7 +78,8 @@ static void bench_usage(FILE *f) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v, *quant = NULL, *kv_type = NULL;
-    int pp = 512, tg = 128, threads = 0, reps = 2;
+    int pp = 512, tg = 128, depth = 0, threads = 0, reps = 2;
+    bool depth_given = false;
     bool json = false, mmap = false, bf16_prefill = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { bench_usage(stdout); return 0; }
@@ -84,6 +87,7 @@ int cmd_bench(int argc, char **argv) {
                  cli_flag_value(argc, argv, &i, "--kv-type", &kv_type)) {}
         else if (cli_flag_value(argc, argv, &i, "-p", &v)) pp = atoi(v);
         else if (cli_flag_value(argc, argv, &i, "-n", &v)) tg = atoi(v);
+        else if (cli_flag_value(argc, argv, &i, "-d", &v)) depth = atoi(v), depth_given = true;
         else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = atoi(v);
         else if (cli_flag_value(argc, argv, &i, "-r", &v)) reps = atoi(v);
         else if (!strcmp(argv[i], "--json")) json = true;
@@ -91,7 +95,12 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc bench: unknown option '%s'\n", argv[i]); bench_usage(stderr); return 2; }
     }
-    if (!model || pp < 1 || tg < 1 || reps < 1) { fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive\n"); return 2; }
+    if (!depth_given) depth = pp;
+    if (!model || pp < 1 || tg < 1 || reps < 1 || depth < 0) {
+        fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive, -d not negative\n");
+        return 2;
+    }
+    int prompt = depth > pp ? depth : pp; /* tokens of random prompt: the timed batch, then any depth beyond it */
     qwen_error *err = NULL;
     double t_load = clock_seconds();
     qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = threads, .quant = quant, .kv_type = kv_type, .mmap = mmap, .bf16_prefill = bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
@@ -99,12 +108,12 @@ int cmd_bench(int argc, char **argv) {
     t_load = clock_seconds() - t_load;
     double anon_after_load = anon_rss_mb();
     int32_t vocab = qwen_model_vocab_size(m);
-    qwen_session *s = qwen_session_new(m, pp + tg + 8, &err);
+    qwen_session *s = qwen_session_new(m, prompt + tg + 8, &err);
     float *logits = malloc((size_t)vocab * sizeof(float));
-    int32_t *ids = malloc((size_t)pp * sizeof *ids);
+    int32_t *ids = malloc((size_t)prompt * sizeof *ids);
     if (!s || !logits || !ids) { free(logits); free(ids); qwen_model_close(m); return cli_fail("bench", err); }
     uint64_t x = 12345;
-    for (int i = 0; i < pp; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; ids[i] = (int32_t)(x % 150000); }
+    for (int i = 0; i < prompt; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; ids[i] = (int32_t)(x % 150000); }
     /* the probe runs right after each repetition, and the bandwidth reported is the one measured
      * beside the fastest decode (this VM's bandwidth swings by a third from minute to minute) */
     double best_pp = 1e9, best_tg = 1e9, bw = 0, rss_mb = 0;
@@ -114,6 +123,9 @@ int cmd_bench(int argc, char **argv) {
         qwen_session_truncate(s, 0);
         double t0 = clock_seconds();
         if (qwen_session_forward(s, ids, (size_t)pp, logits, false, &err)) { rc = cli_fail("bench", err); break; }
+        double pp_s = clock_seconds() - t0;
+        if (depth < pp) qwen_session_truncate(s, (size_t)depth);
+        else if (depth > pp && qwen_session_forward(s, ids + pp, (size_t)(depth - pp), logits, false, &err)) { rc = cli_fail("bench", err); break; }
         double t1 = clock_seconds();
         for (int k = 0; k < tg; k++) {
             int32_t next = (int32_t)argmax_f32(logits, vocab); /* greedy, as qwen_sampler at temperature 0 */
@@ -129,21 +141,21 @@ int cmd_bench(int argc, char **argv) {
                 fprintf(stderr, "qwenc bench: no memory for the bandwidth probe (1 GiB): bandwidth not measured\n");
         }
         double bw_now = probe.buf ? bw_probe_run(&probe) : 0;
-        if (t1 - t0 < best_pp) best_pp = t1 - t0;
+        if (pp_s < best_pp) best_pp = pp_s;
         if (t2 - t1 < best_tg) { best_tg = t2 - t1; bw = bw_now; }
     }
     if (probe.buf) bw_probe_close(&probe);
     if (!rc) {
         double pp_tps = pp / best_pp, tg_tps = tg / best_tg;
-        /* a decode step reads every weight and the KV cache so far (pp + tg / 2 positions on average) */
+        /* a decode step reads every weight and the KV cache so far (depth + tg / 2 positions on average) */
         double weights_gbps = (double)qwen_model_weight_bytes(m) * tg_tps / 1e9;
-        double kv_gbps = (double)qwen_model_kv_bytes_per_position(m) * (pp + tg / 2.0) * tg_tps / 1e9;
+        double kv_gbps = (double)qwen_model_kv_bytes_per_position(m) * (depth + tg / 2.0) * tg_tps / 1e9;
         double gbps = weights_gbps + kv_gbps;
         if (json) {
-            printf("{\"pp\": %d, \"tg\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"ttft_s\": %.4f, \"load_s\": %.3f, \"peak_rss_mb\": %.1f, "
+            printf("{\"pp\": %d, \"tg\": %d, \"depth\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"ttft_s\": %.4f, \"load_s\": %.3f, \"peak_rss_mb\": %.1f, "
                    "\"anon_rss_after_load_mb\": %.1f, \"anon_rss_mb\": %.1f, \"weight_gb\": %.4f, \"decode_gb_s\": %.2f, \"decode_weights_gb_s\": %.2f, "
                    "\"decode_kv_gb_s\": %.2f, \"mem_bw_gb_s\": ",
-                   pp, tg, pp_tps, tg_tps, best_pp, t_load, rss_mb, anon_after_load, anon_rss_mb(), qwen_model_weight_bytes(m) / 1e9, gbps,
+                   pp, tg, depth, pp_tps, tg_tps, best_pp, t_load, rss_mb, anon_after_load, anon_rss_mb(), qwen_model_weight_bytes(m) / 1e9, gbps,
                    weights_gbps, kv_gbps);
             if (bw > 0) printf("%.2f}\n", bw);
             else printf("null}\n"); /* not measured */
@@ -151,7 +163,8 @@ int cmd_bench(int argc, char **argv) {
             printf("model   %s\n", qwen_model_describe(m));
             printf("load    %.3f s\n", t_load);
             printf("pp%-4d  %8.2f tok/s   (time to first token %.3f s)\n", pp, pp_tps, best_pp);
-            printf("tg%-4d  %8.2f tok/s   (reads %.2f GB/s: weights %.2f + KV cache %.2f", tg, tg_tps, gbps, weights_gbps, kv_gbps);
+            printf("tg%-4d  %8.2f tok/s   (after %d positions; reads %.2f GB/s: weights %.2f + KV cache %.2f", tg, tg_tps, depth, gbps, weights_gbps,
+                   kv_gbps);
             if (bw > 0) printf(" = %.0f%% of the measured %.1f GB/s memory bandwidth)\n", 100 * gbps / bw, bw);
             else printf("; memory bandwidth not measured)\n");
             printf("memory  %.1f MB not file-backed after load (weights packed or quantized into memory, tables), %.1f MB after\n"

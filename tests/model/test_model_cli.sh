@@ -137,6 +137,12 @@ for opts in "--kv-type f32" "--kv-type f16" "--kv-type q8_0" "--kv-type f16 --bf
   python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['pp_tok_s'] > 0 and d['tg_tok_s'] > 0 and d['weight_gb'] > 0.3, d" "$out" \
     && ok "synth + bench ($opts)" || bad "synth + bench ($opts) [$out]"
 done
+# -d: the decode's context depth (default: the prompt's), shorter, none, or longer (prefilled untimed)
+for d in 0 3 20; do
+  out=$($bin bench -m $tmp/synth -p 8 -n 2 -d $d -r 1 -t 2 --json 2>&1)
+  python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['depth'] == int(sys.argv[2]) and d['tg_tok_s'] > 0, d" "$out" $d \
+    && ok "bench -d $d" || bad "bench -d $d [$out]"
+done
 rm -rf $tmp/synth
 
 # without memory for the 1 GiB bandwidth probe, bench still reports its speeds (bandwidth null, a note on stderr);
@@ -158,6 +164,7 @@ check_error() {
 check_error run-missing-dir $bin run -m $tmp/nope -p hi
 check_error logits-missing-dir $bin logits -m $tmp/nope --ids 1 -o $tmp/x.npy
 check_error hub-missing $bin run -m Qwen/NotThere -p hi
+check_error bench-negative-depth $bin bench -m $golden/models/qwen3-tiny -d -1
 mkdir -p $tmp/empty && echo '{"model_type": "qwen3"' > $tmp/empty/config.json
 check_error run-bad-config $bin run -m $tmp/empty -p hi
 check_error logits-id-range $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,99999 -o $tmp/x.npy
