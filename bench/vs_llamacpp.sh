@@ -50,7 +50,7 @@ model=$work/$name
 [ -f $model/model.safetensors ] || build/qwenc synth --shape $shape $model ${layers:+--layers $layers} --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
 printf 'machine: %s, %s threads, %s KV cache in both engines, %s, tg after %s positions%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name" "$depth" \
   "${variant:+, qwenc kernels $QWENC_KERNELS, llama.cpp $variant build}"
-printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth)"
+printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth: best read, sustained)"
 # one line of the table: row NAME QWENC_JSON LLAMA_JSON
 row() {
   python3 - "$1" "$2" "$3" <<'PY'
@@ -58,7 +58,8 @@ import json, sys
 fmt, q, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(f"{fmt:6} {q['pp_tok_s']:12.1f} {l['pp_tok_s']:12.1f} {q['pp_tok_s']/l['pp_tok_s']:6.2f}x   "
       f"{q['tg_tok_s']:12.1f} {l['tg_tok_s']:12.1f} {q['tg_tok_s']/l['tg_tok_s']:6.2f}x   "
-      f"{q['decode_gb_s']:.1f} GB/s = {100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f}"
+      f"{q['decode_gb_s']:.1f} GB/s = {100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f} "
+      f"({100*q['decode_gb_s']/q['mem_bw_mean_gb_s']:.0f}% of {q['mem_bw_mean_gb_s']:.1f} sustained)"
       if q['mem_bw_gb_s'] else f"{q['decode_gb_s']:.1f} GB/s (bandwidth not measured)")
 PY
 }
