@@ -1,5 +1,7 @@
 /* qwenc bench: prompt processing (pp) and generation (tg) speed, time to first token, peak RSS,
  * and decode bandwidth against the machine's measured memory bandwidth. */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -81,28 +83,48 @@ static void bench_usage(FILE *f) {
                "variable QWENC_KERNELS=avx2, avx2+vnni, neon or reference measures a narrower table instead.\n");
 }
 
+/* When argv[*i] is `flag`: its value, a whole decimal number, into *dst (advancing *i past it);
+ * returns 1, or -1 with a message when the value is not such a number. 0: another argument. */
+static int int_flag(int argc, char **argv, int *i, const char *flag, int *dst) {
+    const char *v;
+    if (!cli_flag_value(argc, argv, i, flag, &v)) return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < INT_MIN || n > INT_MAX) {
+        fprintf(stderr, "qwenc bench: %s wants a whole number, not '%s'\n", flag, v);
+        return -1;
+    }
+    *dst = (int)n;
+    return 1;
+}
+
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *v, *quant = NULL, *kv_type = NULL;
+    const char *model = NULL, *quant = NULL, *kv_type = NULL;
     int pp = 512, tg = 128, depth = 0, threads = 0, reps = 2;
     bool depth_given = false;
+    int got;
     bool json = false, mmap = false, bf16_prefill = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { bench_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--quant", &quant) ||
                  cli_flag_value(argc, argv, &i, "--kv-type", &kv_type)) {}
-        else if (cli_flag_value(argc, argv, &i, "-p", &v)) pp = atoi(v);
-        else if (cli_flag_value(argc, argv, &i, "-n", &v)) tg = atoi(v);
-        else if (cli_flag_value(argc, argv, &i, "-d", &v)) depth = atoi(v), depth_given = true;
-        else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = atoi(v);
-        else if (cli_flag_value(argc, argv, &i, "-r", &v)) reps = atoi(v);
+        else if ((got = int_flag(argc, argv, &i, "-d", &depth)) != 0) {
+            if (got < 0) return 2;
+            depth_given = true;
+        } else if ((got = int_flag(argc, argv, &i, "-p", &pp)) != 0 || (got = int_flag(argc, argv, &i, "-n", &tg)) != 0 ||
+                   (got = int_flag(argc, argv, &i, "-t", &threads)) != 0 || (got = int_flag(argc, argv, &i, "-r", &reps)) != 0) {
+            if (got < 0) return 2;
+        }
         else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--mmap")) mmap = true;
         else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc bench: unknown option '%s'\n", argv[i]); bench_usage(stderr); return 2; }
     }
     if (!depth_given) depth = pp;
-    if (!model || pp < 1 || tg < 1 || reps < 1 || depth < 0) {
-        fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive, -d not negative\n");
+    enum { MOST = 1 << 24 }; /* tokens for -p, -n and -d each: their sum stays an int */
+    if (!model || pp < 1 || tg < 1 || reps < 1 || depth < 0 || pp > MOST || tg > MOST || depth > MOST) {
+        fprintf(stderr, "qwenc bench: -m MODEL is required; -p, -n, -r positive, -d not negative (-p, -n, -d at most %d)\n", MOST);
         return 2;
     }
     int prompt = depth > pp ? depth : pp; /* tokens of random prompt: the timed batch, then any depth beyond it */

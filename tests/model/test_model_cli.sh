@@ -167,6 +167,8 @@ check_error run-missing-dir $bin run -m $tmp/nope -p hi
 check_error logits-missing-dir $bin logits -m $tmp/nope --ids 1 -o $tmp/x.npy
 check_error hub-missing $bin run -m Qwen/NotThere -p hi
 check_error bench-negative-depth $bin bench -m $golden/models/qwen3-tiny -d -1
+check_error bench-huge-depth $bin bench -m $golden/models/qwen3-tiny -d 2147483647
+check_error bench-bad-number $bin bench -m $golden/models/qwen3-tiny -p 12x
 mkdir -p $tmp/empty && echo '{"model_type": "qwen3"' > $tmp/empty/config.json
 check_error run-bad-config $bin run -m $tmp/empty -p hi
 check_error logits-id-range $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,99999 -o $tmp/x.npy
