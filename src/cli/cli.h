@@ -68,5 +68,11 @@ void cli_print_ids(FILE *f, const int32_t *ids, size_t n);
 qwen_tokenizer *cli_open_tokenizer(const char *spec, qwen_error **err);
 /* True when argv[i] is `flag` and a value follows; advances i past the value into *value. */
 int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char **value);
+/* `flag`'s value v as a whole decimal int / a real number / an unsigned 64-bit integer (the whole
+ * string, in range); anything else prints "qwenc: FLAG wants ..." and exits with status 2, as a
+ * missing value does. */
+int cli_int(const char *flag, const char *v);
+float cli_real(const char *flag, const char *v);
+uint64_t cli_u64(const char *flag, const char *v);
 
 #endif

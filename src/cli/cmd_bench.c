@@ -1,7 +1,5 @@
 /* qwenc bench: prompt processing (pp) and generation (tg) speed, time to first token, peak RSS,
  * and decode bandwidth against the machine's measured memory bandwidth. */
-#include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -83,39 +81,20 @@ static void bench_usage(FILE *f) {
                "variable QWENC_KERNELS=avx2, avx2+vnni, neon or reference measures a narrower table instead.\n");
 }
 
-/* When argv[*i] is `flag`: its value, a whole decimal number, into *dst (advancing *i past it);
- * returns 1, or -1 with a message when the value is not such a number. 0: another argument. */
-static int int_flag(int argc, char **argv, int *i, const char *flag, int *dst) {
-    const char *v;
-    if (!cli_flag_value(argc, argv, i, flag, &v)) return 0;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (end == v || *end || errno || n < INT_MIN || n > INT_MAX) {
-        fprintf(stderr, "qwenc bench: %s wants a whole number, not '%s'\n", flag, v);
-        return -1;
-    }
-    *dst = (int)n;
-    return 1;
-}
-
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *quant = NULL, *kv_type = NULL;
+    const char *model = NULL, *v, *quant = NULL, *kv_type = NULL;
     int pp = 512, tg = 128, depth = 0, threads = 0, reps = 2;
     bool depth_given = false;
-    int got;
     bool json = false, mmap = false, bf16_prefill = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { bench_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--quant", &quant) ||
                  cli_flag_value(argc, argv, &i, "--kv-type", &kv_type)) {}
-        else if ((got = int_flag(argc, argv, &i, "-d", &depth)) != 0) {
-            if (got < 0) return 2;
-            depth_given = true;
-        } else if ((got = int_flag(argc, argv, &i, "-p", &pp)) != 0 || (got = int_flag(argc, argv, &i, "-n", &tg)) != 0 ||
-                   (got = int_flag(argc, argv, &i, "-t", &threads)) != 0 || (got = int_flag(argc, argv, &i, "-r", &reps)) != 0) {
-            if (got < 0) return 2;
-        }
+        else if (cli_flag_value(argc, argv, &i, "-p", &v)) pp = cli_int("-p", v);
+        else if (cli_flag_value(argc, argv, &i, "-n", &v)) tg = cli_int("-n", v);
+        else if (cli_flag_value(argc, argv, &i, "-d", &v)) depth = cli_int("-d", v), depth_given = true;
+        else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = cli_int("-t", v);
+        else if (cli_flag_value(argc, argv, &i, "-r", &v)) reps = cli_int("-r", v);
         else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--mmap")) mmap = true;
         else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;

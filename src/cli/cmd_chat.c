@@ -69,7 +69,7 @@ int cmd_chat(int argc, char **argv) {
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "-s", &system) ||
                  cli_flag_value(argc, argv, &i, "--system", &system) || cli_flag_value(argc, argv, &i, "--dump-prompts", &dump_path) ||
                  cli_flag_value(argc, argv, &i, "--tools", &tools_path)) {}
-        else if (cli_flag_value(argc, argv, &i, "-c", &v)) ctx_size = atoi(v);
+        else if (cli_flag_value(argc, argv, &i, "-c", &v)) ctx_size = cli_int("-c", v);
         else if (!strcmp(argv[i], "--no-think")) thinking = false;
         else if (!strcmp(argv[i], "--hide-reasoning")) show_reasoning = false;
         else if (cli_gen_opts_parse(&g, argc, argv, &i)) {}

@@ -72,7 +72,7 @@ int cmd_logits(int argc, char **argv) {
     int32_t *ids = parse_ids(ids_arg, &n);
     if (!ids) { fprintf(stderr, "qwenc logits: --ids must be a comma-separated list of token ids\n"); return 2; }
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = atoi(threads), .quant = quant, .mmap = mmap, .bf16_prefill = bf16_prefill }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = cli_int("-t", threads), .quant = quant, .mmap = mmap, .bf16_prefill = bf16_prefill }, &err);
     if (!m) { free(ids); return cli_fail("logits", err); }
     int rc = 0;
     size_t vocab = (size_t)qwen_model_vocab_size(m);

@@ -23,6 +23,6 @@ int cmd_quantize(int argc, char **argv) {
     if (!in || !out) { fprintf(stderr, "qwenc quantize: MODEL and OUT_DIR are required\n"); quantize_usage(stderr); return 2; }
     qwen_error *err = NULL;
     fprintf(stderr, "qwenc quantize: %s -> %s (%s)...\n", in, out, type);
-    if (qwen_model_save_quantized(in, out, type, atoi(threads), &err)) return cli_fail("quantize", err);
+    if (qwen_model_save_quantized(in, out, type, cli_int("-t", threads), &err)) return cli_fail("quantize", err);
     return 0;
 }

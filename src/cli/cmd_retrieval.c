@@ -50,8 +50,8 @@ int cmd_embed(int argc, char **argv) {
                    "e.g. \"Instruct: Given a web search query, retrieve relevant passages that answer the query\\nQuery:...\".\n\n" CLI_PREFILL_HELP);
             return 0;
         } else if (cli_flag_value(argc, argv, &i, "-m", &model)) {
-        } else if (cli_flag_value(argc, argv, &i, "--dims", &v)) j.dims = atoi(v);
-        else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = atoi(v);
+        } else if (cli_flag_value(argc, argv, &i, "--dims", &v)) j.dims = cli_int("--dims", v);
+        else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = cli_int("-t", v);
         else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc embed: unknown option '%s'\n", argv[i]); return 2; }
     }
@@ -89,7 +89,7 @@ int cmd_rerank(int argc, char **argv) {
             return 0;
         } else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "-q", &j.query) ||
                    cli_flag_value(argc, argv, &i, "--instruction", &j.instruction)) {
-        } else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = atoi(v);
+        } else if (cli_flag_value(argc, argv, &i, "-t", &v)) threads = cli_int("-t", v);
         else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
         else { fprintf(stderr, "qwenc rerank: unknown option '%s'\n", argv[i]); return 2; }
     }

@@ -77,8 +77,8 @@ int cmd_synth(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { synth_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "--shape", &shape_name) || cli_flag_value(argc, argv, &i, "--tokenizer", &tok_dir)) {}
-        else if (cli_flag_value(argc, argv, &i, "--layers", &v)) layers = atoi(v);
-        else if (cli_flag_value(argc, argv, &i, "--seed", &v)) seed = strtoull(v, NULL, 10);
+        else if (cli_flag_value(argc, argv, &i, "--layers", &v)) layers = cli_int("--layers", v);
+        else if (cli_flag_value(argc, argv, &i, "--seed", &v)) seed = cli_u64("--seed", v);
         else if (argv[i][0] != '-' && !out) out = argv[i];
         else { fprintf(stderr, "qwenc synth: unknown option '%s'\n", argv[i]); synth_usage(stderr); return 2; }
     }

@@ -1,4 +1,6 @@
 /* qwenc: the command-line entry point. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,35 @@ int cli_flag_value(int argc, char **argv, int *i, const char *flag, const char *
     return 1;
 }
 
+static _Noreturn void bad_number(const char *flag, const char *v, const char *what) {
+    fprintf(stderr, "qwenc: %s wants %s, not '%s'\n", flag, what, v);
+    exit(2);
+}
+
+int cli_int(const char *flag, const char *v) {
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < INT_MIN || n > INT_MAX) bad_number(flag, v, "a whole number");
+    return (int)n;
+}
+
+float cli_real(const char *flag, const char *v) {
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (end == v || *end || errno || x != x) bad_number(flag, v, "a number");
+    return x;
+}
+
+uint64_t cli_u64(const char *flag, const char *v) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v || *end || errno || *v == '-') bad_number(flag, v, "a whole number from 0");
+    return (uint64_t)n;
+}
+
 void cli_load_progress(void *user, const char *stage, double fraction) {
     int *shown = user, percent = (int)(fraction * 100);
     if (!isatty(STDERR_FILENO) || (shown && *shown == percent)) return;
@@ -93,17 +124,17 @@ void cli_gen_opts_init(cli_gen_opts *g) {
 
 int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i) {
     const char *v;
-    if (cli_flag_value(argc, argv, i, "-n", &v)) g->n_predict = atoi(v);
-    else if (cli_flag_value(argc, argv, i, "-t", &v)) g->threads = atoi(v);
+    if (cli_flag_value(argc, argv, i, "-n", &v)) g->n_predict = cli_int("-n", v);
+    else if (cli_flag_value(argc, argv, i, "-t", &v)) g->threads = cli_int("-t", v);
     else if (cli_flag_value(argc, argv, i, "--quant", &v)) g->quant = v;
     else if (cli_flag_value(argc, argv, i, "--kv-type", &v)) g->kv_type = v;
-    else if (cli_flag_value(argc, argv, i, "--temp", &v)) { g->over.temperature = strtof(v, NULL); g->have_temp = true; }
-    else if (cli_flag_value(argc, argv, i, "--top-k", &v)) { g->over.top_k = atoi(v); g->have_top_k = true; }
-    else if (cli_flag_value(argc, argv, i, "--top-p", &v)) { g->over.top_p = strtof(v, NULL); g->have_top_p = true; }
-    else if (cli_flag_value(argc, argv, i, "--min-p", &v)) { g->over.min_p = strtof(v, NULL); g->have_min_p = true; }
-    else if (cli_flag_value(argc, argv, i, "--repeat-penalty", &v)) { g->over.repetition_penalty = strtof(v, NULL); g->have_rep = true; }
-    else if (cli_flag_value(argc, argv, i, "--presence-penalty", &v)) { g->over.presence_penalty = strtof(v, NULL); g->have_pres = true; }
-    else if (cli_flag_value(argc, argv, i, "--seed", &v)) { g->over.seed = strtoull(v, NULL, 10); g->have_seed = true; }
+    else if (cli_flag_value(argc, argv, i, "--temp", &v)) { g->over.temperature = cli_real("--temp", v); g->have_temp = true; }
+    else if (cli_flag_value(argc, argv, i, "--top-k", &v)) { g->over.top_k = cli_int("--top-k", v); g->have_top_k = true; }
+    else if (cli_flag_value(argc, argv, i, "--top-p", &v)) { g->over.top_p = cli_real("--top-p", v); g->have_top_p = true; }
+    else if (cli_flag_value(argc, argv, i, "--min-p", &v)) { g->over.min_p = cli_real("--min-p", v); g->have_min_p = true; }
+    else if (cli_flag_value(argc, argv, i, "--repeat-penalty", &v)) { g->over.repetition_penalty = cli_real("--repeat-penalty", v); g->have_rep = true; }
+    else if (cli_flag_value(argc, argv, i, "--presence-penalty", &v)) { g->over.presence_penalty = cli_real("--presence-penalty", v); g->have_pres = true; }
+    else if (cli_flag_value(argc, argv, i, "--seed", &v)) { g->over.seed = cli_u64("--seed", v); g->have_seed = true; }
     else if (!strcmp(argv[*i], "--ignore-eos")) g->ignore_eos = true;
     else if (!strcmp(argv[*i], "--mmap")) g->mmap = true;
     else if (!strcmp(argv[*i], "--bf16-prefill")) g->bf16_prefill = true;

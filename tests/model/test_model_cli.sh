@@ -169,6 +169,9 @@ check_error hub-missing $bin run -m Qwen/NotThere -p hi
 check_error bench-negative-depth $bin bench -m $golden/models/qwen3-tiny -d -1
 check_error bench-huge-depth $bin bench -m $golden/models/qwen3-tiny -d 2147483647
 check_error bench-bad-number $bin bench -m $golden/models/qwen3-tiny -p 12x
+check_error run-bad-count $bin run -m $golden/models/qwen3-tiny -p hi -n 5x
+check_error run-bad-temp $bin run -m $golden/models/qwen3-tiny -p hi --temp abc
+check_error run-negative-seed $bin run -m $golden/models/qwen3-tiny -p hi --seed -1
 mkdir -p $tmp/empty && echo '{"model_type": "qwen3"' > $tmp/empty/config.json
 check_error run-bad-config $bin run -m $tmp/empty -p hi
 check_error logits-id-range $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,99999 -o $tmp/x.npy
