@@ -1,6 +1,6 @@
 /* The thread pool runs every index of a loop exactly once, on any number of threads, when one
- * thread is much slower than the others (its share is then taken from the back), and for loops
- * smaller than the pool. */
+ * thread is much slower than the others (its share is then taken from the back), for loops
+ * smaller than the pool, and after pauses long enough for the workers to fall asleep. */
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +46,16 @@ int main(void) {
                 /* a thread that sleeps at every index leaves most of a large share to the others */
                 if (slow >= 0 && threads > 1 && n == 1000) CHECK(stolen > 0, "%d threads: no index of slow thread %d's share was taken over", threads, slow);
             }
+        /* loops far apart: the workers stop spinning and sleep in between, and each loop wakes them */
+        for (int rep = 0; rep < 4 && threads > 1; rep++) {
+            nanosleep(&(struct timespec){ 0, 30000000 }, NULL);
+            atomic_int calls[64] = { 0 }, by[64] = { 0 };
+            job j = { calls, by, -1, threads, 0 };
+            thread_pool_run(pool, 64, count, &j);
+            int wrong = 0;
+            for (int i = 0; i < 64; i++) wrong += atomic_load(&calls[i]) != 1;
+            CHECK(!wrong, "%d threads, after a pause: %d indices not run exactly once", threads, wrong);
+        }
         thread_pool_free(pool);
     }
     thread_pool_run(NULL, 5, count, &(job){ (atomic_int[5]){ 0 }, (atomic_int[5]){ 0 }, -1, 1, 0 }); /* no pool: inline */
