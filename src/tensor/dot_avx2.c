@@ -350,7 +350,7 @@ static void avx2_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x,
 /* Two packed groups side by side for one token, each read once: a 64-byte step is two loads of 8
  * words, whose low halves are rows 0-7 / 8-15 and high halves rows 16-23 / 24-31 (QDT_BF16X32), in
  * 4 accumulators per group (enough chains for a memory-bound step); both streams prefetched
- * DECODE_PREFETCH ahead, non-temporally. */
+ * DECODE_PREFETCH_BF16 ahead, non-temporally. */
 static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out) {
     const uint16_t *w[2] = { w0, w1 };
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
@@ -364,7 +364,7 @@ static void avx2_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const flo
 #pragma GCC unroll 2
         for (int g = 0; g < 2; g++) {
             const uint16_t *p = w[g] + k * 32;
-            _mm_prefetch((const char *)p + DECODE_PREFETCH, _MM_HINT_NTA);
+            _mm_prefetch((const char *)p + DECODE_PREFETCH_BF16, _MM_HINT_NTA);
             __m256i a = _mm256_loadu_si256((const __m256i *)p), e = _mm256_loadu_si256((const __m256i *)(p + 16));
             c[g][0] = _mm256_fmadd_ps(b, _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), c[g][0]);
             c[g][1] = _mm256_fmadd_ps(b, _mm256_castsi256_ps(_mm256_slli_epi32(e, 16)), c[g][1]);

@@ -368,8 +368,8 @@ static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const f
 #pragma GCC unroll 2
         for (int g = 0; g < 2; g++) {
             __m512 u0, u1, v0, v1;
-            _mm_prefetch((const char *)(w[g] + k * 32) + DECODE_PREFETCH, _MM_HINT_NTA);
-            _mm_prefetch((const char *)(w[g] + k * 32) + DECODE_PREFETCH + 64, _MM_HINT_NTA);
+            _mm_prefetch((const char *)(w[g] + k * 32) + DECODE_PREFETCH_BF16, _MM_HINT_NTA);
+            _mm_prefetch((const char *)(w[g] + k * 32) + DECODE_PREFETCH_BF16 + 64, _MM_HINT_NTA);
             load_w32(w[g], WT_BF16X32, k, &u0, &u1);
             load_w32(w[g], WT_BF16X32, k + 1, &v0, &v1);
             c[g][0] = _mm512_fmadd_ps(b, u0, c[g][0]);

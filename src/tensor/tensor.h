@@ -254,9 +254,14 @@ const dot_kernels *dot_kernels_best(void);
 /* How far ahead a decode step's weights are prefetched by the SIMD decode tiles, non-temporally
  * (prefetchnta: into L1 without displacing what L2 holds; each weight is read once per token):
  * measured in alternation on a Q4_0 decode, 2-8 KB ahead made tokens 6-11% faster (won 5-6 of 6
- * pairs), while T0/T1 prefetches at 1-16 KB did nothing. Past a matrix's end the prefetches touch
- * the next one or nothing (they never fault). */
-enum { DECODE_PREFETCH = 4096 };
+ * pairs), while T0/T1 prefetches at 1-16 KB did nothing; with the weights on huge pages (ninth
+ * session) Q4_0 tokens are 0-4% slower at 2 KB, 7-13% at 1 KB, no faster at 6-8 KB. The packed
+ * bf16 tiles, which go through their bytes with the least arithmetic, run best at 1-2 KB: 2 KB
+ * against 4 KB, token by token, made bf16 tokens a median 3-6% faster (Qwen3-0.6B, Qwen2.5-1.5B
+ * and Qwen3-1.7B shapes, 20 of 22 runs; AVX2 5 of 6), while no prefetch at all was better or
+ * worse with the spell. (The NEON tiles keep DECODE_PREFETCH: not measured on ARM hardware.)
+ * Past a matrix's end the prefetches touch the next one or nothing (they never fault). */
+enum { DECODE_PREFETCH = 4096, DECODE_PREFETCH_BF16 = 2048 };
 
 /* x[i] = x[i] / rms(x) * w[i] over n elements (the reference; see dot_kernels.rmsnorm). */
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps);
