@@ -401,15 +401,16 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
     __m512 acc[6][2];
     const size_t sb_bytes = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
     const float offset = q4 ? 8.0f : 128.0f;
+    const size_t ahead = q4 ? DECODE_PREFETCH : DECODE_PREFETCH_Q8_AVX512; /* see tensor.h */
     const __m512i m4 = _mm512_set1_epi8(0x0F);
 #pragma GCC unroll 6
     for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *s0 = g0 + b * sb_bytes, *s1 = g1 + b * sb_bytes;
-        if (R == 1) /* decode: each stream's bytes DECODE_PREFETCH ahead, non-temporal (read once) */
+        if (R == 1) /* decode: each stream's bytes a little ahead, non-temporal (read once) */
             for (size_t o = 0; o < sb_bytes; o += 64) {
-                _mm_prefetch((const char *)s0 + DECODE_PREFETCH + o, _MM_HINT_NTA);
-                _mm_prefetch((const char *)s1 + DECODE_PREFETCH + o, _MM_HINT_NTA);
+                _mm_prefetch((const char *)s0 + ahead + o, _MM_HINT_NTA);
+                _mm_prefetch((const char *)s1 + ahead + o, _MM_HINT_NTA);
             }
         /* one token: a second pair of chains (high nibbles / odd chunks) so that VNNI latency does
          * not bound a decode step; more tokens give enough chains */
