@@ -139,6 +139,11 @@ void kv_cache_truncate(qwen_session *s, int old_len, int len);
  * s->rope_cs[t] on the way (s->q and s->k are left as they are). Runs on the model's pool. */
 void attention(qwen_session *s, int layer, int T, int pos0);
 
+/* model.c */
+/* The block format a --quant / --type name stands for ("q8_0" or "q8", "q4_0" or "q4") into *type;
+ * false (and *type untouched) for any other name. */
+bool quant_type_parse(const char *name, qdtype *type);
+
 /* forward.c */
 /* Runs n tokens; `out` receives logits ([n or 1][vocab]) or, with hidden_only, the final-normed
  * hidden states ([n or 1][hidden]). */

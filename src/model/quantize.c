@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/json.h"
+#include "io/hfdir.h"
 #include "io/safetensors_write.h"
 
 typedef struct out_tensor {
@@ -90,10 +91,18 @@ static qwen_status check_out_dir(const char *model_dir, const char *out_dir, qwe
 }
 
 qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err) {
+    /* the arguments and OUT_DIR first: loading and quantizing a large model takes minutes */
+    qdtype type;
+    if (!quant_type_parse(quant, &type)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
+    char *in_dir = hf_resolve_model_dir(in_spec, err);
+    if (!in_dir) return QWEN_ERR_IO;
+    qwen_status st = check_out_dir(in_dir, out_dir, err);
+    free(in_dir);
+    if (st) return st;
     qwen_model *m = qwen_model_open(in_spec, &(qwen_model_opts){ .threads = threads, .quant = quant, .mmap = true }, err);
     if (!m) return QWEN_ERR_FORMAT;
-    const char *qname = m->lm_head.dtype == QDT_Q8_0 ? "q8_0" : "q4_0";
-    qwen_status st = check_out_dir(m->dir, out_dir, err);
+    const char *qname = type == QDT_Q8_0 ? "q8_0" : "q4_0";
+    st = check_out_dir(m->dir, out_dir, err); /* again: it may have changed in the meantime */
     if (!st && mkdir(out_dir, 0755) != 0 && errno != EEXIST) st = qwen_fail(err, QWEN_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
     out_tensor *outs = calloc(m->ck.n_tensors + 1, sizeof *outs);
     st_write_tensor *ts = calloc(m->ck.n_tensors + 1, sizeof *ts);

@@ -2,6 +2,7 @@
  * logits up to the rounding of the weights: exercises the f16/bf16 paths end to end. */
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -124,6 +125,15 @@ static void test_quantize_refuses_overwrite(void) {
           "quantize over an existing checkpoint: %s", err ? qwen_error_message(err) : "accepted");
     qwen_error_free(err);
     CHECK(file_size(out, "model.safetensors") == q4, "the existing checkpoint was touched");
+    /* an unknown type is refused before anything is loaded or created */
+    char *fresh = path_join(out, "never-made");
+    err = NULL;
+    CHECK(qwen_model_save_quantized(dir, fresh, "q5", 2, &err) != QWEN_OK && strstr(qwen_error_message(err), "unknown quantization 'q5'"),
+          "quantize to 'q5': %s", err ? qwen_error_message(err) : "accepted");
+    qwen_error_free(err);
+    struct stat st;
+    CHECK(stat(fresh, &st) != 0, "quantize to 'q5' created %s", fresh);
+    free(fresh);
     for (size_t f = 0; f < 5; f++) {
         char *p = path_join(dir, files[f]), *o = path_join(out, files[f]);
         unlink(p);
