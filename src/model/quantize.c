@@ -93,6 +93,7 @@ static qwen_status check_out_dir(const char *model_dir, const char *out_dir, qwe
 qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, const char *quant, int threads, qwen_error **err) {
     /* the arguments and OUT_DIR first: loading and quantizing a large model takes minutes */
     qdtype type;
+    if (!in_spec || !out_dir || !quant) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the model, the output directory and the quantization type are all required");
     if (!quant_type_parse(quant, &type)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
     char *in_dir = hf_resolve_model_dir(in_spec, err);
     if (!in_dir) return QWEN_ERR_IO;

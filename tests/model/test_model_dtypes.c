@@ -133,6 +133,12 @@ static void test_quantize_refuses_overwrite(void) {
     qwen_error_free(err);
     struct stat st;
     CHECK(stat(fresh, &st) != 0, "quantize to 'q5' created %s", fresh);
+    err = NULL;
+    CHECK(qwen_model_save_quantized(dir, fresh, NULL, 2, &err) == QWEN_ERR_INVALID_ARG && err, "quantize with no type accepted");
+    qwen_error_free(err);
+    err = NULL;
+    CHECK(qwen_model_save_quantized(dir, NULL, "q8_0", 2, &err) == QWEN_ERR_INVALID_ARG && err, "quantize with no OUT_DIR accepted");
+    qwen_error_free(err);
     free(fresh);
     for (size_t f = 0; f < 5; f++) {
         char *p = path_join(dir, files[f]), *o = path_join(out, files[f]);
