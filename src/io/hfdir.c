@@ -19,6 +19,10 @@ static char *hub_cache_dir(void) {
 }
 
 char *hf_resolve_model_dir(const char *spec, qwen_error **err) {
+    if (!spec || !*spec) {
+        qwen_fail(err, QWEN_ERR_INVALID_ARG, "no model given: pass a model directory or a hub repo id");
+        return NULL;
+    }
     if (file_is_dir(spec)) return strdup(spec);
     const char *slash = strchr(spec, '/');
     if (!slash || slash == spec || spec[0] == '.' || strchr(slash + 1, '/')) {

@@ -407,6 +407,7 @@ bool qwen_model_is_eos(const qwen_model *m, int32_t id) {
 }
 
 qwen_session *session_new_chunked(qwen_model *m, int max_tokens, int kv_chunk, qwen_error **err) {
+    if (!m) { qwen_fail(err, QWEN_ERR_INVALID_ARG, "no model given for the session"); return NULL; }
     if (max_tokens <= 0) max_tokens = m->cfg.max_positions < 8192 ? m->cfg.max_positions : 8192;
     if (kv_chunk <= 0 || kv_chunk % 32) kv_chunk = kv_default_chunk(max_tokens);
     qwen_session *s = calloc(1, sizeof *s);

@@ -361,6 +361,10 @@ static qwen_status tokenizer_load_json(qwen_tokenizer *tok, json_t *root, const 
 }
 
 qwen_tokenizer *qwen_tokenizer_open(const char *path, qwen_error **err) {
+    if (!path) {
+        qwen_fail(err, QWEN_ERR_INVALID_ARG, "no tokenizer path given");
+        return NULL;
+    }
     char *file = file_is_dir(path) ? path_join(path, "tokenizer.json") : strdup(path);
     if (!file) {
         qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");

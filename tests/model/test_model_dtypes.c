@@ -152,7 +152,24 @@ static void test_quantize_refuses_overwrite(void) {
     free(golden);
 }
 
+/* The API refuses missing arguments with an error instead of crashing. */
+static void test_null_arguments(void) {
+    qwen_error *err = NULL;
+    CHECK(!qwen_model_open(NULL, NULL, &err) && qwen_error_status(err) == QWEN_ERR_INVALID_ARG, "qwen_model_open(NULL): %s", qwen_error_message(err));
+    qwen_error_free(err);
+    err = NULL;
+    CHECK(!qwen_model_open("", NULL, &err) && qwen_error_status(err) == QWEN_ERR_INVALID_ARG, "qwen_model_open(\"\"): %s", qwen_error_message(err));
+    qwen_error_free(err);
+    err = NULL;
+    CHECK(!qwen_session_new(NULL, 16, &err) && qwen_error_status(err) == QWEN_ERR_INVALID_ARG, "qwen_session_new(NULL): %s", qwen_error_message(err));
+    qwen_error_free(err);
+    err = NULL;
+    CHECK(!qwen_tokenizer_open(NULL, &err) && qwen_error_status(err) == QWEN_ERR_INVALID_ARG, "qwen_tokenizer_open(NULL): %s", qwen_error_message(err));
+    qwen_error_free(err);
+}
+
 int main(void) {
+    test_null_arguments();
     check_kernel_choice();
     test_quantize_refuses_overwrite();
     char *src = golden_path("models/qwen2-untied-f32");
