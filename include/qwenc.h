@@ -190,6 +190,7 @@ typedef struct qwen_sampling {
 qwen_sampling qwen_model_default_sampling(const qwen_model *model);
 
 typedef struct qwen_sampler qwen_sampler;
+/* NULL when out of memory or params is NULL. */
 qwen_sampler *qwen_sampler_new(const qwen_sampling *params);
 void qwen_sampler_free(qwen_sampler *s);
 /* Picks the next id from logits[vocab] (modified in place), given the ids seen so far (for the

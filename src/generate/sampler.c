@@ -20,7 +20,7 @@ struct qwen_sampler {
 };
 
 qwen_sampler *qwen_sampler_new(const qwen_sampling *params) {
-    qwen_sampler *s = calloc(1, sizeof *s);
+    qwen_sampler *s = params ? calloc(1, sizeof *s) : NULL;
     if (!s) return NULL;
     s->p = *params;
     s->rng = params->seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;

@@ -471,6 +471,7 @@ void qwen_session_truncate(qwen_session *s, int n) {
 
 static qwen_status session_run(qwen_session *s, const int32_t *ids, size_t n, float *out, bool all_positions, bool hidden_only,
                                qwen_error **err) {
+    if (!s || (!ids && n)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "forward: missing session or ids");
     if (n == 0) return QWEN_OK;
     if (n > (size_t)(s->max_tokens - s->len))
         return qwen_fail(err, QWEN_ERR_INVALID_ARG, "context full: %d tokens cached, %zu more do not fit in %d", s->len, n, s->max_tokens);
@@ -492,6 +493,7 @@ qwen_status qwen_session_forward_hidden(qwen_session *s, const int32_t *ids, siz
 }
 
 int qwen_embed(qwen_model *m, const int32_t *ids, size_t n, int dims, float *out, qwen_error **err) {
+    if (!m || !out || (!ids && n)) return -qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_embed: missing model, ids or output");
     int H = m->cfg.hidden;
     if (n == 0) return -qwen_fail(err, QWEN_ERR_INVALID_ARG, "nothing to embed");
     if (dims <= 0 || dims > H) dims = H;
@@ -516,6 +518,7 @@ qwen_status qwen_rerank(qwen_model *m, const char *instruction, const char *quer
     static const char prefix[] = "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "
                                  "Instruct provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n";
     static const char suffix[] = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
+    if (!m || !query || !document || !score) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_rerank: missing model, query, document or score");
     if (!m->tokenizer) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the model has no tokenizer");
     if (!instruction) instruction = "Given a web search query, retrieve relevant passages that answer the query";
     int32_t yes = qwen_token_id(m->tokenizer, "yes", 3), no = qwen_token_id(m->tokenizer, "no", 2);

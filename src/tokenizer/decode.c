@@ -9,6 +9,7 @@
 
 qwen_status qwen_detokenize(const qwen_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special,
                             char **text_out, size_t *len_out, qwen_error **err) {
+    if (!tok || !text_out || (!ids && n)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_detokenize: missing tokenizer, ids or output");
     *text_out = NULL;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {

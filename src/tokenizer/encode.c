@@ -145,6 +145,7 @@ qwen_status qwen_tokenize(const qwen_tokenizer *tok, const char *text, size_t le
                           int32_t **ids_out, size_t *n_out, qwen_error **err) {
     static const qwen_encode_opts defaults = { 0 };
     if (!opts) opts = &defaults;
+    if (!tok || !ids_out || !n_out || (!text && len)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_tokenize: missing tokenizer, text or output");
     *ids_out = NULL;
     *n_out = 0;
     size_t bad = utf8_validate((const unsigned char *)text, len);

@@ -166,6 +166,24 @@ static void test_null_arguments(void) {
     err = NULL;
     CHECK(!qwen_tokenizer_open(NULL, &err) && qwen_error_status(err) == QWEN_ERR_INVALID_ARG, "qwen_tokenizer_open(NULL): %s", qwen_error_message(err));
     qwen_error_free(err);
+    /* NULL handles to the calls that return a status */
+    int32_t ids[2] = { 1, 2 }, *out_ids = NULL;
+    size_t n = 0;
+    char *text = NULL;
+    float out[4];
+    double score = 0;
+    qwen_status st[5];
+    qwen_error *errs[5] = { 0 };
+    st[0] = qwen_tokenize(NULL, "hi", 2, NULL, &out_ids, &n, &errs[0]);
+    st[1] = qwen_detokenize(NULL, ids, 2, false, &text, &n, &errs[1]);
+    st[2] = qwen_session_forward(NULL, ids, 2, out, false, &errs[2]);
+    st[3] = (qwen_status)-qwen_embed(NULL, ids, 2, 4, out, &errs[3]);
+    st[4] = qwen_rerank(NULL, NULL, "q", "d", &score, &errs[4]);
+    for (int i = 0; i < 5; i++) {
+        CHECK(st[i] == QWEN_ERR_INVALID_ARG && errs[i], "call %d with a NULL handle: status %d", i, (int)st[i]);
+        qwen_error_free(errs[i]);
+    }
+    CHECK(!qwen_sampler_new(NULL), "qwen_sampler_new(NULL) gave a sampler");
 }
 
 int main(void) {
