@@ -7,6 +7,8 @@
  *    with qwen_error_free(). The library never prints and never exits.
  *  - Strings are UTF-8. Arrays returned to the caller are owned by the caller (free with free()),
  *    unless the comment says "borrowed".
+ *  - A NULL handle or a missing required pointer is QWEN_ERR_INVALID_ARG (or NULL) where a call can
+ *    fail; getters answer 0, false, NULL or "" for a NULL handle; the close and free calls accept NULL.
  */
 #ifndef QWENC_H
 #define QWENC_H
@@ -194,7 +196,7 @@ typedef struct qwen_sampler qwen_sampler;
 qwen_sampler *qwen_sampler_new(const qwen_sampling *params);
 void qwen_sampler_free(qwen_sampler *s);
 /* Picks the next id from logits[vocab] (modified in place), given the ids seen so far (for the
- * penalties). */
+ * penalties); -1 without a sampler, logits or vocab, or out of memory. */
 int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const int32_t *seen, size_t n_seen);
 
 /* ---- generation ---------------------------------------------------------------------------- */
@@ -263,7 +265,8 @@ typedef void (*qwen_delta_fn)(const qwen_delta *delta, void *user);
 typedef struct qwen_output_parser qwen_output_parser;
 /* `in_reasoning`: the prompt already opened <think> (a template that starts the answer with it).
  * Text that is not reasoning or a tool call is content; reasoning loses the newlines around it,
- * content the newlines right after </think>; whitespace between tool calls is dropped. */
+ * content the newlines right after </think>; whitespace between tool calls is dropped. NULL
+ * without `on_delta` or out of memory. */
 qwen_output_parser *qwen_output_parser_new(bool in_reasoning, qwen_delta_fn on_delta, void *user);
 /* Feeds generated text (any chunking: the deltas do not depend on it). */
 void qwen_output_parser_feed(qwen_output_parser *p, const char *text, size_t len);

@@ -31,7 +31,7 @@ struct qwen_output_parser {
 static const char TAG_THINK[] = "<think>", TAG_END_THINK[] = "</think>", TAG_CALL[] = "<tool_call>", TAG_END_CALL[] = "</tool_call>";
 
 qwen_output_parser *qwen_output_parser_new(bool in_reasoning, qwen_delta_fn on_delta, void *user) {
-    qwen_output_parser *p = calloc(1, sizeof *p);
+    qwen_output_parser *p = on_delta ? calloc(1, sizeof *p) : NULL;
     if (!p) return NULL;
     p->on_delta = on_delta;
     p->user = user;
@@ -222,11 +222,13 @@ static void process(qwen_output_parser *p, bool final) {
 }
 
 void qwen_output_parser_feed(qwen_output_parser *p, const char *text, size_t len) {
+    if (!p || !text) return;
     strbuf_put(&p->pending, text, len);
     process(p, false);
 }
 
 void qwen_output_parser_finish(qwen_output_parser *p) {
+    if (!p) return;
     process(p, true);
     if (p->mode == MODE_TOOL) {
         finish_call(p, "unterminated <tool_call> (the output was cut off?)");

@@ -15,6 +15,10 @@ struct qwen_chat_template {
 };
 
 qwen_chat_template *qwen_chat_template_from_source(const char *source, size_t len, qwen_error **err) {
+    if (!source) {
+        qwen_fail(err, QWEN_ERR_INVALID_ARG, "no template source given");
+        return NULL;
+    }
     jinja_template *tpl = jinja_parse(source, len, err);
     if (!tpl) return NULL;
     qwen_chat_template *t = calloc(1, sizeof *t);
@@ -32,6 +36,10 @@ static void add_special(json_t *defaults, json_t *cfg, const char *key) {
 }
 
 qwen_chat_template *qwen_chat_template_open(const char *dir, qwen_error **err) {
+    if (!dir) {
+        qwen_fail(err, QWEN_ERR_INVALID_ARG, "no model directory given for the chat template");
+        return NULL;
+    }
     char *cfg_path = path_join(dir, "tokenizer_config.json");
     char *jinja_path = path_join(dir, "chat_template.jinja");
     json_t *cfg = cfg_path && file_exists(cfg_path) ? json_load_path(cfg_path, err) : NULL;
@@ -84,6 +92,10 @@ void qwen_chat_template_free(qwen_chat_template *t) {
 
 char *qwen_chat_template_render(const qwen_chat_template *t, const char *context_json, size_t len, size_t *out_len,
                                 qwen_error **err) {
+    if (!t || !context_json) {
+        qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_chat_template_render: missing template or context");
+        return NULL;
+    }
     json_t *ctx = json_load_text(context_json, len, "template context", err);
     if (!ctx) return NULL;
     if (!json_is_object(ctx)) {

@@ -13,6 +13,7 @@ qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_promp
     qwen_generate_stats local = { 0 };
     if (!stats) stats = &local;
     memset(stats, 0, sizeof *stats);
+    if (!s || !sampling || (!prompt && n_prompt)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_generate: missing session, prompt or sampling");
     qwen_model *m = s->model;
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);
     if (!tok) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the model has no tokenizer");
@@ -46,6 +47,7 @@ qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_promp
     for (;;) {
         if (opts && opts->stop && *opts->stop) { stats->stopped = true; break; }
         int32_t next = qwen_sampler_sample(sampler, logits, vocab, seen, n_seen);
+        if (next < 0) { st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for sampling"); break; }
         if (qwen_model_is_eos(m, next) && !(opts && opts->ignore_eos)) { stats->hit_eos = true; break; }
         stats->generated_tokens++;
         seen[n_seen++] = next;

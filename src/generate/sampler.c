@@ -141,6 +141,8 @@ static float kth_largest(const float *x, int32_t n, int k, float *heap) {
 }
 
 int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const int32_t *seen, size_t n_seen) {
+    if (!s || !logits || vocab <= 0) return -1;
+    if (!seen) n_seen = 0;
     if (vocab > s->cap) {
         free(s->cand);
         free(s->seen_mark);
@@ -148,7 +150,7 @@ int32_t qwen_sampler_sample(qwen_sampler *s, float *logits, int32_t vocab, const
         s->cand = malloc((size_t)vocab * sizeof *s->cand);
         s->seen_mark = malloc((size_t)vocab);
         s->weights = malloc((size_t)vocab * sizeof *s->weights);
-        if (!s->cand || !s->seen_mark || !s->weights) { s->cap = 0; return 0; }
+        if (!s->cand || !s->seen_mark || !s->weights) { s->cap = 0; return -1; }
         s->cap = vocab;
     }
     apply_penalties(s, logits, vocab, seen, n_seen);

@@ -395,13 +395,14 @@ void qwen_model_close(qwen_model *m) {
     free(m);
 }
 
-const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *m) { return m->tokenizer; }
-const char *qwen_model_dir(const qwen_model *m) { return m->dir; }
-int32_t qwen_model_vocab_size(const qwen_model *m) { return m->cfg.vocab; }
-int32_t qwen_model_max_context(const qwen_model *m) { return m->cfg.max_positions; }
-qwen_sampling qwen_model_default_sampling(const qwen_model *m) { return m->defaults; }
+const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *m) { return m ? m->tokenizer : NULL; }
+const char *qwen_model_dir(const qwen_model *m) { return m ? m->dir : NULL; }
+int32_t qwen_model_vocab_size(const qwen_model *m) { return m ? m->cfg.vocab : 0; }
+int32_t qwen_model_max_context(const qwen_model *m) { return m ? m->cfg.max_positions : 0; }
+qwen_sampling qwen_model_default_sampling(const qwen_model *m) { return m ? m->defaults : (qwen_sampling){ 0 }; }
 
 bool qwen_model_is_eos(const qwen_model *m, int32_t id) {
+    if (!m) return false;
     for (int i = 0; i < m->cfg.n_eos; i++) if (m->cfg.eos[i] == id) return true;
     return false;
 }
@@ -461,10 +462,10 @@ void qwen_session_free(qwen_session *s) {
     free(s);
 }
 
-int qwen_session_length(const qwen_session *s) { return s->len; }
-const int32_t *qwen_session_tokens(const qwen_session *s) { return s->tokens; }
+int qwen_session_length(const qwen_session *s) { return s ? s->len : 0; }
+const int32_t *qwen_session_tokens(const qwen_session *s) { return s ? s->tokens : NULL; }
 void qwen_session_truncate(qwen_session *s, int n) {
-    if (n < 0 || n >= s->len) return;
+    if (!s || n < 0 || n >= s->len) return;
     kv_cache_truncate(s, s->len, n);
     s->len = n;
 }
@@ -548,6 +549,7 @@ qwen_status qwen_rerank(qwen_model *m, const char *instruction, const char *quer
 }
 
 size_t qwen_model_weight_bytes(const qwen_model *m) {
+    if (!m) return 0;
     size_t total = qtensor_bytes(&m->lm_head) + qdtype_row_bytes(m->embed.dtype, m->cfg.hidden);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const layer_weights *w = &m->layers[l];
@@ -561,10 +563,11 @@ size_t qwen_model_weight_bytes(const qwen_model *m) {
 }
 
 size_t qwen_model_kv_bytes_per_position(const qwen_model *m) {
-    return kv_bytes_per_position(m);
+    return m ? kv_bytes_per_position(m) : 0;
 }
 
 const char *qwen_model_describe(qwen_model *m) {
+    if (!m) return "";
     const model_config *c = &m->cfg;
     qdtype wt = m->layers[0].wq.dtype;
     const dot_kernels *k = dot_kernels_best();

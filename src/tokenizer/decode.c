@@ -39,7 +39,7 @@ struct qwen_stream_decoder {
 };
 
 qwen_stream_decoder *qwen_stream_decoder_new(const qwen_tokenizer *tok, bool skip_special) {
-    qwen_stream_decoder *sd = calloc(1, sizeof *sd);
+    qwen_stream_decoder *sd = tok ? calloc(1, sizeof *sd) : NULL;
     if (sd) {
         sd->tok = tok;
         sd->skip_special = skip_special;
@@ -67,6 +67,7 @@ static size_t append_sanitized(char *out, const unsigned char *s, size_t len) {
 }
 
 qwen_status qwen_stream_decoder_push(qwen_stream_decoder *sd, int32_t id, char **out, qwen_error **err) {
+    if (!sd || !out) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_stream_decoder_push: missing decoder or output");
     *out = NULL;
     size_t len;
     const char *bytes = qwen_token_bytes(sd->tok, id, &len);
@@ -93,6 +94,7 @@ qwen_status qwen_stream_decoder_push(qwen_stream_decoder *sd, int32_t id, char *
 }
 
 char *qwen_stream_decoder_flush(qwen_stream_decoder *sd) {
+    if (!sd) return NULL;
     char *text = malloc(3 * sd->n_held + 1);
     if (!text) return NULL;
     size_t k = 0;

@@ -421,19 +421,20 @@ void qwen_tokenizer_close(qwen_tokenizer *tok) {
     free(tok);
 }
 
-int32_t qwen_tokenizer_vocab_size(const qwen_tokenizer *tok) { return tok->n_ids; }
+int32_t qwen_tokenizer_vocab_size(const qwen_tokenizer *tok) { return tok ? tok->n_ids : 0; }
 
 const char *qwen_token_bytes(const qwen_tokenizer *tok, int32_t id, size_t *len) {
-    if (id < 0 || id >= tok->n_ids || !tok->id_bytes[id]) return NULL;
+    if (!tok || id < 0 || id >= tok->n_ids || !tok->id_bytes[id]) return NULL;
     if (len) *len = tok->id_len[id];
     return tok->id_bytes[id];
 }
 
 bool qwen_token_is_special(const qwen_tokenizer *tok, int32_t id) {
-    return id >= 0 && id < tok->n_ids && tok->id_special[id];
+    return tok && id >= 0 && id < tok->n_ids && tok->id_special[id];
 }
 
 int32_t qwen_token_id(const qwen_tokenizer *tok, const char *text, size_t len) {
+    if (!tok || (!text && len)) return -1;
     for (size_t i = 0; i < tok->n_added; i++)
         if (tok->added[i].len == len && !memcmp(tok->added[i].content, text, len)) return tok->added[i].id;
     uint32_t id;

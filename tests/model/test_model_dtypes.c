@@ -152,7 +152,7 @@ static void test_quantize_refuses_overwrite(void) {
     free(golden);
 }
 
-/* The API refuses missing arguments with an error instead of crashing. */
+/* The API refuses missing arguments with an error (its getters answer empty) instead of crashing. */
 static void test_null_arguments(void) {
     qwen_error *err = NULL;
     CHECK(!qwen_model_open(NULL, NULL, &err) && qwen_error_status(err) == QWEN_ERR_INVALID_ARG, "qwen_model_open(NULL): %s", qwen_error_message(err));
@@ -184,6 +184,37 @@ static void test_null_arguments(void) {
         qwen_error_free(errs[i]);
     }
     CHECK(!qwen_sampler_new(NULL), "qwen_sampler_new(NULL) gave a sampler");
+    /* and to the getters: an empty answer */
+    CHECK(qwen_model_vocab_size(NULL) == 0 && qwen_model_max_context(NULL) == 0 && !qwen_model_tokenizer(NULL) && !qwen_model_dir(NULL) &&
+              qwen_model_weight_bytes(NULL) == 0 && qwen_model_kv_bytes_per_position(NULL) == 0 && !qwen_model_is_eos(NULL, 0) &&
+              !strcmp(qwen_model_describe(NULL), ""),
+          "a model getter answered for NULL");
+    CHECK(qwen_session_length(NULL) == 0 && !qwen_session_tokens(NULL), "a session getter answered for NULL");
+    qwen_session_truncate(NULL, 0);
+    CHECK(qwen_tokenizer_vocab_size(NULL) == 0 && !qwen_token_bytes(NULL, 0, NULL) && qwen_token_id(NULL, "a", 1) == -1 && !qwen_token_is_special(NULL, 0),
+          "a tokenizer getter answered for NULL");
+    CHECK(!qwen_stream_decoder_new(NULL, false) && !qwen_stream_decoder_flush(NULL), "a stream decoder without a tokenizer");
+    qwen_error *e = NULL;
+    char *piece = NULL;
+    CHECK(qwen_stream_decoder_push(NULL, 0, &piece, &e) == QWEN_ERR_INVALID_ARG && e, "qwen_stream_decoder_push(NULL) accepted");
+    qwen_error_free(e);
+    e = NULL;
+    qwen_sampling greedy = { 0 };
+    CHECK(qwen_generate(NULL, ids, 2, &greedy, NULL, NULL, NULL, NULL, &e) == QWEN_ERR_INVALID_ARG && e, "qwen_generate(NULL) accepted");
+    qwen_error_free(e);
+    CHECK(qwen_sampler_sample(NULL, out, 4, NULL, 0) == -1, "qwen_sampler_sample(NULL) picked an id");
+    e = NULL;
+    CHECK(!qwen_chat_template_open(NULL, &e) && qwen_error_status(e) == QWEN_ERR_INVALID_ARG, "qwen_chat_template_open(NULL)");
+    qwen_error_free(e);
+    e = NULL;
+    CHECK(!qwen_chat_template_from_source(NULL, 3, &e) && qwen_error_status(e) == QWEN_ERR_INVALID_ARG, "qwen_chat_template_from_source(NULL)");
+    qwen_error_free(e);
+    e = NULL;
+    CHECK(!qwen_chat_template_render(NULL, "{}", 2, NULL, &e) && qwen_error_status(e) == QWEN_ERR_INVALID_ARG, "qwen_chat_template_render(NULL)");
+    qwen_error_free(e);
+    CHECK(!qwen_output_parser_new(false, NULL, NULL), "an output parser without a callback");
+    qwen_output_parser_feed(NULL, "x", 1);
+    qwen_output_parser_finish(NULL);
 }
 
 int main(void) {
