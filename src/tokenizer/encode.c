@@ -146,6 +146,7 @@ qwen_status qwen_tokenize(const qwen_tokenizer *tok, const char *text, size_t le
     static const qwen_encode_opts defaults = { 0 };
     if (!opts) opts = &defaults;
     if (!tok || !ids_out || !n_out || (!text && len)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_tokenize: missing tokenizer, text or output");
+    if (!text) text = ""; /* no text, no bytes */
     *ids_out = NULL;
     *n_out = 0;
     size_t bad = utf8_validate((const unsigned char *)text, len);

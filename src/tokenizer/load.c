@@ -434,7 +434,7 @@ bool qwen_token_is_special(const qwen_tokenizer *tok, int32_t id) {
 }
 
 int32_t qwen_token_id(const qwen_tokenizer *tok, const char *text, size_t len) {
-    if (!tok || (!text && len)) return -1;
+    if (!tok || !text) return -1;
     for (size_t i = 0; i < tok->n_added; i++)
         if (tok->added[i].len == len && !memcmp(tok->added[i].content, text, len)) return tok->added[i].id;
     uint32_t id;
