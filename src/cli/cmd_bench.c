@@ -130,7 +130,7 @@ int cmd_bench(int argc, char **argv) {
         double t0 = clock_seconds();
         if (qwen_session_forward(s, ids, (size_t)pp, logits, false, &err)) { rc = cli_fail("bench", err); break; }
         double pp_s = clock_seconds() - t0;
-        if (depth < pp) qwen_session_truncate(s, (size_t)depth);
+        if (depth < pp) qwen_session_truncate(s, depth);
         else if (depth > pp && qwen_session_forward(s, ids + pp, (size_t)(depth - pp), logits, false, &err)) { rc = cli_fail("bench", err); break; }
         double t1 = clock_seconds();
         for (int k = 0; k < tg; k++) {

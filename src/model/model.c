@@ -232,17 +232,18 @@ static qwen_status quantize_visit(qwen_model *m, qtensor *t, void *ctx, qwen_err
     return st;
 }
 
-bool quant_type_parse(const char *name, qdtype *type) {
+qwen_status quant_type_parse(const char *name, qdtype *type, qwen_error **err) {
     if (!strcmp(name, "q8_0") || !strcmp(name, "q8")) *type = QDT_Q8_0;
     else if (!strcmp(name, "q4_0") || !strcmp(name, "q4")) *type = QDT_Q4_0;
-    else return false;
-    return true;
+    else return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", name);
+    return QWEN_OK;
 }
 
 static qwen_status quantize_weights(qwen_model *m, const qwen_model_opts *opts, qwen_error **err) {
     const char *quant = opts->quant;
     load_work w = { opts, "quantizing", QDT_Q8_0, true, 0, 0 };
-    if (!quant_type_parse(quant, &w.type)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
+    qwen_status st = quant_type_parse(quant, &w.type, err);
+    if (st) return st;
     /* not the routers: their small outputs decide which experts run */
     for_each_matrix(m, false, quantize_visit, &w, err);
     w.counting = false;

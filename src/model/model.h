@@ -141,8 +141,8 @@ void attention(qwen_session *s, int layer, int T, int pos0);
 
 /* model.c */
 /* The block format a --quant / --type name stands for ("q8_0" or "q8", "q4_0" or "q4") into *type;
- * false (and *type untouched) for any other name. */
-bool quant_type_parse(const char *name, qdtype *type);
+ * QWEN_ERR_INVALID_ARG naming the name (and *type untouched) for any other. */
+qwen_status quant_type_parse(const char *name, qdtype *type, qwen_error **err);
 
 /* forward.c */
 /* Runs n tokens; `out` receives logits ([n or 1][vocab]) or, with hidden_only, the final-normed

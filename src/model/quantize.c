@@ -94,10 +94,11 @@ qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, 
     /* the arguments and OUT_DIR first: loading and quantizing a large model takes minutes */
     qdtype type;
     if (!in_spec || !out_dir || !quant) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "the model, the output directory and the quantization type are all required");
-    if (!quant_type_parse(quant, &type)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown quantization '%s' (use q8_0 or q4_0)", quant);
+    qwen_status st = quant_type_parse(quant, &type, err);
+    if (st) return st;
     char *in_dir = hf_resolve_model_dir(in_spec, err);
     if (!in_dir) return QWEN_ERR_IO;
-    qwen_status st = check_out_dir(in_dir, out_dir, err);
+    st = check_out_dir(in_dir, out_dir, err);
     free(in_dir);
     if (st) return st;
     qwen_model *m = qwen_model_open(in_spec, &(qwen_model_opts){ .threads = threads, .quant = quant, .mmap = true }, err);

@@ -259,11 +259,10 @@ const dot_kernels *dot_kernels_best(void);
  * bf16 tiles, which go through their bytes with the least arithmetic, run best at 1-2 KB: 2 KB
  * against 4 KB, token by token, made bf16 tokens a median 3-6% faster (Qwen3-0.6B, Qwen2.5-1.5B
  * and Qwen3-1.7B shapes, 20 of 22 runs; AVX2 5 of 6), while no prefetch at all was better or
- * worse with the spell. The AVX-512 Q8_0 tile is a little faster at 2 KB too (median 0.97, 9 of 11
- * runs on the 0.6B and 1.5B shapes), the AVX2 one is not (1.00-1.08). (The NEON tiles keep
- * DECODE_PREFETCH: not measured on ARM hardware.)
+ * worse with the spell (the AVX-512 Q8_0 tile has its own distance: dot_avx512.c). (The NEON tiles
+ * keep DECODE_PREFETCH: not measured on ARM hardware.)
  * Past a matrix's end the prefetches touch the next one or nothing (they never fault). */
-enum { DECODE_PREFETCH = 4096, DECODE_PREFETCH_BF16 = 2048, DECODE_PREFETCH_Q8_AVX512 = 2048 };
+enum { DECODE_PREFETCH = 4096, DECODE_PREFETCH_BF16 = 2048 };
 
 /* x[i] = x[i] / rms(x) * w[i] over n elements (the reference; see dot_kernels.rmsnorm). */
 void rmsnorm(float *out, const float *x, const float *w, int n, float eps);
