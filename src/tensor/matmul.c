@@ -84,7 +84,8 @@ typedef struct matmul_job {
     const float *xd, *xs; /* [T][cols / QK] their f32 scales and scaled sums (q8_0_block_sums) */
     const uint16_t *xb;   /* [T][cols] activations rounded to bf16 (packed weights with act_bf16) */
     int64_t rows_per_block;
-    int64_t pair_offset; /* > 0: each block reads two streams this many rows apart (set_block_rows) */
+    int64_t stream_offset; /* > 0: each block reads `streams` streams this many rows apart (set_block_rows) */
+    int streams;           /* 2, or 4 (packed bf16 with a gemv4_bf16x32 kernel) */
 } matmul_job;
 
 /* Rows r0..r1 of a quantized matrix in plain rows (not interleaved) against each token's Q8_0
@@ -211,16 +212,17 @@ static void matmul_rows_packed(const matmul_job *j, int64_t r0, int64_t r1, floa
     }
 }
 
-/* One token against packed bf16 groups at rows r0..r1, each with the group `offset` rows further
- * on (the block's second stream, see set_block_rows). */
-static void matmul_rows_packed_pairs(const matmul_job *j, int64_t r0, int64_t r1, int64_t offset) {
+/* One token against packed bf16 groups at rows r0..r1, each with the groups `offset`, (and with
+ * four streams 2 * offset and 3 * offset) rows further on (the block's other streams, see
+ * set_block_rows). */
+static void matmul_rows_packed_streams(const matmul_job *j, int64_t r0, int64_t r1, int64_t offset, int streams) {
     const uint16_t *w = j->w->data;
     int64_t n = j->w->cols;
     for (int64_t r = r0; r < r1; r += PROWS) {
-        float out[2 * PROWS];
-        j->k->gemv2_bf16x32(w + r * n, w + (r + offset) * n, j->x, n, out);
-        store_rows(j, 0, r, out, PROWS);
-        store_rows(j, 0, r + offset, out + PROWS, PROWS);
+        float out[4 * PROWS];
+        if (streams == 4) j->k->gemv4_bf16x32(w + r * n, offset * n, j->x, n, out);
+        else j->k->gemv2_bf16x32(w + r * n, w + (r + offset) * n, j->x, n, out);
+        for (int s = 0; s < streams; s++) store_rows(j, 0, r + s * offset, out + s * PROWS, PROWS);
     }
 }
 
@@ -246,17 +248,18 @@ static void matmul_rows(const matmul_job *j, int64_t r0, int64_t r1, float *row)
 /* Block `block` of a job (see set_block_rows). */
 static void matmul_block(void *ctx, int block, int thread_index) {
     const matmul_job *j = ctx;
-    int64_t span = j->pair_offset ? j->pair_offset : j->w->rows;
+    int64_t span = j->stream_offset ? j->stream_offset : j->w->rows;
     int64_t r0 = (int64_t)block * j->rows_per_block, r1 = r0 + j->rows_per_block;
     if (r1 > span) r1 = span;
     float *scratch = j->scratch ? j->scratch + (int64_t)thread_index * j->scratch_stride : NULL;
-    if (!j->pair_offset) {
+    if (!j->stream_offset) {
         matmul_rows(j, r0, r1, scratch);
         return;
     }
-    if (j->w->dtype == QDT_BF16X32) matmul_rows_packed_pairs(j, r0, r1, j->pair_offset);
-    else matmul_rows_quant_pairs(j, r0, r1, j->pair_offset);
-    if (r1 == span && 2 * span < j->w->rows) matmul_rows(j, 2 * span, j->w->rows, scratch); /* an odd last group */
+    if (j->w->dtype == QDT_BF16X32) matmul_rows_packed_streams(j, r0, r1, j->stream_offset, j->streams);
+    else matmul_rows_quant_pairs(j, r0, r1, j->stream_offset);
+    /* the groups beyond the last whole set of streams */
+    if (r1 == span && j->streams * span < j->w->rows) matmul_rows(j, j->streams * span, j->w->rows, scratch);
 }
 
 typedef struct quant_job {
@@ -302,22 +305,26 @@ void workspace_free(workspace *ws) {
  * tiles or groups where the kernels need them.
  *
  * Interleaved quantized weights, and packed bf16 ones for one token, are read as two streams half
- * the matrix apart: block b covers its rows in the first half (pair_offset rows, a whole number of
- * groups) and the same rows pair_offset further on, which one kernel call reads side by side (an
- * odd last group goes with the last block). Two distant streams per thread keep more reads in
+ * the matrix apart: block b covers its rows in the first half (stream_offset rows, a whole number
+ * of groups) and the same rows stream_offset further on, which one kernel call reads side by side
+ * (groups left over go with the last block). Two distant streams per thread keep more reads in
  * flight than one: measured here, a decode step's matmuls read 15-20% more bytes per second (and
- * adjacent groups as the second stream are slower than one stream). */
+ * adjacent groups as the second stream are slower than one stream). Packed bf16 decode reads four
+ * quarters of the matrix where the table has a four-group tile (gemv4_bf16x32): 9-13% faster
+ * still. */
 enum { BLOCK_BYTES = 16 << 10 };
 static void set_block_rows(matmul_job *j, int threads) {
     const qtensor *w = j->w;
     int64_t span = w->rows, unit = j->scratch ? TILE_ROWS : 1;
-    j->pair_offset = 0;
+    j->stream_offset = 0;
+    j->streams = 2;
     if (q_interleaved(w)) {
         unit = QROWS;
-        if (w->rows >= 2 * QROWS) span = j->pair_offset = w->rows / (2 * QROWS) * QROWS;
+        if (w->rows >= 2 * QROWS) span = j->stream_offset = w->rows / (2 * QROWS) * QROWS;
     } else if (w->dtype == QDT_BF16X32 && j->T == 1 && w->rows >= 2 * PROWS) {
         unit = PROWS;
-        span = j->pair_offset = w->rows / (2 * PROWS) * PROWS;
+        if (j->k->gemv4_bf16x32 && w->rows >= 4 * PROWS) j->streams = 4;
+        span = j->stream_offset = w->rows / (j->streams * PROWS) * PROWS;
     }
     /* at least 8 per thread; for up to one tile of tokens (6), when the weights stream through
      * once, none over BLOCK_BYTES of them, or the kernel's unit (the last block a thread takes
@@ -371,7 +378,7 @@ static bool matmul_prepare(thread_pool *pool, workspace *ws, matmul_job *j, cons
 }
 
 static int matmul_n_blocks(const matmul_job *j) {
-    int64_t span = j->pair_offset ? j->pair_offset : j->w->rows;
+    int64_t span = j->stream_offset ? j->stream_offset : j->w->rows;
     return (int)((span + j->rows_per_block - 1) / j->rows_per_block);
 }
 

@@ -178,6 +178,11 @@ void ref_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, i
     ref_gemm6x32_bf16x32(w1, x, n, n, 1, false, out + PROWS);
 }
 
+void ref_gemv4_bf16x32(const uint16_t *w, int64_t stride, const float *x, int64_t n, float *out) {
+    ref_gemv2_bf16x32(w, w + stride, x, n, out);
+    ref_gemv2_bf16x32(w + 2 * stride, w + 3 * stride, x, n, out + 2 * PROWS);
+}
+
 void pack_bf16x32(const uint16_t *rows, int64_t n_rows, int64_t cols, uint16_t *out) {
     for (int64_t g = 0; g < n_rows; g += PROWS)
         for (int i = 0; i < 16; i++) { /* rows i and 16 + i of the group share 32-bit word i of each column */
@@ -209,7 +214,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, ref_gemm6x32_q8 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, ref_gemm6x32_q8, NULL };
     return &k;
 }
 

@@ -126,6 +126,7 @@ void ref_bf16_to_f32(const uint16_t *in, float *out, int64_t n);
 void ref_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, float *tile);
 void ref_gemm6x32_bf16x32(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const float *x, int64_t n, float *out);
+void ref_gemv4_bf16x32(const uint16_t *w, int64_t stride, const float *x, int64_t n, float *out);
 void ref_gemm6x32_bf16dp(const uint16_t *wt, const uint16_t *xb, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 void ref_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n);
 void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
@@ -210,6 +211,12 @@ typedef struct dot_kernels {
      * (step_scales false: keys, a scale per position and 32 dimensions) or to the steps (true:
      * values, a scale per position): out[t * 32 + r] (+)= sum_k x[t * ldx + k] * q[k][r] * scale. */
     void (*gemm6x32_q8)(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
+    /* One token against four packed bf16 groups `stride` elements apart (w, w + stride, w + 2 *
+     * stride, w + 3 * stride): out[32 * g .. 32 * g + 32) = group g's rows, as gemv2_bf16x32.
+     * Decode then reads a bf16 matrix as four distant streams instead of two. NULL where a table
+     * keeps two (AVX2 and NEON: four groups' sums would not fit in their vector registers; the
+     * reference table, whose decode the tests run as the other tables do). */
+    void (*gemv4_bf16x32)(const uint16_t *w, int64_t stride, const float *x, int64_t n, float *out);
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);

@@ -352,7 +352,19 @@ static void test_axpy_convert_gemm(void) {
                         CHECK(fabsf(one[i] - two[i]) <= 1e-5f * (n + 1) && ref2[i] == one[i],
                               "%s gemv2_bf16x32 n=%d row %d", ks[k]->name, n, i);
                     for (int r = 0; r < 32; r++) CHECK(fabsf(two[32 + r] - two[31 - r]) <= 1e-5f * (n + 1), "%s gemv2_bf16x32 second group row %d", ks[k]->name, r);
-                    free(wr); free(wp2);
+                    /* four groups a stride apart (the two above, each twice, with a gap of 7 columns' worth between) */
+                    int64_t stride = 32 * (int64_t)n + 32 * 7;
+                    uint16_t *w4 = malloc((size_t)(4 * stride) * 2);
+                    for (int g = 0; g < 4; g++) memcpy(w4 + g * stride, g % 2 ? wp2 : wp, 32 * n * 2);
+                    float four[128], ref4[128];
+                    ref_gemv4_bf16x32(w4, stride, xg, n, ref4);
+                    for (int i = 0; i < 128; i++) CHECK(ref4[i] == one[i % 64], "ref gemv4_bf16x32 n=%d row %d", n, i);
+                    if (ks[k]->gemv4_bf16x32) {
+                        ks[k]->gemv4_bf16x32(w4, stride, xg, n, four);
+                        for (int i = 0; i < 128; i++)
+                            CHECK(fabsf(four[i] - one[i % 64]) <= 1e-5f * (n + 1) && four[i] == two[i % 64], "%s gemv4_bf16x32 n=%d row %d", ks[k]->name, n, i);
+                    }
+                    free(w4); free(wr); free(wp2);
                 }
                 free(wb); free(wp);
                 for (int acc = 0; acc < 2; acc++) {
