@@ -50,7 +50,8 @@ model=$work/$name
 [ -f $model/model.safetensors ] || build/qwenc synth --shape $shape $model ${layers:+--layers $layers} --tokenizer ${QWENC_GOLDEN:-../shared/golden}/models/qwen3-tiny
 printf 'machine: %s, %s threads, %s KV cache in both engines, %s, tg after %s positions%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$threads" "$kv" "$name" "$depth" \
   "${variant:+, qwenc kernels $QWENC_KERNELS, llama.cpp $variant build}"
-printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio "qwenc decode GB/s (of measured bandwidth: best read, sustained)"
+printf '%-6s %12s %12s %7s   %12s %12s %7s   %s\n' format qwenc-pp llama-pp ratio qwenc-tg llama-tg ratio \
+  "qwenc decode GB/s: share of the probe between tokens (median, range over windows); of the best read after the run"
 # one line of the table: row NAME QWENC_JSON LLAMA_JSON
 row() {
   python3 - "$1" "$2" "$3" <<'PY'
@@ -58,22 +59,23 @@ import json, sys
 fmt, q, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(f"{fmt:6} {q['pp_tok_s']:12.1f} {l['pp_tok_s']:12.1f} {q['pp_tok_s']/l['pp_tok_s']:6.2f}x   "
       f"{q['tg_tok_s']:12.1f} {l['tg_tok_s']:12.1f} {q['tg_tok_s']/l['tg_tok_s']:6.2f}x   "
-      f"{q['decode_gb_s']:.1f} GB/s = {100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f} "
-      f"({100*q['decode_gb_s']/q['mem_bw_mean_gb_s']:.0f}% of {q['mem_bw_mean_gb_s']:.1f} sustained)"
-      if q['mem_bw_gb_s'] else f"{q['decode_gb_s']:.1f} GB/s (bandwidth not measured)")
+      f"{q['decode_gb_s']:.1f} GB/s: {100*q['decode_share_between_tokens']:.0f}% "
+      f"({100*q['decode_share_lo']:.0f}-{100*q['decode_share_hi']:.0f}%) of {q['mem_bw_between_tokens_gb_s']:.1f}; "
+      f"{100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f}"
+      if q['bw_windows'] else f"{q['decode_gb_s']:.1f} GB/s (bandwidth not measured)")
 PY
 }
 for fmt in bf16 q8_0 q4_0; do
   gguf=$work/$name-$fmt.gguf
   [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
   quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
-  q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads $quant --kv-type $kv --json)
+  q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 $quant --kv-type $kv --json)
   gguf_path=$(realpath $gguf)
   l=$(cd $llama_dir && node $node_flags llama_bench.mjs "$gguf_path" $pp $tg $threads $kv $depth 2>/dev/null | tail -1)
   row $fmt "$q" "$l"
   if [ $fmt = bf16 ] && [ "$llama_dir" = bench ] && grep -qw avx512_bf16 /proc/cpuinfo; then
     # bf16 activations in prefill, as llama.cpp's bf16 path has them (qwenc's default keeps them f32)
-    q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads --bf16-prefill --kv-type $kv --json)
+    q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 --bf16-prefill --kv-type $kv --json)
     row bf16-a "$q" "$l"
   fi
 done

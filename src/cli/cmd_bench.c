@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "base/bigmem.h"
@@ -10,26 +11,35 @@
 #include "base/threads.h"
 #include "tensor/tensor.h"
 
-typedef struct bw_job { const float *buf; size_t per_thread; float sink[64]; } bw_job;
+typedef struct bw_job { const uint64_t *buf; size_t per_thread; uint64_t sink[64]; } bw_job;
 
-/* Thread i reads its own slice once, as two sequential streams (a dot product of its halves). */
+/* Thread i reads its own slice once, as four sequential streams a quarter of it apart, a 64-byte
+ * line of each in turn (XORed into 8 words): measured here, four streams per thread read 5-25%
+ * more bytes per second than two (and two than one), and plain C reads as fast as AVX-512 loads. */
 static void bw_read(void *ctx, int i, int thread_index) {
     bw_job *j = ctx;
-    const float *p = j->buf + (size_t)i * j->per_thread;
-    size_t half = j->per_thread / 2;
-    j->sink[thread_index % 64] += dot_kernels_best()->dot_f32(p, p + half, (int64_t)half);
+    size_t quarter = j->per_thread / 4 / 8 * 8;
+    const uint64_t *a = j->buf + (size_t)i * j->per_thread, *b = a + quarter, *c = b + quarter, *d = c + quarter;
+    uint64_t x0 = 0, x1 = 0, x2 = 0, x3 = 0, x4 = 0, x5 = 0, x6 = 0, x7 = 0;
+    for (size_t w = 0; w < quarter; w += 8) {
+        x0 ^= a[w] ^ b[w] ^ c[w] ^ d[w], x1 ^= a[w + 1] ^ b[w + 1] ^ c[w + 1] ^ d[w + 1];
+        x2 ^= a[w + 2] ^ b[w + 2] ^ c[w + 2] ^ d[w + 2], x3 ^= a[w + 3] ^ b[w + 3] ^ c[w + 3] ^ d[w + 3];
+        x4 ^= a[w + 4] ^ b[w + 4] ^ c[w + 4] ^ d[w + 4], x5 ^= a[w + 5] ^ b[w + 5] ^ c[w + 5] ^ d[w + 5];
+        x6 ^= a[w + 6] ^ b[w + 6] ^ c[w + 6] ^ d[w + 6], x7 ^= a[w + 7] ^ b[w + 7] ^ c[w + 7] ^ d[w + 7];
+    }
+    j->sink[thread_index % 64] ^= x0 ^ x1 ^ x2 ^ x3 ^ x4 ^ x5 ^ x6 ^ x7;
 }
 
 /* The memory-bandwidth probe: a 1 GiB buffer (on huge pages where the kernel gives them) and a
  * pool of the bench's threads. */
-typedef struct bw_probe { float *buf; size_t n; thread_pool *pool; } bw_probe;
+typedef struct bw_probe { uint64_t *buf; size_t n; thread_pool *pool; } bw_probe;
 
 static bool bw_probe_open(bw_probe *p, int threads) {
-    p->n = (size_t)1 << 28; /* floats */
+    p->n = (size_t)1 << 27; /* 64-bit words */
     p->buf = big_alloc(p->n * sizeof *p->buf);
     p->pool = p->buf ? thread_pool_new(threads) : NULL;
     if (!p->pool) { big_free(p->buf, p->n * sizeof *p->buf); return false; }
-    for (size_t i = 0; i < p->n; i++) p->buf[i] = (float)(i & 7);
+    for (size_t i = 0; i < p->n; i++) p->buf[i] = i * 0x9E3779B97F4A7C15u;
     return true;
 }
 
@@ -38,22 +48,44 @@ static void bw_probe_close(bw_probe *p) {
     big_free(p->buf, p->n * sizeof *p->buf);
 }
 
-/* Read bandwidth in GB/s, every thread streaming its slice of the buffer 8 times: the best of
- * the 8 (returned; the figure decode is measured against, as STREAM reports its best rate) and,
- * in *mean, all 8 together (a sustained read: 4-10% lower on this VM). */
-static double bw_probe_run(bw_probe *p, double *mean) {
+/* Every thread reads its slice of the buffer once: the seconds it took; *bytes, the bytes read. */
+static double bw_read_once(bw_probe *p, double *bytes) {
     int parts = thread_pool_size(p->pool);
     bw_job j = { p->buf, p->n / (size_t)parts, { 0 } };
-    double best = 1e9, total = 0, bytes = (double)(p->n / (size_t)parts * (size_t)parts) * sizeof *p->buf;
+    *bytes = (double)parts * 4.0 * (double)(j.per_thread / 4 / 8 * 8) * sizeof *p->buf;
+    double t0 = clock_seconds();
+    thread_pool_run(p->pool, parts, bw_read, &j);
+    return clock_seconds() - t0;
+}
+
+/* Read bandwidth in GB/s, the buffer read 8 times: the best of the 8 (returned; the figure decode
+ * is measured against, as STREAM reports its best rate) and, in *mean, all 8 together (a
+ * sustained read: 4-10% lower on this VM). */
+static double bw_probe_run(bw_probe *p, double *mean) {
+    double best = 1e9, total = 0, bytes = 0;
     for (int r = 0; r < 8; r++) {
-        double t0 = clock_seconds();
-        thread_pool_run(p->pool, parts, bw_read, &j);
-        double dt = clock_seconds() - t0;
+        double dt = bw_read_once(p, &bytes);
         if (dt < best) best = dt;
         total += dt;
     }
     *mean = 8 * bytes / total / 1e9;
     return bytes / best / 1e9;
+}
+
+/* One read of the whole buffer, in GB/s: the probe run between decode tokens. It waits 20 ms
+ * before and after, untimed, so that neither the decode's pool nor the probe's spins on a core
+ * the other is measured on (workers spin ~2 ms before they sleep). */
+static double bw_probe_once(bw_probe *p) {
+    struct timespec pause = { 0, 20 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    double bytes, dt = bw_read_once(p, &bytes);
+    nanosleep(&pause, NULL);
+    return bytes / dt / 1e9;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 /* Resident memory that is not a mapped file (KV cache, scratch, tables), in MB, from /proc. */
@@ -73,9 +105,13 @@ static void bench_usage(FILE *f) {
                "DEPTH positions of context: by default the prompt's; -d 0 decodes from an empty context, as\n"
                "llama-bench's tg does (a longer depth is prefilled, untimed, after the prompt).\n"
                "Reports the best of -r repetitions (default 2): tokens/s, time to first token, peak RSS, and\n"
-               "the GB/s a decode step reads (weights and KV cache) against the memory bandwidth, probed (all\n"
-               "threads reading 1 GiB, 8 times) right after each repetition: the probe beside the fastest\n"
-               "decode, its best read (and the 8 reads' mean rate, a sustained read, beside it).\n"
+               "the GB/s a decode step reads (weights and KV cache) against the memory bandwidth, which all\n"
+               "threads probe by reading 1 GiB (four streams each): from the second repetition on, once after\n"
+               "every 16 decode tokens (untimed; every -n/4 under 64), each window's read rate set against the\n"
+               "probe that follows it (their median and range); and 8 times after each repetition, the fastest\n"
+               "decode against the best read beside it (and the 8 reads' mean rate, a sustained read). This\n"
+               "VM's bandwidth moves by a third from minute to minute: the windows compare the decode with\n"
+               "the bandwidth of the same seconds.\n"
                "--json prints one JSON line instead.\n\n" CLI_MMAP_HELP CLI_PREFILL_HELP
                "\nThe kernels are the widest this CPU runs (the model line names them); the environment\n"
                "variable QWENC_KERNELS=avx2, avx2+vnni, neon or reference measures a narrower table instead.\n");
@@ -117,14 +153,25 @@ int cmd_bench(int argc, char **argv) {
     qwen_session *s = qwen_session_new(m, prompt + tg + 8, &err);
     float *logits = malloc((size_t)vocab * sizeof(float));
     int32_t *ids = malloc((size_t)prompt * sizeof *ids);
-    if (!s || !logits || !ids) { free(logits); free(ids); qwen_model_close(m); return cli_fail("bench", err); }
+    /* decode windows between bandwidth probes: each window's share of the probe, the probe's rate */
+    int window = tg >= 64 ? 16 : (tg + 3) / 4, max_windows = reps * (tg / window + 1);
+    double *ratios = malloc((size_t)max_windows * 2 * sizeof *ratios), *probes = ratios ? ratios + max_windows : NULL;
+    if (!s || !logits || !ids || !ratios) {
+        free(logits), free(ids), free(ratios);
+        qwen_session_free(s);
+        qwen_model_close(m);
+        return cli_fail("bench", err);
+    }
     uint64_t x = 12345;
     for (int i = 0; i < prompt; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; ids[i] = (int32_t)(x % 150000); }
-    /* the probe runs right after each repetition, and the bandwidth reported is the one measured
-     * beside the fastest decode (this VM's bandwidth swings by a third from minute to minute) */
+    /* This VM's bandwidth swings by a third from minute to minute, so it is probed beside the
+     * decode twice over: best of 8 reads right after each repetition (the bandwidth reported beside
+     * the fastest decode), and, from the second repetition on, one read after every `window`
+     * tokens (untimed), each window's decode rate set against the read that follows it. */
     double best_pp = 1e9, best_tg = 1e9, bw = 0, bw_mean = 0, rss_mb = 0;
+    double weight_bytes = (double)qwen_model_weight_bytes(m), kv_bytes = (double)qwen_model_kv_bytes_per_position(m);
     bw_probe probe = { 0 };
-    int rc = 0;
+    int rc = 0, windows = 0;
     for (int r = 0; r < reps && !rc; r++) {
         qwen_session_truncate(s, 0);
         double t0 = clock_seconds();
@@ -132,13 +179,21 @@ int cmd_bench(int argc, char **argv) {
         double pp_s = clock_seconds() - t0;
         if (depth < pp) qwen_session_truncate(s, depth);
         else if (depth > pp && qwen_session_forward(s, ids + pp, (size_t)(depth - pp), logits, false, &err)) { rc = cli_fail("bench", err); break; }
-        double t1 = clock_seconds();
+        double tg_s = 0, w0 = clock_seconds(), w_bytes = 0;
         for (int k = 0; k < tg; k++) {
             int32_t next = (int32_t)argmax_f32(logits, vocab); /* greedy, as qwen_sampler at temperature 0 */
             if (qwen_session_forward(s, &next, 1, logits, false, &err)) { rc = cli_fail("bench", err); break; }
+            w_bytes += weight_bytes + kv_bytes * (depth + k + 1);
+            if (probe.buf && ((k + 1) % window == 0 || k + 1 == tg)) {
+                double w_s = clock_seconds() - w0, probe_gbps = bw_probe_once(&probe);
+                tg_s += w_s;
+                probes[windows] = probe_gbps;
+                ratios[windows++] = w_bytes / w_s / 1e9 / probe_gbps;
+                w0 = clock_seconds(), w_bytes = 0;
+            }
         }
-        double t2 = clock_seconds();
         if (rc) break;
+        if (!probe.buf) tg_s = clock_seconds() - w0;
         if (r == 0) { /* before the probe's buffer exists */
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);
@@ -148,9 +203,16 @@ int cmd_bench(int argc, char **argv) {
         }
         double mean_now = 0, bw_now = probe.buf ? bw_probe_run(&probe, &mean_now) : 0;
         if (pp_s < best_pp) best_pp = pp_s;
-        if (t2 - t1 < best_tg) { best_tg = t2 - t1; bw = bw_now; bw_mean = mean_now; }
+        if (tg_s < best_tg) { best_tg = tg_s; bw = bw_now; bw_mean = mean_now; }
     }
     if (probe.buf) bw_probe_close(&probe);
+    /* the windows' median share of the probe, their range, and the probe's median rate */
+    double share = 0, share_lo = 0, share_hi = 0, probe_median = 0;
+    if (windows > 0) {
+        qsort(ratios, (size_t)windows, sizeof *ratios, compare_doubles);
+        qsort(probes, (size_t)windows, sizeof *probes, compare_doubles);
+        share = ratios[windows / 2], share_lo = ratios[0], share_hi = ratios[windows - 1], probe_median = probes[windows / 2];
+    }
     if (!rc) {
         double pp_tps = pp / best_pp, tg_tps = tg / best_tg;
         /* a decode step reads every weight and the KV cache so far (depth + tg / 2 positions on average) */
@@ -163,18 +225,27 @@ int cmd_bench(int argc, char **argv) {
                    "\"decode_kv_gb_s\": %.2f, \"mem_bw_gb_s\": ",
                    pp, tg, depth, pp_tps, tg_tps, best_pp, t_load, rss_mb, anon_after_load, anon_rss_mb(), qwen_model_weight_bytes(m) / 1e9, gbps,
                    weights_gbps, kv_gbps);
-            if (bw > 0) printf("%.2f, \"mem_bw_mean_gb_s\": %.2f}\n", bw, bw_mean);
-            else printf("null, \"mem_bw_mean_gb_s\": null}\n"); /* not measured */
+            if (bw > 0) printf("%.2f, \"mem_bw_mean_gb_s\": %.2f, ", bw, bw_mean);
+            else printf("null, \"mem_bw_mean_gb_s\": null, "); /* not measured */
+            if (windows > 0)
+                printf("\"bw_windows\": %d, \"mem_bw_between_tokens_gb_s\": %.2f, \"decode_share_between_tokens\": %.4f, \"decode_share_lo\": %.4f, "
+                       "\"decode_share_hi\": %.4f}\n", windows, probe_median, share, share_lo, share_hi);
+            else printf("\"bw_windows\": 0, \"mem_bw_between_tokens_gb_s\": null, \"decode_share_between_tokens\": null, \"decode_share_lo\": null, "
+                        "\"decode_share_hi\": null}\n");
         } else {
             printf("model   %s\n", qwen_model_describe(m));
             printf("load    %.3f s\n", t_load);
             printf("pp%-4d  %8.2f tok/s   (time to first token %.3f s)\n", pp, pp_tps, best_pp);
-            printf("tg%-4d  %8.2f tok/s   (after %d positions; reads %.2f GB/s: weights %.2f + KV cache %.2f", tg, tg_tps, depth, gbps, weights_gbps,
+            printf("tg%-4d  %8.2f tok/s   (after %d positions; reads %.2f GB/s: weights %.2f + KV cache %.2f)\n", tg, tg_tps, depth, gbps, weights_gbps,
                    kv_gbps);
-            if (bw > 0)
-                printf(" = %.0f%% of the measured %.1f GB/s memory bandwidth; %.0f%% of its sustained %.1f)\n", 100 * gbps / bw, bw, 100 * gbps / bw_mean,
-                       bw_mean);
-            else printf("; memory bandwidth not measured)\n");
+            if (windows > 0)
+                printf("memory bandwidth: decode windows read %.0f%% of the probe run between them (median of %d windows of %d tokens, %.0f-%.0f%%;\n"
+                       "        probe median %.1f GB/s); the fastest decode %.0f%% of the best read after it (%.1f GB/s; %.0f%% of its sustained %.1f)\n",
+                       100 * share, windows, window, 100 * share_lo, 100 * share_hi, probe_median, 100 * gbps / bw, bw, 100 * gbps / bw_mean, bw_mean);
+            else if (bw > 0)
+                printf("memory bandwidth: the fastest decode %.0f%% of the best read after it (%.1f GB/s; %.0f%% of its sustained %.1f)\n", 100 * gbps / bw,
+                       bw, 100 * gbps / bw_mean, bw_mean);
+            else printf("memory bandwidth: not measured\n");
             printf("memory  %.1f MB not file-backed after load (weights packed or quantized into memory, tables), %.1f MB after\n"
                    "        the run (+ KV cache, scratch); peak RSS %.1f MB (with any weight pages mapped from the files)\n",
                    anon_after_load, anon_rss_mb(), rss_mb);
@@ -182,6 +253,7 @@ int cmd_bench(int argc, char **argv) {
     }
     free(ids);
     free(logits);
+    free(ratios);
     qwen_session_free(s);
     qwen_model_close(m);
     return rc;

@@ -133,10 +133,14 @@ got=$(HF_HUB_CACHE= HF_HOME=$tmp/home $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 
 # qwenc synth writes a loadable real-shape checkpoint (one layer), which bench runs in every KV type and with bf16 prefill
 $bin synth --shape qwen3-0.6b --layers 1 $tmp/synth --tokenizer $golden/models/qwen3-tiny 2>/dev/null
 for opts in "--kv-type f32" "--kv-type f16" "--kv-type q8_0" "--kv-type f16 --bf16-prefill"; do
-  out=$($bin bench -m $tmp/synth -p 8 -n 2 -r 1 -t 2 $opts --json 2>&1)
+  out=$($bin bench -m $tmp/synth -p 8 -n 2 -r 2 -t 2 $opts --json 2>&1)
   python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['pp_tok_s'] > 0 and d['tg_tok_s'] > 0 and d['weight_gb'] > 0.3, d
 bw, mean = d['mem_bw_gb_s'], d['mem_bw_mean_gb_s']  # the best of 8 reads and their mean rate
-assert (bw is None) == (mean is None) and (bw is None or 0 < mean <= bw), d" "$out" \
+assert (bw is None) == (mean is None) and (bw is None or 0 < mean <= bw), d
+# the second repetition probes after each of its 2 decode tokens: two windows, each a share of the probe after it
+w = d['bw_windows']
+assert w == (2 if bw else 0), d
+assert w == 0 or (d['mem_bw_between_tokens_gb_s'] > 0 and 0 < d['decode_share_lo'] <= d['decode_share_between_tokens'] <= d['decode_share_hi']), d" "$out" \
     && ok "synth + bench ($opts)" || bad "synth + bench ($opts) [$out]"
 done
 # -d: the decode's context depth (default: the prompt's), shorter, none, or longer (prefilled untimed)
@@ -150,8 +154,9 @@ rm -rf $tmp/synth
 # without memory for the 1 GiB bandwidth probe, bench still reports its speeds (bandwidth null, a note on stderr);
 # not under ASan, which reserves terabytes of address space
 if ! ldd $bin 2>/dev/null | grep -q libasan; then
-  out=$( (ulimit -v 900000; $bin bench -m $golden/models/qwen3-tiny -p 8 -n 2 -r 1 -t 2 --json) 2>$tmp/bench.err)
-  python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['mem_bw_gb_s'] is None and d['mem_bw_mean_gb_s'] is None and d['tg_tok_s'] > 0, d" "$out" \
+  out=$( (ulimit -v 900000; $bin bench -m $golden/models/qwen3-tiny -p 8 -n 2 -r 2 -t 2 --json) 2>$tmp/bench.err)
+  python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['mem_bw_gb_s'] is None and d['mem_bw_mean_gb_s'] is None and d['tg_tok_s'] > 0, d
+assert d['bw_windows'] == 0 and d['decode_share_between_tokens'] is None, d" "$out" \
     && grep -q "bandwidth not measured" $tmp/bench.err && ok "bench without memory for the probe" \
     || bad "bench without memory for the probe [$out] [$(cat $tmp/bench.err)]"
 fi
