@@ -160,6 +160,13 @@ assert d['bw_windows'] == 0 and d['decode_share_between_tokens'] is None, d" "$o
     && grep -q "bandwidth not measured" $tmp/bench.err && ok "bench without memory for the probe" \
     || bad "bench without memory for the probe [$out] [$(cat $tmp/bench.err)]"
 fi
+# a probe buffer without huge pages (THP disabled for the process, PR_SET_THP_DISABLE = 41) is reported:
+# its reads understate the bandwidth
+python3 -c "import ctypes,os,sys
+assert ctypes.CDLL(None).prctl(41, 1, 0, 0, 0) == 0
+os.execv(sys.argv[1], sys.argv[1:])" $bin bench -m $golden/models/qwen3-tiny -p 8 -n 2 -r 1 -t 2 --json >/dev/null 2>$tmp/bench.err
+grep -q "0% of the bandwidth probe's buffer is on huge pages" $tmp/bench.err && ok "bench: probe without huge pages" \
+  || bad "bench: probe without huge pages [$(cat $tmp/bench.err)]"
 
 # errors: one line, non-zero, no crash
 check_error() {
