@@ -24,7 +24,8 @@ enum {
     CP_NUMBER = 2,     /* \p{N} */
     CP_SPACE = 4,      /* \s (Unicode White_Space) */
     CP_NEWLINE = 8,    /* \r or \n */
-    CP_NFC_STABLE = 16 /* unchanged by NFC, combining class 0, never the second of a composition */
+    CP_NFC_STABLE = 16, /* unchanged by NFC, combining class 0, never the second of a composition */
+    CP_NFC_INERT = 32   /* unassigned in Unicode 9.0: HF's NFC knows nothing of it (see unicode.c) */
 };
 
 typedef struct added_token {

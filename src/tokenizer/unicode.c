@@ -5,6 +5,7 @@
 #include <utf8proc.h>
 
 #include "base/utf8.h"
+#include "tokenizer/unicode_classes.h"
 
 static bool is_white_space(uint32_t c) {
     /* Unicode White_Space, which is what \s means in the Oniguruma regex HF tokenizers uses. */
@@ -20,25 +21,25 @@ static bool is_nfc_stable(uint32_t c) {
            (c >= 0x3000 && c <= 0x3029) || (c >= 0xFF01 && c <= 0xFF5E) || (c >= 0xAC00 && c <= 0xD7A3);
 }
 
+/* Letters and numbers come from Unicode 16.0's tables (unicode_classes.h), as in HF tokenizers'
+ * regex, not from utf8proc, whose version is the system's (Debian's 2.8: Unicode 15.0, which lacks
+ * the 5,004 letters and digits of 15.1 and 16.0). HF's NFC has Unicode 9.0's data: code points
+ * assigned since are CP_NFC_INERT, passed through as unknown characters (combining class 0, no
+ * decomposition, composing with nothing) where utf8proc would reorder or compose them. */
 uint8_t *unicode_class_table(void) {
-    uint8_t *t = malloc(0x110000);
+    uint8_t *t = calloc(0x110000, 1);
     if (!t) return NULL;
+    for (size_t i = 0; i < sizeof UNICODE_LETTERS / sizeof *UNICODE_LETTERS; i++)
+        memset(t + UNICODE_LETTERS[i].lo, CP_LETTER, UNICODE_LETTERS[i].hi - UNICODE_LETTERS[i].lo + 1);
+    for (size_t i = 0; i < sizeof UNICODE_NUMBERS / sizeof *UNICODE_NUMBERS; i++)
+        memset(t + UNICODE_NUMBERS[i].lo, CP_NUMBER, UNICODE_NUMBERS[i].hi - UNICODE_NUMBERS[i].lo + 1);
+    for (size_t i = 0; i < sizeof UNICODE_9_UNASSIGNED / sizeof *UNICODE_9_UNASSIGNED; i++)
+        for (uint32_t c = UNICODE_9_UNASSIGNED[i].lo; c <= UNICODE_9_UNASSIGNED[i].hi; c++) t[c] |= CP_NFC_INERT;
     for (uint32_t c = 0; c < 0x110000; c++) {
-        uint8_t f = 0;
-        switch (utf8proc_category((utf8proc_int32_t)c)) {
-        case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-        case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
-            f |= CP_LETTER;
-            break;
-        case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
-            f |= CP_NUMBER;
-            break;
-        default:
-            break;
-        }
+        uint8_t f = t[c];
         if (is_white_space(c)) f |= CP_SPACE;
         if (c == '\r' || c == '\n') f |= CP_NEWLINE;
-        if (is_nfc_stable(c)) f |= CP_NFC_STABLE;
+        if (is_nfc_stable(c)) f = (uint8_t)((f | CP_NFC_STABLE) & ~CP_NFC_INERT); /* the same to both */
         t[c] = f;
     }
     return t;
@@ -72,7 +73,8 @@ const char *unicode_nfc(const qwen_tokenizer *tok, const char *s, size_t len, si
         return s;
     }
     /* Segments start at a stable code point and run up to the next one; only segments holding
-     * an unstable code point go through utf8proc. */
+     * an unstable code point go through utf8proc. An inert code point ends the segment before it
+     * and is copied as it is; the next segment starts after it. */
     char *out = NULL;
     size_t cap = 0, n_out = 0;
     if (!reserve(&out, &cap, len + 16)) return NULL;
@@ -88,7 +90,8 @@ const char *unicode_nfc(const qwen_tokenizer *tok, const char *s, size_t len, si
             if (n == 0) n = 1; /* callers validate first; be safe anyway */
             stable = (tok->cp_class[cp] & CP_NFC_STABLE) != 0;
         }
-        if (i == len || (stable && i > seg)) {
+        bool inert = i < len && (tok->cp_class[cp] & CP_NFC_INERT);
+        if (i == len || ((stable || inert) && i > seg)) {
             size_t slen = i - seg;
             if (!seg_unstable) {
                 if (!reserve(&out, &cap, n_out + slen)) goto oom;
@@ -112,6 +115,14 @@ const char *unicode_nfc(const qwen_tokenizer *tok, const char *s, size_t len, si
             seg = i;
             seg_unstable = false;
             if (i == len) break;
+        }
+        if (inert) {
+            if (!reserve(&out, &cap, n_out + (size_t)n)) goto oom;
+            memcpy(out + n_out, s + i, (size_t)n);
+            n_out += (size_t)n;
+            i += (size_t)n;
+            seg = i;
+            continue;
         }
         if (!stable) seg_unstable = true;
         i += (size_t)n;

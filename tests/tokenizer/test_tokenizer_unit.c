@@ -2,9 +2,11 @@
 #include <string.h>
 #include <jansson.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "harness.h"
 #include "qwenc.h"
+#include "tokenizer/tokenizer.h"
 
 static qwen_tokenizer *tok;
 
@@ -279,6 +281,46 @@ static void test_reserialized(void) {
     free(src);
 }
 
+/* Where HF tokenizers' Unicode data is not the linked utf8proc's (scripts/gen_unicode_classes.sh):
+ * its regex knows the letters and digits of Unicode 16.0, its NFC only Unicode 9.0. The ids are
+ * Hugging Face tokenizers' own (@anush008/tokenizers, the Rust library, on this tokenizer.json). */
+static void test_unicode_versions(void) {
+    static const struct { const char *text; int32_t ids[12]; size_t n; } cases[] = {
+        /* an Egyptian hieroglyph of 16.0 is a letter: "'re" after it is a contraction */
+        { u8"\U000134DE're", { 124373, 241, 252, 2299 }, 4 },
+        /* a CJK Extension I ideograph (15.1) and an outlined digit (16.0) */
+        { u8"a\U0002EBF0're \U0002EBF0a", { 64, 172, 106, 107, 108, 2299, 220, 172, 106, 107, 108, 64 }, 12 },
+        { u8"a\U0001CCF0're \U0001CCF0a", { 64, 172, 250, 111, 108, 2299, 220, 172, 250, 111, 108, 64 }, 12 },
+        /* U+08D3 (11.0, combining class 220 since) is not reordered before a mark of class 230 */
+        { u8"q\u0301\u08D3", { 80, 53839, 156, 96, 241 }, 5 },
+        { u8"a\u1DD9\u08D3", { 64, 157, 115, 247, 156, 96, 241 }, 7 },
+        /* U+11935 U+11930 (13.0) are not composed into U+11938 */
+        { u8"\U00011935\U00011930", { 128240, 97, 113, 128240, 97, 108 }, 6 },
+        /* what Unicode 9.0 knows is normalized as before */
+        { u8"e\u0301 \u1E0A\u0323", { 963, 86089, 116, 234, 136, 229 }, 6 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        CHECK(encode_eq(cases[i].text, NULL, cases[i].ids, cases[i].n), "Unicode case %zu", i);
+    /* the generated letter and number ranges agree with utf8proc wherever it knows the code point:
+     * they only add what it has unassigned (Debian's 2.8 lacks 15.1 and 16.0) */
+    uint8_t *t = unicode_class_table();
+    REQUIRE(t, "class table");
+    size_t added = 0, disagree = 0;
+    for (uint32_t c = 0; c < 0x110000; c++) {
+        utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
+        bool letter = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
+        bool number = cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO;
+        bool t_letter = t[c] & CP_LETTER, t_number = t[c] & CP_NUMBER;
+        if (cat == UTF8PROC_CATEGORY_CN) added += t_letter || t_number;
+        else disagree += letter != t_letter || number != t_number;
+    }
+    CHECK(disagree == 0, "%zu code points classed unlike utf8proc", disagree);
+    CHECK(added == 0 || strcmp(utf8proc_unicode_version(), "16.0.0") < 0, "utf8proc %s lacks %zu letters and digits", utf8proc_unicode_version(), added);
+    CHECK((t[0x134DE] & CP_LETTER) && (t[0x1CCF0] & CP_NUMBER) && (t[0x8D3] & CP_NFC_INERT) && !(t[0x301] & CP_NFC_INERT) && !(t[0x9FFF] & CP_NFC_INERT),
+          "class bits of sample code points");
+    free(t);
+}
+
 int main(void) {
     char *model = golden_path("models/qwen3-tiny");
     qwen_error *err = NULL;
@@ -291,6 +333,7 @@ int main(void) {
     test_long_unsplittable();
     test_bad_files();
     test_reserialized();
+    test_unicode_versions();
     qwen_tokenizer_close(tok);
     free(model);
     return test_finish("tokenizer_unit");
