@@ -1,5 +1,6 @@
 #include "base/bigmem.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,26 @@ void *big_alloc(size_t size) {
 
 void big_free(void *p, size_t size) {
     if (p) munmap(p, round_up(size ? size : 1));
+}
+
+long big_huge_kb(const void *p, const char *field) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    size_t flen = strlen(field);
+    bool inside = false;
+    long kb = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) /* a mapping's first line */
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && !strncmp(line, field, flen) && line[flen] == ':') {
+            kb = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
 }
 
 size_t big_available(void) {

@@ -12,5 +12,8 @@ void *big_alloc(size_t size);
 void big_free(void *p, size_t size);
 /* Bytes of memory the system can still give without swapping (MemAvailable), or 0 when unknown. */
 size_t big_available(void);
+/* kB that /proc/self/smaps reports in `field` ("AnonHugePages", "FilePmdMapped") for the mapping
+ * that contains p: how much of it is mapped in whole huge pages; -1 where that cannot be read. */
+long big_huge_kb(const void *p, const char *field);
 
 #endif

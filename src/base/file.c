@@ -1,4 +1,5 @@
 #include "base/file.h"
+#include "base/bigmem.h"
 #include "base/error.h"
 
 #include <errno.h>
@@ -80,25 +81,6 @@ static void *map_aligned(int fd, size_t size) {
     return p;
 }
 
-/* kB of the mapping containing `p` that are mapped as whole huge pages, from /proc/self/smaps
- * (FilePmdMapped); -1 where that cannot be read. */
-static long pmd_mapped_kb(const void *p) {
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f) return -1;
-    char line[512];
-    bool inside = false;
-    long kb = -1;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
-            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-        else if (inside && sscanf(line, "FilePmdMapped: %ld kB", &kb) == 1)
-            break;
-    }
-    fclose(f);
-    return kb;
-}
-
 /* Whether transparent huge pages are on for mappings that ask for them (madvise or always). */
 static bool thp_enabled(void) {
     FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
@@ -115,9 +97,9 @@ static void touch(const unsigned char *p) { (void)*(const volatile unsigned char
 
 /* Whether the 2 MB page at p (cached, not yet mapped) maps as one huge page when read. */
 static bool maps_huge(const unsigned char *p) {
-    long before = pmd_mapped_kb(p);
+    long before = big_huge_kb(p, "FilePmdMapped");
     touch(p);
-    return before >= 0 && pmd_mapped_kb(p) > before;
+    return before >= 0 && big_huge_kb(p, "FilePmdMapped") > before;
 }
 
 /* Makes a large mapping at `at` (2 MB-aligned, map_aligned's) come in huge pages when the page

@@ -30,26 +30,6 @@ static void bw_read(void *ctx, int i, int thread_index) {
     j->sink[thread_index % 64] ^= x0 ^ x1 ^ x2 ^ x3 ^ x4 ^ x5 ^ x6 ^ x7;
 }
 
-/* The share of [p, p + size) that the kernel backs with transparent huge pages, from the
- * AnonHugePages line of its mapping in /proc/self/smaps; -1 when it cannot be read. */
-static double huge_page_share(const void *p, size_t size) {
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f) return -1;
-    char line[512];
-    bool inside = false;
-    double share = -1;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) inside = lo <= (uintptr_t)p && (uintptr_t)p < hi;
-        else if (inside && !strncmp(line, "AnonHugePages:", 14)) {
-            share = atof(line + 14) * 1024.0 / (double)size;
-            break;
-        }
-    }
-    fclose(f);
-    return share;
-}
-
 /* The memory-bandwidth probe: a 1 GiB buffer (on huge pages where the kernel gives them) and a
  * pool of the bench's threads. */
 typedef struct bw_probe { uint64_t *buf; size_t n; thread_pool *pool; } bw_probe;
@@ -61,8 +41,9 @@ static bool bw_probe_open(bw_probe *p, int threads) {
     if (!p->pool) { big_free(p->buf, p->n * sizeof *p->buf); return false; }
     for (size_t i = 0; i < p->n; i++) p->buf[i] = i * 0x9E3779B97F4A7C15u;
     /* in 4 KB pages the same reads run slower (TLB misses, prefetchers stopping at each page) */
-    double huge = huge_page_share(p->buf, p->n * sizeof *p->buf);
-    if (huge >= 0 && huge < 0.9)
+    long huge_kb = big_huge_kb(p->buf, "AnonHugePages");
+    double huge = huge_kb * 1024.0 / (double)(p->n * sizeof *p->buf);
+    if (huge_kb >= 0 && huge < 0.9)
         fprintf(stderr, "qwenc bench: only %.0f%% of the bandwidth probe's buffer is on huge pages (transparent huge pages off, or memory fragmented): its reads "
                         "may understate the bandwidth\n", 100 * huge);
     return true;
