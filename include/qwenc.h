@@ -58,8 +58,10 @@ typedef struct qwen_encode_opts {
 qwen_status qwen_tokenize(const qwen_tokenizer *tok, const char *text, size_t len,
                           const qwen_encode_opts *opts, int32_t **ids_out, size_t *n_out, qwen_error **err);
 
-/* Decodes ids to bytes (normally UTF-8; a token sequence may end mid-character). On success
- * *text_out is malloc'ed and NUL-terminated, *len_out its length. Unknown ids are an error. */
+/* Decodes ids to text as Hugging Face `tokenizers` decode does: the tokens' bytes, with each
+ * maximal ill-formed UTF-8 subsequence (a character cut off included) replaced by U+FFFD, so the
+ * text is always valid UTF-8 (qwen_token_bytes gives the raw bytes). On success *text_out is
+ * malloc'ed and NUL-terminated, *len_out its length. Unknown ids are an error. */
 qwen_status qwen_detokenize(const qwen_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special,
                             char **text_out, size_t *len_out, qwen_error **err);
 
@@ -71,8 +73,9 @@ bool qwen_token_is_special(const qwen_tokenizer *tok, int32_t id);
 /* One past the largest id the tokenizer knows. */
 int32_t qwen_tokenizer_vocab_size(const qwen_tokenizer *tok);
 
-/* Streaming decoder: feed ids as they are generated, get back only complete UTF-8.
- * Bytes that can never become valid UTF-8 come out as U+FFFD. */
+/* Streaming decoder: feed ids as they are generated, get back only complete UTF-8. Bytes that can
+ * never become valid UTF-8 come out as U+FFFD, one per maximal ill-formed subsequence, so that the
+ * pieces add up to qwen_detokenize's text. */
 typedef struct qwen_stream_decoder qwen_stream_decoder;
 qwen_stream_decoder *qwen_stream_decoder_new(const qwen_tokenizer *tok, bool skip_special);
 /* Appends the text completed by `id` to *out (a malloc'ed NUL-terminated string the caller frees,

@@ -1,5 +1,7 @@
 #include "base/utf8.h"
 
+#include <string.h>
+
 int utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
     if (len == 0) return 0;
     unsigned char c = s[0];
@@ -50,6 +52,36 @@ int utf8_encode(uint32_t cp, unsigned char *out) {
     out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
     out[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+size_t utf8_maximal_subpart(const unsigned char *s, size_t len) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF; /* the range of the second byte (Unicode Table 3-7) */
+    size_t need;
+    if (c >= 0xC2 && c <= 0xDF) need = 2;
+    else if (c >= 0xE0 && c <= 0xEF) need = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) need = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else return 1;
+    size_t n = 1;
+    while (n < need && n < len && s[n] >= lo && s[n] <= hi) n++, lo = 0x80, hi = 0xBF;
+    return n;
+}
+
+size_t utf8_lossy(const unsigned char *s, size_t len, char *out) {
+    size_t k = 0, i = 0;
+    while (i < len) {
+        uint32_t cp;
+        int n = utf8_decode(s + i, len - i, &cp);
+        if (n) {
+            memcpy(out + k, s + i, (size_t)n);
+            k += (size_t)n;
+            i += (size_t)n;
+        } else {
+            memcpy(out + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i += utf8_maximal_subpart(s + i, len - i);
+        }
+    }
+    return k;
 }
 
 size_t utf8_incomplete_tail(const unsigned char *s, size_t len) {

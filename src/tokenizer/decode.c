@@ -17,14 +17,19 @@ qwen_status qwen_detokenize(const qwen_tokenizer *tok, const int32_t *ids, size_
             return qwen_fail(err, QWEN_ERR_INVALID_ARG, "unknown token id %d at position %zu", ids[i], i);
         total += tok->id_len[ids[i]];
     }
-    char *out = malloc(total + 1);
-    if (!out) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    char *bytes = malloc(total + 1), *out = malloc(3 * total + 1);
+    if (!bytes || !out) {
+        free(bytes), free(out);
+        return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (skip_special && tok->id_special[ids[i]]) continue;
-        memcpy(out + k, tok->id_bytes[ids[i]], tok->id_len[ids[i]]);
+        memcpy(bytes + k, tok->id_bytes[ids[i]], tok->id_len[ids[i]]);
         k += tok->id_len[ids[i]];
     }
+    k = utf8_lossy((const unsigned char *)bytes, k, out);
+    free(bytes);
     out[k] = 0;
     *text_out = out;
     if (len_out) *len_out = k;
@@ -47,25 +52,6 @@ qwen_stream_decoder *qwen_stream_decoder_new(const qwen_tokenizer *tok, bool ski
     return sd;
 }
 
-/* Appends the valid UTF-8 in s[0..len) to out, replacing each invalid byte with U+FFFD. */
-static size_t append_sanitized(char *out, const unsigned char *s, size_t len) {
-    size_t k = 0, i = 0;
-    while (i < len) {
-        uint32_t cp;
-        int n = utf8_decode(s + i, len - i, &cp);
-        if (n) {
-            memcpy(out + k, s + i, (size_t)n);
-            k += (size_t)n;
-            i += (size_t)n;
-        } else {
-            memcpy(out + k, "\xEF\xBF\xBD", 3);
-            k += 3;
-            i++;
-        }
-    }
-    return k;
-}
-
 qwen_status qwen_stream_decoder_push(qwen_stream_decoder *sd, int32_t id, char **out, qwen_error **err) {
     if (!sd || !out) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_stream_decoder_push: missing decoder or output");
     *out = NULL;
@@ -84,7 +70,7 @@ qwen_status qwen_stream_decoder_push(qwen_stream_decoder *sd, int32_t id, char *
     memcpy(buf, sd->held, sd->n_held);
     memcpy(buf + sd->n_held, bytes, len);
     size_t keep = utf8_incomplete_tail(buf, total);
-    size_t k = append_sanitized(text, buf, total - keep);
+    size_t k = utf8_lossy(buf, total - keep, text);
     text[k] = 0;
     memcpy(sd->held, buf + total - keep, keep);
     sd->n_held = keep;
@@ -97,11 +83,7 @@ char *qwen_stream_decoder_flush(qwen_stream_decoder *sd) {
     if (!sd) return NULL;
     char *text = malloc(3 * sd->n_held + 1);
     if (!text) return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < sd->n_held; i++) {
-        memcpy(text + k, "\xEF\xBF\xBD", 3);
-        k += 3;
-    }
+    size_t k = utf8_lossy(sd->held, sd->n_held, text); /* a cut-off character: one U+FFFD */
     text[k] = 0;
     sd->n_held = 0;
     return text;

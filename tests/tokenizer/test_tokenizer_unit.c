@@ -120,6 +120,40 @@ static void test_stream_decoder(void) {
     CHECK(!strcmp(piece, "\xEF\xBF\xBD"), "invalid byte becomes U+FFFD");
     free(piece);
     qwen_stream_decoder_free(sd);
+
+    /* Ill-formed bytes become one U+FFFD per maximal subpart, as HF tokenizers' decode (Rust's
+     * from_utf8_lossy) has them: the whole text and the streamed pieces alike. */
+    static const struct { const char *bytes, *text; } lossy[] = {
+        { "\xEF\xB6.", "\xEF\xBF\xBD." },                     /* a 3-byte character cut after 2 */
+        { "\xE0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD" },          /* E0 needs A0..BF next: two subparts */
+        { "\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" }, /* a surrogate: three */
+        { "\xF4\x90", "\xEF\xBF\xBD\xEF\xBF\xBD" },          /* above U+10FFFF */
+        { "\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD" },          /* overlong lead */
+        { "a\xF0\x9F\x99", "a\xEF\xBF\xBD" },                 /* cut at the end: one, at flush */
+        { "\xF0\x9F\x99\x82\x82", "\xF0\x9F\x99\x82\xEF\xBF\xBD" },
+    };
+    for (size_t c = 0; c < sizeof lossy / sizeof *lossy; c++) {
+        int32_t bytes_ids[8];
+        size_t nb = strlen(lossy[c].bytes);
+        for (size_t i = 0; i < nb; i++) REQUIRE((bytes_ids[i] = qwen_token_id(tok, lossy[c].bytes + i, 1)) >= 0, "byte token");
+        char *text;
+        size_t len;
+        REQUIRE(qwen_detokenize(tok, bytes_ids, nb, false, &text, &len, NULL) == QWEN_OK, "decode");
+        CHECK(len == strlen(lossy[c].text) && !strcmp(text, lossy[c].text), "lossy case %zu: detokenize", c);
+        free(text);
+        sd = qwen_stream_decoder_new(tok, false);
+        char streamed[64] = "";
+        for (size_t i = 0; i < nb; i++) {
+            REQUIRE(qwen_stream_decoder_push(sd, bytes_ids[i], &piece, NULL) == QWEN_OK, "push");
+            strcat(streamed, piece);
+            free(piece);
+        }
+        rest = qwen_stream_decoder_flush(sd);
+        strcat(streamed, rest);
+        free(rest);
+        qwen_stream_decoder_free(sd);
+        CHECK(!strcmp(streamed, lossy[c].text), "lossy case %zu: streamed", c);
+    }
 }
 
 static void test_post_processor(void) {
