@@ -73,17 +73,41 @@ int cmd_tokenize(int argc, char **argv) {
 }
 
 static void detokenize_usage(FILE *f) {
-    fprintf(f, "usage: qwenc detokenize -m MODEL [--skip-special]\n\n"
-               "Reads a JSON array of token ids on stdin and prints the text they decode to.\n");
+    fprintf(f, "usage: qwenc detokenize -m MODEL [--jsonl] [--skip-special]\n\n"
+               "Reads a JSON array of token ids on stdin and prints the text they decode to (bytes that are\n"
+               "not valid UTF-8 become U+FFFD, one per maximal ill-formed subsequence, as HF tokenizers has it).\n"
+               "  -m MODEL        model directory (with tokenizer.json) or hub repo id\n"
+               "  --jsonl         read one JSON array per line; print one line {\"text\": \"...\"} for each\n"
+               "  --skip-special  leave special tokens out\n");
+}
+
+/* The token ids of a JSON array, malloc'ed in *ids (n in *n). Returns false after printing which
+ * element is not an id (where: "" or "line N: "), or when out of memory. */
+static bool ids_from_json(const json_t *arr, const char *where, int32_t **ids, size_t *n) {
+    *n = json_array_size(arr);
+    *ids = malloc((*n ? *n : 1) * sizeof **ids);
+    if (!*ids) { fprintf(stderr, "qwenc detokenize: out of memory\n"); return false; }
+    for (size_t i = 0; i < *n; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX) {
+            fprintf(stderr, "qwenc detokenize: %selement %zu is not a token id\n", where, i);
+            free(*ids);
+            *ids = NULL;
+            return false;
+        }
+        (*ids)[i] = (int32_t)json_integer_value(v);
+    }
+    return true;
 }
 
 int cmd_detokenize(int argc, char **argv) {
     const char *model = NULL;
-    bool skip_special = false;
+    bool skip_special = false, jsonl = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { detokenize_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--model", &model)) {}
         else if (!strcmp(argv[i], "--skip-special")) skip_special = true;
+        else if (!strcmp(argv[i], "--jsonl")) jsonl = true;
         else { fprintf(stderr, "qwenc detokenize: unknown option '%s'\n", argv[i]); detokenize_usage(stderr); return 2; }
     }
     if (!model) { fprintf(stderr, "qwenc detokenize: -m MODEL is required\n"); detokenize_usage(stderr); return 2; }
@@ -92,34 +116,48 @@ int cmd_detokenize(int argc, char **argv) {
     if (!tok) return cli_fail("detokenize", err);
     size_t len;
     char *input = file_read_stream(stdin, &len);
-    json_error_t je;
-    json_t *arr = input ? json_loadb(input, len, 0, &je) : NULL;
-    free(input);
+    if (!input) { qwen_tokenizer_close(tok); fprintf(stderr, "qwenc detokenize: out of memory\n"); return 1; }
     int rc = 0;
-    if (!json_is_array(arr)) {
-        fprintf(stderr, "qwenc detokenize: stdin must be a JSON array of token ids\n");
-        rc = 1;
-    } else {
-        size_t n = json_array_size(arr);
-        int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
-        for (size_t i = 0; ids && i < n; i++) {
-            json_t *v = json_array_get(arr, i);
-            if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX) {
-                fprintf(stderr, "qwenc detokenize: element %zu is not a token id\n", i);
+    size_t line_no = 0;
+    /* the whole input as one array, or (--jsonl) each non-empty line */
+    bool first = true;
+    for (char *line = input; rc == 0 && (line < input + len || (!jsonl && first)); first = false) {
+        char *nl = jsonl ? memchr(line, '\n', (size_t)(input + len - line)) : NULL;
+        size_t line_len = nl ? (size_t)(nl - line) : (size_t)(input + len - line);
+        char where[32] = "";
+        if (jsonl) snprintf(where, sizeof where, "line %zu: ", ++line_no);
+        if (line_len > 0 || !jsonl) {
+            json_error_t je;
+            json_t *arr = json_loadb(line, line_len, 0, &je);
+            int32_t *ids = NULL;
+            size_t n, tlen;
+            char *text;
+            if (!json_is_array(arr)) {
+                fprintf(stderr, "qwenc detokenize: %s%s must be a JSON array of token ids\n", where, jsonl ? "the line" : "stdin");
                 rc = 1;
-                break;
+            } else if (!ids_from_json(arr, where, &ids, &n)) {
+                rc = 1;
+            } else if (qwen_detokenize(tok, ids, n, skip_special, &text, &tlen, &err)) {
+                qwen_error_prefix(&err, "%s", where);
+                rc = cli_fail("detokenize", err);
+            } else if (jsonl) {
+                json_t *obj = json_pack("{s:s%}", "text", text, tlen);
+                char *out = obj ? json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+                if (out) printf("%s\n", out);
+                else rc = cli_fail("detokenize", NULL);
+                free(out);
+                json_decref(obj);
+                free(text);
+            } else {
+                fwrite(text, 1, tlen, stdout);
+                free(text);
             }
-            ids[i] = (int32_t)json_integer_value(v);
+            free(ids);
+            json_decref(arr);
         }
-        char *text;
-        size_t tlen;
-        if (rc == 0 && ids) {
-            if (qwen_detokenize(tok, ids, n, skip_special, &text, &tlen, &err)) rc = cli_fail("detokenize", err);
-            else { fwrite(text, 1, tlen, stdout); free(text); }
-        }
-        free(ids);
+        line = nl ? nl + 1 : input + len;
     }
-    json_decref(arr);
+    free(input);
     qwen_tokenizer_close(tok);
     return rc;
 }
