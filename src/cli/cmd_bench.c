@@ -79,8 +79,9 @@ static double bw_probe_run(bw_probe *p, double *mean) {
 }
 
 /* The probe run between decode tokens, in GB/s: the best of 3 reads of the whole buffer (the
- * first read after the pause ran a median 10-18% slower than the next one here). It waits 20 ms before and after, untimed, so that neither the decode's pool nor
- * the probe's spins on a core the other is measured on (workers spin ~2 ms before they sleep). */
+ * first read after the pause ran a median 10-18% slower than the next one here). It waits 20 ms
+ * before and after, untimed, so that neither the decode's pool nor the probe's spins on a core the
+ * other is measured on (workers spin ~2 ms before they sleep). */
 static double bw_probe_between(bw_probe *p) {
     struct timespec pause = { 0, 20 * 1000 * 1000 };
     nanosleep(&pause, NULL);

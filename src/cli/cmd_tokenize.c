@@ -100,6 +100,41 @@ static bool ids_from_json(const json_t *arr, const char *where, int32_t **ids, s
     return true;
 }
 
+/* Decodes the JSON array of ids in json[0..len) and prints the text: raw, or (as_json) as one line
+ * {"text": ...}. Returns the exit status; errors go to stderr, prefixed with `where`. */
+static int detokenize_one(const qwen_tokenizer *tok, const char *json, size_t len, const char *where, bool skip_special, bool as_json) {
+    json_error_t je;
+    json_t *arr = json_loadb(json, len, 0, &je);
+    int32_t *ids = NULL;
+    size_t n, tlen;
+    char *text;
+    qwen_error *err = NULL;
+    int rc = 0;
+    if (!json_is_array(arr)) {
+        fprintf(stderr, "qwenc detokenize: %s%s must be a JSON array of token ids\n", where, as_json ? "the line" : "stdin");
+        rc = 1;
+    } else if (!ids_from_json(arr, where, &ids, &n)) {
+        rc = 1;
+    } else if (qwen_detokenize(tok, ids, n, skip_special, &text, &tlen, &err)) {
+        qwen_error_prefix(&err, "%s", where);
+        rc = cli_fail("detokenize", err);
+    } else if (as_json) {
+        json_t *obj = json_pack("{s:s%}", "text", text, tlen);
+        char *out = obj ? json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+        if (out) printf("%s\n", out);
+        else rc = cli_fail("detokenize", NULL);
+        free(out);
+        json_decref(obj);
+        free(text);
+    } else {
+        fwrite(text, 1, tlen, stdout);
+        free(text);
+    }
+    free(ids);
+    json_decref(arr);
+    return rc;
+}
+
 int cmd_detokenize(int argc, char **argv) {
     const char *model = NULL;
     bool skip_special = false, jsonl = false;
@@ -118,43 +153,14 @@ int cmd_detokenize(int argc, char **argv) {
     char *input = file_read_stream(stdin, &len);
     if (!input) { qwen_tokenizer_close(tok); fprintf(stderr, "qwenc detokenize: out of memory\n"); return 1; }
     int rc = 0;
+    if (!jsonl) rc = detokenize_one(tok, input, len, "", skip_special, false);
     size_t line_no = 0;
-    /* the whole input as one array, or (--jsonl) each non-empty line */
-    bool first = true;
-    for (char *line = input; rc == 0 && (line < input + len || (!jsonl && first)); first = false) {
-        char *nl = jsonl ? memchr(line, '\n', (size_t)(input + len - line)) : NULL;
+    for (char *line = input; jsonl && line < input + len && rc == 0;) { /* each non-empty line */
+        char *nl = memchr(line, '\n', (size_t)(input + len - line));
         size_t line_len = nl ? (size_t)(nl - line) : (size_t)(input + len - line);
-        char where[32] = "";
-        if (jsonl) snprintf(where, sizeof where, "line %zu: ", ++line_no);
-        if (line_len > 0 || !jsonl) {
-            json_error_t je;
-            json_t *arr = json_loadb(line, line_len, 0, &je);
-            int32_t *ids = NULL;
-            size_t n, tlen;
-            char *text;
-            if (!json_is_array(arr)) {
-                fprintf(stderr, "qwenc detokenize: %s%s must be a JSON array of token ids\n", where, jsonl ? "the line" : "stdin");
-                rc = 1;
-            } else if (!ids_from_json(arr, where, &ids, &n)) {
-                rc = 1;
-            } else if (qwen_detokenize(tok, ids, n, skip_special, &text, &tlen, &err)) {
-                qwen_error_prefix(&err, "%s", where);
-                rc = cli_fail("detokenize", err);
-            } else if (jsonl) {
-                json_t *obj = json_pack("{s:s%}", "text", text, tlen);
-                char *out = obj ? json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-                if (out) printf("%s\n", out);
-                else rc = cli_fail("detokenize", NULL);
-                free(out);
-                json_decref(obj);
-                free(text);
-            } else {
-                fwrite(text, 1, tlen, stdout);
-                free(text);
-            }
-            free(ids);
-            json_decref(arr);
-        }
+        char where[32];
+        snprintf(where, sizeof where, "line %zu: ", ++line_no);
+        if (line_len > 0) rc = detokenize_one(tok, line, line_len, where, skip_special, true);
         line = nl ? nl + 1 : input + len;
     }
     free(input);

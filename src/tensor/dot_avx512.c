@@ -399,8 +399,9 @@ static void avx512_gemv2_bf16x32(const uint16_t *w0, const uint16_t *w1, const f
     gemv_bf16x32(w, x, n, out, 2);
 }
 
-/* Four streams: a bf16 decode step 9-13% faster than with two on this machine (BENCHMARKS.md,
- * twelfth session); the quantized tiles are not (a four-group Q4_0 tile was 10-18% slower). */
+/* Four streams: a bf16 decode step 8-13% faster than with two token by token on this machine,
+ * 3-12% in whole processes (BENCHMARKS.md, twelfth session); the quantized tiles are not (a
+ * four-group Q4_0 tile was slower in 17 of 18 runs, a Q8_0 one ~7%). */
 static void avx512_gemv4_bf16x32(const uint16_t *w0, int64_t stride, const float *x, int64_t n, float *out) {
     const uint16_t *w[4] = { w0, w0 + stride, w0 + 2 * stride, w0 + 3 * stride };
     gemv_bf16x32(w, x, n, out, 4);

@@ -310,7 +310,7 @@ void workspace_free(workspace *ws) {
  * (groups left over go with the last block). Two distant streams per thread keep more reads in
  * flight than one: measured here, a decode step's matmuls read 15-20% more bytes per second (and
  * adjacent groups as the second stream are slower than one stream). Packed bf16 decode reads four
- * quarters of the matrix where the table has a four-group tile (gemv4_bf16x32): 9-13% faster
+ * quarters of the matrix where the table has a four-group tile (gemv4_bf16x32): 3-13% faster
  * still. */
 enum { BLOCK_BYTES = 16 << 10 };
 static void set_block_rows(matmul_job *j, int threads) {
