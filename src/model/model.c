@@ -471,6 +471,15 @@ void qwen_session_truncate(qwen_session *s, int n) {
     s->len = n;
 }
 
+void qwen_session_reserve(qwen_session *s, int n_tokens) {
+    if (!s || !s->kv) return;
+    if (n_tokens <= 0 || n_tokens > s->max_tokens) n_tokens = s->max_tokens;
+    size_t chunks = ((size_t)n_tokens + (size_t)s->kv_chunk - 1) / (size_t)s->kv_chunk; /* chunk c: the c-th span of kv_chunk_bytes */
+    size_t bytes = chunks * kv_chunk_bytes(s->model, s->kv_chunk);
+    volatile char *kv = s->kv;
+    for (size_t at = 0; at < bytes; at += 4096) kv[at] = kv[at]; /* a write per page, of what is there */
+}
+
 static qwen_status session_run(qwen_session *s, const int32_t *ids, size_t n, float *out, bool all_positions, bool hidden_only,
                                qwen_error **err) {
     if (!s || (!ids && n)) return qwen_fail(err, QWEN_ERR_INVALID_ARG, "forward: missing session or ids");

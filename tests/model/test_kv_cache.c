@@ -1,5 +1,6 @@
 /* The KV cache's layout never changes a result: a long prompt (past the default 1024-position
- * chunk) and decode steps after it give bit-identical logits whatever the chunk size, f32, f16
+ * chunk) and decode steps after it give bit-identical logits whatever the chunk size (and whether
+ * qwen_session_reserve made the cache resident before or after the prompt), f32, f16
  * and q8_0 caches, so that every address across chunk boundaries (prefill passes and decode steps that span
  * them, staged key blocks flushed into a new chunk) is checked against layouts that put the
  * boundaries elsewhere, down to a chunk per block of 32 positions. */
@@ -12,13 +13,17 @@
 
 enum { PROMPT = 1090, STEPS = 24 };
 
-/* Last-position logits of the prompt, then of each greedy decode step: [STEPS + 1][V]. */
-static float *run(qwen_model *m, int kv_chunk, const int32_t *prompt, int V) {
+/* Last-position logits of the prompt, then of each greedy decode step: [STEPS + 1][V]. `reserve`:
+ * qwen_session_reserve on the whole cache before the prompt (1), after it (2; the cache then holds
+ * the prompt, which must survive), or not (0). */
+static float *run(qwen_model *m, int kv_chunk, int reserve, const int32_t *prompt, int V) {
     qwen_error *err = NULL;
     qwen_session *s = session_new_chunked(m, PROMPT + STEPS + 8, kv_chunk, &err);
     REQUIRE(s, "session: %s", qwen_error_message(err));
     float *out = malloc((size_t)(STEPS + 1) * V * sizeof(float));
+    if (reserve == 1) qwen_session_reserve(s, 0);
     REQUIRE(out && qwen_session_forward(s, prompt, PROMPT, out, false, &err) == QWEN_OK, "prefill: %s", qwen_error_message(err));
+    if (reserve == 2) qwen_session_reserve(s, PROMPT + STEPS + 100); /* more than it holds: all */
     for (int i = 0; i < STEPS; i++) {
         int32_t next = (int32_t)argmax_f32(out + (size_t)i * V, V);
         REQUIRE(qwen_session_forward(s, &next, 1, out + (size_t)(i + 1) * V, false, &err) == QWEN_OK, "decode: %s", qwen_error_message(err));
@@ -69,7 +74,7 @@ static void check_split_heads(const char *dir, const char *kv_type, const char *
     REQUIRE(one && six, "open %s: %s", dir, qwen_error_message(err));
     CHECK(attention_parts_floats(one) == 0 && attention_parts_floats(six) > 0, "%s: 6 threads split a decode step's heads, 1 does not",
           label);
-    float *a = run(one, 0, prompt, V), *b = run(six, 0, prompt, V);
+    float *a = run(one, 0, 0, prompt, V), *b = run(six, 0, 0, prompt, V);
     double worst = 0, scale = 0;
     for (size_t i = 0; i < (size_t)(STEPS + 1) * V; i++) {
         worst = fmax(worst, fabs((double)a[i] - b[i]));
@@ -97,17 +102,18 @@ int main(void) {
             qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .kv_type = kv_types[k] }, &err);
             REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
             int V = qwen_model_vocab_size(m);
-            float *ref = run(m, 32, prompt, V);
-            for (size_t c = 1; c < sizeof chunks / sizeof *chunks; c++) {
-                float *got = run(m, chunks[c], prompt, V);
+            float *ref = run(m, 32, 0, prompt, V);
+            for (size_t c = 1; c < sizeof chunks / sizeof *chunks + 2; c++) { /* then the default chunks reserved before / after the prompt */
+                int chunk = c < sizeof chunks / sizeof *chunks ? chunks[c] : 0, reserve = c < sizeof chunks / sizeof *chunks ? 0 : (int)(c - sizeof chunks / sizeof *chunks) + 1;
+                float *got = run(m, chunk, reserve, prompt, V);
                 double worst = 0;
                 for (size_t i = 0; i < (size_t)(STEPS + 1) * V; i++)
                     if (fabs((double)got[i] - ref[i]) > worst || got[i] != ref[i]) worst = fmax(worst, fabs((double)got[i] - ref[i]) + 1e-30);
-                CHECK(worst == 0, "%s, %s cache: chunks of %d positions move the logits by %g against chunks of 32", models[mi], kv_types[k],
-                      chunks[c], worst);
+                CHECK(worst == 0, "%s, %s cache: chunks of %d positions (reserved: %s) move the logits by %g against chunks of 32", models[mi],
+                      kv_types[k], chunk ? chunk : 1024, reserve == 1 ? "before the prompt" : reserve == 2 ? "after it" : "no", worst);
                 free(got);
             }
-            printf("%s, %s cache: %d-token prompt and %d decode steps equal in chunks of 32, 96, 1056 and the default\n", models[mi],
+            printf("%s, %s cache: %d-token prompt and %d decode steps equal in chunks of 32, 96, 1056 and the default (also reserved before and after the prompt)\n", models[mi],
                    kv_types[k], PROMPT, STEPS);
             char label[96];
             snprintf(label, sizeof label, "%s, %s cache", models[mi], kv_types[k]);

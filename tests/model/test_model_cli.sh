@@ -135,6 +135,7 @@ $bin synth --shape qwen3-0.6b --layers 1 $tmp/synth --tokenizer $golden/models/q
 for opts in "--kv-type f32" "--kv-type f16" "--kv-type q8_0" "--kv-type f16 --bf16-prefill"; do
   out=$($bin bench -m $tmp/synth -p 8 -n 2 -r 2 -t 2 $opts --json 2>&1)
   python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert d['pp_tok_s'] > 0 and d['tg_tok_s'] > 0 and d['weight_gb'] > 0.3, d
+assert d['kv_reserve_s'] >= 0, d  # the KV cache made resident before timing
 bw, mean = d['mem_bw_gb_s'], d['mem_bw_mean_gb_s']  # the best of 8 reads and their mean rate
 assert (bw is None) == (mean is None) and (bw is None or 0 < mean <= bw), d
 # the second repetition probes after each of its 2 decode tokens: two windows, each a share of the probe after it
