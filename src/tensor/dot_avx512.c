@@ -422,7 +422,7 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
     const size_t sb_bytes = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
     const float offset = q4 ? 8.0f : 128.0f;
     const size_t ahead = q4 ? DECODE_PREFETCH : Q8_DECODE_PREFETCH;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), mh = _mm512_set1_epi8((char)0xF0);
 #pragma GCC unroll 6
     for (int t = 0; t < R; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -442,8 +442,8 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
             for (int c = 0; c < 4; c++) {
                 __m512i v0 = load64(s0 + 32 + 64 * c), v1 = load64(s1 + 32 + 64 * c);
                 __m512i lo0 = _mm512_and_si512(v0, m4), lo1 = _mm512_and_si512(v1, m4);
-                __m512i hi0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
-                if (R == 1) {
+                if (R == 1) { /* high nibbles masked in place: 16x their sums, shifted back once per block */
+                    __m512i hi0 = _mm512_and_si512(v0, mh), hi1 = _mm512_and_si512(v1, mh);
                     __m512i xl = bcast4(x[b].qs + 4 * c), xh = bcast4(x[b].qs + 16 + 4 * c);
                     sum[0][0] = _mm512_dpbusd_epi32(sum[0][0], lo0, xl);
                     ext[0] = _mm512_dpbusd_epi32(ext[0], hi0, xh);
@@ -451,6 +451,7 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
                     ext[1] = _mm512_dpbusd_epi32(ext[1], hi1, xh);
                     continue;
                 }
+                __m512i hi0 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
 #pragma GCC unroll 6
                 for (int t = 0; t < R; t++) {
                     __m512i xl = bcast4(x[t * ldx + b].qs + 4 * c), xh = bcast4(x[t * ldx + b].qs + 16 + 4 * c);
@@ -476,9 +477,9 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
                 }
             }
         }
-        if (R == 1) {
-            sum[0][0] = _mm512_add_epi32(sum[0][0], ext[0]);
-            sum[0][1] = _mm512_add_epi32(sum[0][1], ext[1]);
+        if (R == 1) { /* Q4_0's ext holds 16 x the high nibbles' sums (at most 4 x 4 x 240 x 128 a lane: exact), Q8_0's the odd chunks' */
+            sum[0][0] = _mm512_add_epi32(sum[0][0], q4 ? _mm512_srai_epi32(ext[0], 4) : ext[0]);
+            sum[0][1] = _mm512_add_epi32(sum[0][1], q4 ? _mm512_srai_epi32(ext[1], 4) : ext[1]);
         }
         __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s0)), d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s1));
 #pragma GCC unroll 6
