@@ -175,8 +175,8 @@ int cmd_bench(int argc, char **argv) {
         return cli_fail("bench", err);
     }
     /* the whole cache made resident before any timing, as llama-bench's context holds it cleared:
-     * a cache chunk's first touch would otherwise cost the step that makes it (0.25-0.6 s per
-     * 1024 positions of Qwen3-0.6B here), in the first repetition only */
+     * a cache chunk's first touch would otherwise cost the step that makes it (~0.1 s per 1024
+     * positions of a Qwen3-0.6B f16 cache here), in the first repetition only */
     double t_reserve = clock_seconds();
     qwen_session_reserve(s, prompt + tg);
     t_reserve = clock_seconds() - t_reserve;
