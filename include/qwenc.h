@@ -158,9 +158,9 @@ void qwen_session_truncate(qwen_session *s, int n);
  * the session holds: all of it); the contents do not change. Without it the cache is touched as the
  * context grows, a chunk of positions at a time (1024 by default), and the decode step that first
  * writes a chunk pays for all of its pages: on the VM qwenc is benchmarked on, ~0.1 s for a
- * Qwen3-0.6B-shaped chunk in f16 (112 MB), 0.2-0.3 s in f32 (224 MB). For steady per-token times (a benchmark,
- * a server with a known context) reserve up front, as llama.cpp allocates and clears its whole
- * cache when it creates a context; the memory is then held whether used or not. */
+ * Qwen3-0.6B-shaped chunk in f16 (112 MB), 0.2-0.3 s in f32 (224 MB). For steady per-token times
+ * (a benchmark, a server with a known context) reserve up front, as llama.cpp allocates and clears
+ * its whole cache when it creates a context; the memory is then held whether used or not. */
 void qwen_session_reserve(qwen_session *s, int n_tokens);
 
 /* Runs `n` tokens at the session's current position (a batched prefill when n > 1, a decode step
