@@ -64,17 +64,16 @@ static double bw_read_once(bw_probe *p, double *bytes) {
     return clock_seconds() - t0;
 }
 
-/* Read bandwidth in GB/s, the buffer read 8 times: the best of the 8 (returned; the figure decode
- * is measured against, as STREAM reports its best rate) and, in *mean, all 8 together (a
- * sustained read: 4-10% lower on this VM). */
-static double bw_probe_run(bw_probe *p, double *mean) {
+/* Read bandwidth in GB/s, the buffer read `reads` times: the best of them (returned) and, in
+ * *mean (may be NULL), all of them together. */
+static double bw_read_best(bw_probe *p, int reads, double *mean) {
     double best = 1e9, total = 0, bytes = 0;
-    for (int r = 0; r < 8; r++) {
+    for (int r = 0; r < reads; r++) {
         double dt = bw_read_once(p, &bytes);
         if (dt < best) best = dt;
         total += dt;
     }
-    *mean = 8 * bytes / total / 1e9;
+    if (mean) *mean = reads * bytes / total / 1e9;
     return bytes / best / 1e9;
 }
 
@@ -85,13 +84,9 @@ static double bw_probe_run(bw_probe *p, double *mean) {
 static double bw_probe_between(bw_probe *p) {
     struct timespec pause = { 0, 20 * 1000 * 1000 };
     nanosleep(&pause, NULL);
-    double bytes, best = 1e9;
-    for (int r = 0; r < 3; r++) {
-        double dt = bw_read_once(p, &bytes);
-        if (dt < best) best = dt;
-    }
+    double gbps = bw_read_best(p, 3, NULL);
     nanosleep(&pause, NULL);
-    return bytes / best / 1e9;
+    return gbps;
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -219,7 +214,9 @@ int cmd_bench(int argc, char **argv) {
             if (!bw_probe_open(&probe, threads))
                 fprintf(stderr, "qwenc bench: no memory for the bandwidth probe (1 GiB): bandwidth not measured\n");
         }
-        double mean_now = 0, bw_now = probe.buf ? bw_probe_run(&probe, &mean_now) : 0;
+        /* 8 reads after each repetition: the best is the figure the fastest decode is set against (as
+         * STREAM reports its best rate), their mean a sustained read (4-10% lower on this VM) */
+        double mean_now = 0, bw_now = probe.buf ? bw_read_best(&probe, 8, &mean_now) : 0;
         if (pp_s < best_pp) best_pp = pp_s;
         if (tg_s < best_tg) { best_tg = tg_s; bw = bw_now; bw_mean = mean_now; }
     }
@@ -234,14 +231,14 @@ int cmd_bench(int argc, char **argv) {
     if (!rc) {
         double pp_tps = pp / best_pp, tg_tps = tg / best_tg;
         /* a decode step reads every weight and the KV cache so far (depth + tg / 2 positions on average) */
-        double weights_gbps = (double)qwen_model_weight_bytes(m) * tg_tps / 1e9;
-        double kv_gbps = (double)qwen_model_kv_bytes_per_position(m) * (depth + tg / 2.0) * tg_tps / 1e9;
+        double weights_gbps = weight_bytes * tg_tps / 1e9;
+        double kv_gbps = kv_bytes * (depth + tg / 2.0) * tg_tps / 1e9;
         double gbps = weights_gbps + kv_gbps;
         if (json) {
             printf("{\"pp\": %d, \"tg\": %d, \"depth\": %d, \"pp_tok_s\": %.2f, \"tg_tok_s\": %.2f, \"ttft_s\": %.4f, \"load_s\": %.3f, \"kv_reserve_s\": %.3f, \"peak_rss_mb\": %.1f, "
                    "\"anon_rss_after_load_mb\": %.1f, \"anon_rss_mb\": %.1f, \"weight_gb\": %.4f, \"decode_gb_s\": %.2f, \"decode_weights_gb_s\": %.2f, "
                    "\"decode_kv_gb_s\": %.2f, \"mem_bw_gb_s\": ",
-                   pp, tg, depth, pp_tps, tg_tps, best_pp, t_load, t_reserve, rss_mb, anon_after_load, anon_rss_mb(), qwen_model_weight_bytes(m) / 1e9, gbps,
+                   pp, tg, depth, pp_tps, tg_tps, best_pp, t_load, t_reserve, rss_mb, anon_after_load, anon_rss_mb(), weight_bytes / 1e9, gbps,
                    weights_gbps, kv_gbps);
             if (bw > 0) printf("%.2f, \"mem_bw_mean_gb_s\": %.2f, ", bw, bw_mean);
             else printf("null, \"mem_bw_mean_gb_s\": null, "); /* not measured */

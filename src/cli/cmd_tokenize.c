@@ -7,6 +7,18 @@
 #include "base/file.h"
 #include "base/error.h"
 
+/* Steps *at through [*at, end) a line at a time: true with the next line (without its '\n') in
+ * *line and *line_len and its 1-based number in *line_no, false at the end. */
+static bool next_line(const char **at, const char *end, const char **line, size_t *line_len, size_t *line_no) {
+    if (*at >= end) return false;
+    const char *nl = memchr(*at, '\n', (size_t)(end - *at));
+    *line = *at;
+    *line_len = nl ? (size_t)(nl - *at) : (size_t)(end - *at);
+    *at = nl ? nl + 1 : end;
+    ++*line_no;
+    return true;
+}
+
 static void tokenize_usage(FILE *f) {
     fprintf(f, "usage: qwenc tokenize -m MODEL [--jsonl] [--no-special] [--no-post]\n\n"
                "Reads UTF-8 text on stdin and prints its token ids as one JSON array.\n"
@@ -42,29 +54,25 @@ int cmd_tokenize(int argc, char **argv) {
         if (qwen_tokenize(tok, input, len, &opts, &ids, &n, &err)) rc = cli_fail("tokenize", err);
         else { cli_print_ids(stdout, ids, n); free(ids); }
     } else {
-        size_t line_no = 0;
-        for (char *line = input; line < input + len && rc == 0;) {
-            char *nl = memchr(line, '\n', (size_t)(input + len - line));
-            size_t line_len = nl ? (size_t)(nl - line) : (size_t)(input + len - line);
-            line_no++;
-            if (line_len > 0) {
-                json_error_t je;
-                json_t *obj = json_loadb(line, line_len, JSON_ALLOW_NUL, &je);
-                json_t *text = json_object_get(obj, "text");
-                if (!json_is_string(text)) {
-                    fprintf(stderr, "qwenc tokenize: line %zu: expected {\"text\": \"...\"}%s%s\n", line_no,
-                            obj ? "" : ": ", obj ? "" : je.text);
-                    rc = 1;
-                } else if (qwen_tokenize(tok, json_string_value(text), json_string_length(text), &opts, &ids, &n, &err)) {
-                    qwen_error_prefix(&err, "line %zu: ", line_no);
-                    rc = cli_fail("tokenize", err);
-                } else {
-                    cli_print_ids(stdout, ids, n);
-                    free(ids);
-                }
-                json_decref(obj);
+        const char *at = input, *line;
+        size_t line_len, line_no = 0;
+        while (rc == 0 && next_line(&at, input + len, &line, &line_len, &line_no)) {
+            if (line_len == 0) continue;
+            json_error_t je;
+            json_t *obj = json_loadb(line, line_len, JSON_ALLOW_NUL, &je);
+            json_t *text = json_object_get(obj, "text");
+            if (!json_is_string(text)) {
+                fprintf(stderr, "qwenc tokenize: line %zu: expected {\"text\": \"...\"}%s%s\n", line_no,
+                        obj ? "" : ": ", obj ? "" : je.text);
+                rc = 1;
+            } else if (qwen_tokenize(tok, json_string_value(text), json_string_length(text), &opts, &ids, &n, &err)) {
+                qwen_error_prefix(&err, "line %zu: ", line_no);
+                rc = cli_fail("tokenize", err);
+            } else {
+                cli_print_ids(stdout, ids, n);
+                free(ids);
             }
-            line = nl ? nl + 1 : input + len;
+            json_decref(obj);
         }
     }
     free(input);
@@ -154,14 +162,12 @@ int cmd_detokenize(int argc, char **argv) {
     if (!input) { qwen_tokenizer_close(tok); fprintf(stderr, "qwenc detokenize: out of memory\n"); return 1; }
     int rc = 0;
     if (!jsonl) rc = detokenize_one(tok, input, len, "", skip_special, false);
-    size_t line_no = 0;
-    for (char *line = input; jsonl && line < input + len && rc == 0;) { /* each non-empty line */
-        char *nl = memchr(line, '\n', (size_t)(input + len - line));
-        size_t line_len = nl ? (size_t)(nl - line) : (size_t)(input + len - line);
+    const char *at = input, *line;
+    size_t line_len, line_no = 0;
+    while (jsonl && rc == 0 && next_line(&at, input + len, &line, &line_len, &line_no)) { /* each non-empty line */
         char where[32];
-        snprintf(where, sizeof where, "line %zu: ", ++line_no);
+        snprintf(where, sizeof where, "line %zu: ", line_no);
         if (line_len > 0) rc = detokenize_one(tok, line, line_len, where, skip_special, true);
-        line = nl ? nl + 1 : input + len;
     }
     free(input);
     qwen_tokenizer_close(tok);
