@@ -173,6 +173,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
     const model_config *c = &m->cfg;
     int H = c->hidden, d = c->head_dim, pos0 = s->len;
     thread_pool *pool = m->pool;
+    const dot_kernels *k = dot_kernels_best();
 
     for (int t = 0; t < T; t++) qtensor_row_f32(&m->embed, ids[t], s->x + (size_t)t * H);
     for (int t = 0; t < T; t++) rope_angles(m, pos0 + t, s->rope_cs + (size_t)t * d); /* shared by every layer and head */
@@ -184,14 +185,14 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         matmul_multi(pool, &s->ws, s->xb, T, 3, (matmul_out[]){ { s->q, &w->wq, w->bq }, { s->k, &w->wk, w->bk }, { s->v, &w->wv, w->bv } });
         attention(s, l, T, pos0); /* q/k norms and RoPE, stores k and v, attends */
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
-        for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += s->xb[i];
+        k->axpy(s->x, 1.0f, s->xb, (int64_t)T * H); /* x += xb, the residual (exact: one rounding, as a sum) */
 
         tj.norm = w->mlp_norm;
         thread_pool_run(pool, T, norm_token, &tj);
         float *ffn_out = w->sparse ? s->moe_y : s->xb;
         if (w->sparse) moe_ffn(s, w, T, ffn_out);
         else swiglu(s, s->xb, T, &w->gate, &w->up, &w->down, s->xb);
-        for (size_t i = 0; i < (size_t)T * H; i++) s->x[i] += ffn_out[i];
+        k->axpy(s->x, 1.0f, ffn_out, (int64_t)T * H);
     }
     s->len += T;
     if (!out) return;

@@ -612,23 +612,6 @@ static inline __m512 round_half_away(__m512 y) {
     return _mm512_mask_add_ps(t, up, t, one);
 }
 
-static void avx512_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n) {
-    for (int64_t b = 0; b < n / QK; b++) {
-        __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        uint16_t h = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT); /* round to nearest even, as f32_to_f16 */
-        out[b].d = h;
-        __m512 vid = _mm512_set1_ps(id);
-        __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
-        __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
-        _mm_storeu_si128((__m128i *)out[b].qs, _mm512_cvtepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)(out[b].qs + 16), _mm512_cvtepi32_epi8(q1));
-        xd[b] = _cvtsh_ss(h);
-        xs[b] = xd[b] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-    }
-}
-
 /* In-register transpose of 16 vectors of 16 floats (m[i][j] -> m[j][i]): four butterfly stages;
  * at stage b, vectors i and i + b swap their b-blocks of lanes. */
 static inline void transpose16x16(__m512 m[16]) {
@@ -647,6 +630,63 @@ static inline void transpose16x16(__m512 m[16]) {
                 m[i] = _mm512_permutex2var_ps(a, ilo, c);
                 m[i + b] = _mm512_permutex2var_ps(a, ihi, c);
             }
+    }
+}
+
+/* One block's quantization with its reciprocal step id (x / step, rounded half away from zero):
+ * the integers stored, their sum returned in 16 lanes. */
+static inline __m512i quantize_block(const float *x, __m512 vid, int8_t *qs) {
+    __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(_mm512_loadu_ps(x), vid)));
+    __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(_mm512_loadu_ps(x + 16), vid)));
+    _mm_storeu_si128((__m128i *)qs, _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtepi32_epi8(q1));
+    return _mm512_add_epi32(q0, q1);
+}
+
+/* 16 blocks at a time, their horizontal maxima and sums taken together: the 16 vectors of
+ * per-lane partial results are transposed, so that one vector's lanes end as the 16 blocks'
+ * totals (~4x fewer shuffles than a reduction per block); the scales' division and f16
+ * conversions then run 16 blocks wide too. Bit for bit quantize_row_q8_0 + q8_0_block_sums. */
+static void avx512_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float *xs, int64_t n) {
+    int64_t nb = n / QK, b = 0;
+    for (; b + 16 <= nb; b += 16) {
+        const float *xg = x + b * QK;
+        __m512 m[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) m[i] = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xg + i * QK)), _mm512_abs_ps(_mm512_loadu_ps(xg + i * QK + 16)));
+        transpose16x16(m);
+        __m512 amax = m[0];
+#pragma GCC unroll 15
+        for (int i = 1; i < 16; i++) amax = _mm512_max_ps(amax, m[i]);
+        __m512 d = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
+        __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
+        __m256i h = _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); /* round to nearest even, as f32_to_f16 */
+        uint16_t hs[16];
+        float ids[16];
+        _mm256_storeu_si256((__m256i *)hs, h);
+        _mm512_storeu_ps(ids, id);
+        __m512 sums[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+            out[b + i].d = hs[i];
+            sums[i] = _mm512_castsi512_ps(quantize_block(xg + i * QK, _mm512_set1_ps(ids[i]), out[b + i].qs));
+        }
+        transpose16x16(sums);
+        __m512i total = _mm512_castps_si512(sums[0]);
+#pragma GCC unroll 15
+        for (int i = 1; i < 16; i++) total = _mm512_add_epi32(total, _mm512_castps_si512(sums[i]));
+        __m512 scale = _mm512_cvtph_ps(h);
+        _mm512_storeu_ps(xd + b, scale);
+        _mm512_storeu_ps(xs + b, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(total)));
+    }
+    for (; b < nb; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        uint16_t h = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT); /* round to nearest even, as f32_to_f16 */
+        out[b].d = h;
+        xd[b] = _cvtsh_ss(h);
+        xs[b] = xd[b] * (float)_mm512_reduce_add_epi32(quantize_block(x + b * QK, _mm512_set1_ps(id), out[b].qs));
     }
 }
 

@@ -432,26 +432,31 @@ static void test_softmax_kernel(void) {
 }
 
 /* The 16-row kernels on interleaved groups, and the layout round trip (q_block, qtensor_row_f32). */
-/* The fast activation quantizer equals quantize_row_q8_0 bit for bit, ties and zeros included. */
+/* The fast activation quantizer equals quantize_row_q8_0 bit for bit, ties and zeros included,
+ * in groups of 16 blocks (AVX-512) and in the blocks left over (27 = 16 + 11 blocks). */
 static void test_quantize_kernel(void) {
+    enum { NB = 27, N = NB * 32 };
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
         for (int rep = 0; rep < 200; rep++) {
-            float x[128];
-            block_q8_0 a[4], b[4];
-            for (int i = 0; i < 128; i++) x[i] = frand() * (rep % 7 + 1);
+            float x[N];
+            block_q8_0 a[NB], b[NB];
+            for (int i = 0; i < N; i++) x[i] = frand() * (rep % 7 + 1);
             if (rep % 3 == 0) /* every block's maximum 127, so the step is 1 and k + 0.5 values are exact ties */
-                for (int i = 0; i < 128; i++) x[i] = i % 32 ? (float)((i * 37 + rep) % 254 - 127) + 0.5f : 127.0f;
-            if (rep % 5 == 0) for (int i = 32; i < 64; i++) x[i] = 0; /* an all-zero block */
-            if (rep % 11 == 0) for (int i = 64; i < 96; i++) x[i] *= 1e-6f; /* a scale that is subnormal in f16 */
-            if (rep % 13 == 0) for (int i = 96; i < 128; i++) x[i] *= 3e6f; /* one beyond f16's range */
-            float ad[4], as[4], bd[4], bs[4];
-            quantize_row_q8_0(x, a, 128);
-            q8_0_block_sums(a, 4, ad, as);
-            ks[k]->quantize_q8_0(x, b, bd, bs, 128);
+                for (int i = 0; i < N; i++) x[i] = i % 32 ? (float)((i * 37 + rep) % 254 - 127) + 0.5f : 127.0f;
+            for (int g = 0; g < 2; g++) { /* in the first 16 blocks and among the rest */
+                int at = g * 16 * 32 + (rep % 4) * 32;
+                if (rep % 5 == 0) for (int i = at; i < at + 32; i++) x[i] = 0; /* an all-zero block */
+                if (rep % 11 == 0) for (int i = at + 32; i < at + 64; i++) x[i] *= 1e-6f; /* a scale that is subnormal in f16 */
+                if (rep % 13 == 0) for (int i = at + 64; i < at + 96; i++) x[i] *= 3e6f; /* one beyond f16's range */
+            }
+            float ad[NB], as[NB], bd[NB], bs[NB];
+            quantize_row_q8_0(x, a, N);
+            q8_0_block_sums(a, NB, ad, as);
+            ks[k]->quantize_q8_0(x, b, bd, bs, N);
             CHECK(!memcmp(a, b, sizeof a), "%s quantize_q8_0 rep %d", ks[k]->name, rep);
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < NB; i++)
                 CHECK(!memcmp(&ad[i], &bd[i], 4) && (!memcmp(&as[i], &bs[i], 4) || (isnan(as[i]) && isnan(bs[i]))),
                       "%s quantize_q8_0 block %d sums rep %d: %g %g vs %g %g", ks[k]->name, i, rep, ad[i], as[i], bd[i], bs[i]);
         }
