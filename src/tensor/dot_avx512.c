@@ -612,6 +612,41 @@ static inline __m512 round_half_away(__m512 y) {
     return _mm512_mask_add_ps(t, up, t, one);
 }
 
+/* argmax_f32 as the reference computes it: each block of 1024 values' maximum, 64 lanes at a
+ * time (vmaxps keeps the running maximum where a value is NaN, as the reference's comparison
+ * does), the first block holding the largest, then the first index in it equal to that. */
+static int64_t avx512_argmax(const float *x, int64_t n) {
+    enum { BLOCK = 1024 };
+    float best = -INFINITY;
+    int64_t best_block = -1;
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t e = n - b < BLOCK ? n : b + BLOCK, i = b;
+        __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+        for (; i + 64 <= e; i += 64) {
+            m0 = _mm512_max_ps(_mm512_loadu_ps(x + i), m0);
+            m1 = _mm512_max_ps(_mm512_loadu_ps(x + i + 16), m1);
+            m2 = _mm512_max_ps(_mm512_loadu_ps(x + i + 32), m2);
+            m3 = _mm512_max_ps(_mm512_loadu_ps(x + i + 48), m3);
+        }
+        for (; i < e; i += 16) {
+            __mmask16 k = e - i >= 16 ? 0xffff : (__mmask16)((1u << (e - i)) - 1);
+            m0 = _mm512_max_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + i), m0);
+        }
+        float mb = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+        if (mb > best || best_block < 0) {
+            best = mb;
+            best_block = b;
+        }
+    }
+    __m512 want = _mm512_set1_ps(best);
+    for (int64_t i = best_block < 0 ? n : best_block; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 eq = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, x + i), want, _CMP_EQ_OQ);
+        if (eq) return i + __builtin_ctz(eq);
+    }
+    return 0; /* only NaNs */
+}
+
 /* In-register transpose of 16 vectors of 16 floats (m[i][j] -> m[j][i]): four butterfly stages;
  * at stage b, vectors i and i + b swap their b-blocks of lanes. */
 static inline void transpose16x16(__m512 m[16]) {
@@ -730,8 +765,8 @@ const dot_kernels *dot_kernels_avx512(void) {
         avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum,   \
         avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row,      \
         avx512_transpose
-    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32 };
-    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32 };
+    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax };
+    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax };
 #undef AVX512_KERNELS
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16") ? &bf16 : &plain;

@@ -217,6 +217,8 @@ typedef struct dot_kernels {
      * keeps two (AVX2 and NEON: four groups' sums would not fit in their vector registers; the
      * reference table, whose decode the tests run as the other tables do). */
     void (*gemv4_bf16x32)(const uint16_t *w, int64_t stride, const float *x, int64_t n, float *out);
+    /* argmax_f32 (greedy decoding's pick among the vocabulary's logits); NULL: the reference */
+    int64_t (*argmax)(const float *x, int64_t n);
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
@@ -278,6 +280,7 @@ void softmax(float *x, int n); /* the reference (see dot_kernels.exp_sum for att
  * NaN or n < 1). Written as 16 independent lanes, which the compiler vectorizes: greedy sampling
  * of a 151,936-token vocabulary in ~20 us instead of ~500. */
 int64_t argmax_f32(const float *x, int64_t n);
+int64_t ref_argmax_f32(const float *x, int64_t n);
 static inline float silu(float x);
 static inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
 

@@ -463,6 +463,40 @@ static void test_quantize_kernel(void) {
     }
 }
 
+/* Every table's argmax (where it has one) picks what the reference picks: the first index of the
+ * largest value, across 1024-value blocks and their ragged ends, with ties (within a block and
+ * across blocks), NaNs (never picked; index 0 when all are), infinities and signed zeros. */
+static void test_argmax_kernel(void) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
+    const int64_t sizes[] = { 1, 15, 16, 17, 63, 64, 65, 1023, 1024, 1025, 3000, 151936 };
+    float *x = malloc(151936 * sizeof(float));
+    REQUIRE(x, "memory");
+    for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
+        if (!dot_kernels_runnable(ks[k]) || !ks[k]->argmax) continue;
+        for (int rep = 0; rep < 60; rep++)
+            for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+                int64_t n = sizes[si];
+                for (int64_t i = 0; i < n; i++) x[i] = frand() * 8;
+                int64_t a = (rep * 7919 + 13) % n, b = (rep * 104729 + 7) % n;
+                switch (rep % 8) {
+                case 1: x[a] = x[b] = 100; break;                                                      /* a tie */
+                case 2: for (int64_t i = 0; i < n; i += 3) x[i] = NAN; break;                             /* NaNs around */
+                case 3: for (int64_t i = 0; i < n; i++) x[i] = NAN; break;                                /* only NaNs */
+                case 4: for (int64_t i = 0; i < n; i++) x[i] = -INFINITY; x[a] = NAN; break;              /* nothing above -inf */
+                case 5: for (int64_t i = 0; i < n; i++) x[i] = i % 2 ? 0.0f : -0.0f; break;               /* signed zeros */
+                case 6: x[a] = INFINITY; x[b] = NAN; break;
+                case 7: for (int64_t i = 0; i < n; i++) x[i] = (float)(i % 5); break;                     /* many ties */
+                default: break;
+                }
+                int64_t want = ref_argmax_f32(x, n), got = ks[k]->argmax(x, n);
+                CHECK(got == want, "%s argmax of %lld values (case %d): %lld, the reference %lld", ks[k]->name, (long long)n, rep % 8,
+                      (long long)got, (long long)want);
+            }
+    }
+    CHECK(argmax_f32(x, 17) == ref_argmax_f32(x, 17), "argmax_f32 dispatches to a table that agrees");
+    free(x);
+}
+
 /* Interleaved groups dequantize like plain rows, and the two-group tile reads any two groups
  * (here the first and the last of three, as decode pairs them) for one token. */
 static void test_interleaved_groups(void) {
@@ -578,6 +612,7 @@ int main(void) {
     test_softmax_kernel();
     test_argmax();
     test_quantize_kernel();
+    test_argmax_kernel();
     test_interleaved_groups();
     test_quant_gemm_tile();
     return test_finish("kernels");
