@@ -9,6 +9,16 @@
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+/* AVX-VNNI (CPUID leaf 7, subleaf 1, EAX bit 4), read directly: not every compiler's
+ * __builtin_cpu_supports knows the name (clang 14 does not). */
+static bool cpu_has_avxvnni(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+#endif
 
 bool dot_kernels_runnable(const dot_kernels *k) {
     if (!k) return false;
@@ -18,7 +28,7 @@ bool dot_kernels_runnable(const dot_kernels *k) {
     /* every AVX2 CPU also has F16C (not a feature name every compiler accepts here) */
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (k == dot_kernels_avx2()) return avx2;
-    if (k == dot_kernels_avxvnni()) return avx2 && __builtin_cpu_supports("avxvnni");
+    if (k == dot_kernels_avxvnni()) return avx2 && cpu_has_avxvnni();
     if (k == dot_kernels_avx512())
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512vnni");
