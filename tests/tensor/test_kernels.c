@@ -379,27 +379,45 @@ static void test_axpy_convert_gemm(void) {
     }
 }
 
-/* argmax_f32 against the plain loop: first index of the largest, NaNs never win. */
+/* argmax against the plain loop (the first index of the largest; NaNs never win; 0 when all are
+ * NaN or n < 1): the reference, every table's own (where it has one) and argmax_f32's dispatch,
+ * across 1024-value blocks and their ragged ends, with ties (within a block and across blocks),
+ * NaNs, infinities and signed zeros. */
 static void test_argmax(void) {
-    static float x[5000];
-    int sizes[] = { 0, 1, 2, 15, 16, 17, 1023, 1024, 1025, 2049, 5000 };
-    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
-        for (int variant = 0; variant < 6; variant++) {
-            int n = sizes[s];
-            for (int i = 0; i < n; i++) {
-                x[i] = variant == 1 ? (float)(int)(frand() * 3) : frand(); /* variant 1: many ties */
-                if (variant == 2 && i % 3 == 0) x[i] = NAN;
-                if (variant == 3) x[i] = i % 2 ? NAN : -INFINITY;
-                if (variant == 4) x[i] = NAN;
-                if (variant == 5 && i == n - 1) x[i] = 2.0f; /* the largest in the very last slot */
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
+    static float x[151936];
+    const int64_t sizes[] = { 0, 1, 2, 15, 16, 17, 63, 64, 65, 1023, 1024, 1025, 2049, 5000, 151936 };
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (int rep = 0; rep < 4; rep++)
+            for (int variant = 0; variant < 10; variant++) {
+                int64_t n = sizes[si], a = n ? (rep * 7919 + 13) % n : 0, b = n ? (rep * 104729 + 7) % n : 0;
+                for (int64_t i = 0; i < n; i++) {
+                    x[i] = variant == 1 ? (float)(int)(frand() * 3) : frand() * 8; /* variant 1: many ties */
+                    if (variant == 2 && i % 3 == 0) x[i] = NAN;
+                    if (variant == 3) x[i] = i % 2 ? NAN : -INFINITY;
+                    if (variant == 4) x[i] = NAN;
+                    if (variant == 5 && i == n - 1) x[i] = 9.0f; /* the largest in the very last slot */
+                    if (variant == 7) x[i] = -INFINITY;
+                    if (variant == 8) x[i] = i % 2 ? 0.0f : -0.0f;
+                }
+                if (n && variant == 6) x[a] = x[b] = 100; /* a tie, anywhere */
+                if (n && variant == 7) x[a] = NAN;        /* nothing above -inf */
+                if (n && variant == 9) x[a] = INFINITY, x[b] = NAN;
+                int64_t want = -1;
+                for (int64_t i = 0; i < n; i++)
+                    if (!isnan(x[i]) && (want < 0 || x[i] > x[want])) want = i;
+                if (want < 0) want = 0;
+                int64_t got = ref_argmax_f32(x, n);
+                CHECK(got == want, "reference argmax n=%lld variant %d: %lld, want %lld", (long long)n, variant, (long long)got, (long long)want);
+                got = argmax_f32(x, n);
+                CHECK(got == want, "argmax_f32 n=%lld variant %d: %lld, want %lld", (long long)n, variant, (long long)got, (long long)want);
+                for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
+                    if (!dot_kernels_runnable(ks[k]) || !ks[k]->argmax) continue;
+                    got = ks[k]->argmax(x, n);
+                    CHECK(got == want, "%s argmax n=%lld variant %d: %lld, want %lld", ks[k]->name, (long long)n, variant, (long long)got,
+                          (long long)want);
+                }
             }
-            int64_t want = -1;
-            for (int i = 0; i < n; i++)
-                if (!isnan(x[i]) && (want < 0 || x[i] > x[want])) want = i;
-            if (want < 0) want = 0;
-            int64_t got = argmax_f32(x, n);
-            CHECK(got == want, "argmax n=%d variant %d: %lld, want %lld", n, variant, (long long)got, (long long)want);
-        }
 }
 
 static void test_softmax_kernel(void) {
@@ -431,7 +449,6 @@ static void test_softmax_kernel(void) {
     }
 }
 
-/* The 16-row kernels on interleaved groups, and the layout round trip (q_block, qtensor_row_f32). */
 /* The fast activation quantizer equals quantize_row_q8_0 bit for bit, ties and zeros included,
  * in groups of 16 blocks (AVX-512) and in the blocks left over (27 = 16 + 11 blocks). */
 static void test_quantize_kernel(void) {
@@ -461,40 +478,6 @@ static void test_quantize_kernel(void) {
                       "%s quantize_q8_0 block %d sums rep %d: %g %g vs %g %g", ks[k]->name, i, rep, ad[i], as[i], bd[i], bs[i]);
         }
     }
-}
-
-/* Every table's argmax (where it has one) picks what the reference picks: the first index of the
- * largest value, across 1024-value blocks and their ragged ends, with ties (within a block and
- * across blocks), NaNs (never picked; index 0 when all are), infinities and signed zeros. */
-static void test_argmax_kernel(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
-    const int64_t sizes[] = { 1, 15, 16, 17, 63, 64, 65, 1023, 1024, 1025, 3000, 151936 };
-    float *x = malloc(151936 * sizeof(float));
-    REQUIRE(x, "memory");
-    for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
-        if (!dot_kernels_runnable(ks[k]) || !ks[k]->argmax) continue;
-        for (int rep = 0; rep < 60; rep++)
-            for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
-                int64_t n = sizes[si];
-                for (int64_t i = 0; i < n; i++) x[i] = frand() * 8;
-                int64_t a = (rep * 7919 + 13) % n, b = (rep * 104729 + 7) % n;
-                switch (rep % 8) {
-                case 1: x[a] = x[b] = 100; break;                                                      /* a tie */
-                case 2: for (int64_t i = 0; i < n; i += 3) x[i] = NAN; break;                             /* NaNs around */
-                case 3: for (int64_t i = 0; i < n; i++) x[i] = NAN; break;                                /* only NaNs */
-                case 4: for (int64_t i = 0; i < n; i++) x[i] = -INFINITY; x[a] = NAN; break;              /* nothing above -inf */
-                case 5: for (int64_t i = 0; i < n; i++) x[i] = i % 2 ? 0.0f : -0.0f; break;               /* signed zeros */
-                case 6: x[a] = INFINITY; x[b] = NAN; break;
-                case 7: for (int64_t i = 0; i < n; i++) x[i] = (float)(i % 5); break;                     /* many ties */
-                default: break;
-                }
-                int64_t want = ref_argmax_f32(x, n), got = ks[k]->argmax(x, n);
-                CHECK(got == want, "%s argmax of %lld values (case %d): %lld, the reference %lld", ks[k]->name, (long long)n, rep % 8,
-                      (long long)got, (long long)want);
-            }
-    }
-    CHECK(argmax_f32(x, 17) == ref_argmax_f32(x, 17), "argmax_f32 dispatches to a table that agrees");
-    free(x);
 }
 
 /* Interleaved groups dequantize like plain rows, and the two-group tile reads any two groups
@@ -612,7 +595,6 @@ int main(void) {
     test_softmax_kernel();
     test_argmax();
     test_quantize_kernel();
-    test_argmax_kernel();
     test_interleaved_groups();
     test_quant_gemm_tile();
     return test_finish("kernels");
