@@ -407,6 +407,14 @@ static void avx512_gemv4_bf16x32(const uint16_t *w0, int64_t stride, const float
     gemv_bf16x32(w, x, n, out, 4);
 }
 
+/* A quantized decode block's first 4 KB of each stream prefetched at once before its tiles run
+ * (dot_kernels.decode_burst), although these tiles prefetch 2-4 KB ahead themselves: token by token
+ * (BENCHMARKS.md, fifteenth session) Q4_0 steps 4-6% faster in fast spells (pair medians 0.940-0.959,
+ * faster in 104-121 of 128 pairs; 0.974-0.999 in slow ones), Q8_0 0.992; 8 KB 0.961-0.966, 2 KB
+ * 0.986, 4 KB only where a thread's run of blocks starts 0.987-0.998. The AVX2 tiles take none:
+ * with it their Q4_0 steps were 1.21-1.25x slower. */
+enum { DECODE_BURST = 4096 };
+
 /* The AVX-512 Q8_0 decode tile prefetches 2 KB ahead (Q4_0 DECODE_PREFETCH, see tensor.h): token
  * by token against 4 KB a median 0.97 (9 of 11 runs, Qwen3-0.6B and Qwen2.5-1.5B shapes); the
  * AVX2 Q8_0 tile is not faster at 2 KB (1.00-1.08). */
@@ -765,8 +773,9 @@ const dot_kernels *dot_kernels_avx512(void) {
         avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum,   \
         avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row,      \
         avx512_transpose
-    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax };
-    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax };
+    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax, DECODE_BURST };
+    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax,
+                                      DECODE_BURST };
 #undef AVX512_KERNELS
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16") ? &bf16 : &plain;

@@ -123,6 +123,17 @@ static inline void store_rows(const matmul_job *j, int64_t t, int64_t r, const f
     if (j->bias) j->k->axpy(y, 1.0f, j->bias + r, n);
 }
 
+/* Prefetches the first `bytes` of a decode block's streams a and b (b may be NULL) at once,
+ * non-temporally as the tiles prefetch (dot_kernels.decode_burst). A short block's burst runs on
+ * into the next block or past the matrix: a prefetch never faults, and the addresses are formed as
+ * integers, not as pointers beyond the matrix. */
+static void prefetch_burst(const uint8_t *a, const uint8_t *b, int bytes) {
+    for (int o = 0; o < bytes; o += 64) {
+        __builtin_prefetch((const void *)((uintptr_t)a + (uintptr_t)o), 0, 0);
+        if (b) __builtin_prefetch((const void *)((uintptr_t)b + (uintptr_t)o), 0, 0);
+    }
+}
+
 /* Interleaved quantized weights: the 16-row groups at rows r0..r1 (multiples of QROWS), each with
  * the group `offset` rows further on (the block's second stream, see set_block_rows), through the
  * two-group tile (gemm_q*_x16) against every group of up to 6 tokens, so that each weight byte is
@@ -131,6 +142,10 @@ static void matmul_rows_quant_pairs(const matmul_job *j, int64_t r0, int64_t r1,
     const qtensor *w = j->w;
     int64_t nb = w->cols / QK, T = j->T;
     size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+    if (T == 1 && r0 < r1 && j->k->decode_burst) {
+        const uint8_t *first = (const uint8_t *)w->data + (size_t)r0 * row_bytes;
+        prefetch_burst(first, offset ? first + (size_t)offset * row_bytes : NULL, j->k->decode_burst);
+    }
     for (int64_t r = r0; r < r1; r += QROWS) {
         const uint8_t *g0 = (const uint8_t *)w->data + (size_t)r * row_bytes, *g1 = g0 + (size_t)offset * row_bytes;
         for (int64_t t = 0; t < T; t += 6) {

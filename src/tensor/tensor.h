@@ -219,6 +219,10 @@ typedef struct dot_kernels {
     void (*gemv4_bf16x32)(const uint16_t *w, int64_t stride, const float *x, int64_t n, float *out);
     /* argmax_f32 (greedy decoding's pick among the vocabulary's logits); NULL: the reference */
     int64_t (*argmax)(const float *x, int64_t n);
+    /* Bytes at the start of each of a quantized decode block's two streams that matmul prefetches
+     * at once (non-temporally) before the block's tiles run (0: none; measured per table, see
+     * where a table sets it) */
+    int decode_burst;
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
