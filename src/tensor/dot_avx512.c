@@ -409,8 +409,8 @@ static void avx512_gemv4_bf16x32(const uint16_t *w0, int64_t stride, const float
 
 /* A quantized decode block's first 4 KB of each stream prefetched at once before its tiles run
  * (dot_kernels.decode_burst), although these tiles prefetch 2-4 KB ahead themselves: token by token
- * (BENCHMARKS.md, fifteenth session) Q4_0 steps 4-6% faster in fast spells (pair medians 0.940-0.959,
- * faster in 104-121 of 128 pairs; 0.974-0.999 in slow ones), Q8_0 0.992; 8 KB 0.961-0.966, 2 KB
+ * (BENCHMARKS.md, fifteenth session) Q4_0 steps 4-6% faster in fast spells (pair medians 0.940-0.961,
+ * faster in 103-121 of 128 pairs; 0.974-0.999 in slow ones), Q8_0 0.992; 8 KB 0.961-0.966, 2 KB
  * 0.986, 4 KB only where a thread's run of blocks starts 0.987-0.998. The AVX2 tiles take none:
  * with it their Q4_0 steps were 1.21-1.25x slower. */
 enum { DECODE_BURST = 4096 };
