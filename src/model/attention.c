@@ -33,11 +33,10 @@
  * staged block); the scratch does not grow with the context. A decode step (one batch per KV
  * head, for groups of up to 24 heads) stores each head's new key and value in the same pool item
  * that attends over them. (Batches of 6, one tile, read a 7-head group's cache three times: a
- * Qwen2.5-0.5B-shaped decode step's attention at 2048 positions took 1.9x as long.) With an f16
- * cache and few query rows per head, an item may take several KV heads (attention_heads_per_item:
- * Qwen3-0.6B's 8 heads on 2 threads, 4 each) and read their blocks side by side, a line of each
- * head in turn (gemm_heads_f16): a Q4_0 decode step over the first 512 positions 1.3-3.1% faster
- * token by token, after 512 neutral (BENCHMARKS.md, sixteenth session).
+ * Qwen2.5-0.5B-shaped decode step's attention at 2048 positions took 1.9x as long.) A thread
+ * reads its decode items' heads one after another: items of several heads read side by side, a
+ * line of each in turn, were 0.5-5% slower after 512 positions (0.2-0.7% faster from an empty
+ * context), and a prefetch in the f16 tile gained nothing (BENCHMARKS.md, seventeenth session).
  * With more threads than KV heads (Qwen2.5-1.5B has 2), a decode step would leave threads idle:
  * each head's blocks are then split into parts (decode_parts), a pool item each, and the last
  * part of a head to finish combines the parts' maxima, sums and P·V sums (merge_parts), as
@@ -59,9 +58,6 @@ enum { TILE = 32, ROWS = 6, BATCH = 4 * ROWS, CHUNK = 1024, PASS = 256 };
 /* A decode step's heads split over positions (see attention): at most MAX_PARTS parts per KV
  * head, each of at least PART_BLOCKS blocks. */
 enum { MAX_PARTS = 16, PART_BLOCKS = 8 };
-/* A decode step's KV heads per pool item at most (HEADS), and their query rows (HEAD_ROWS; see
- * dot_kernels.gemm_heads_f16 and attention_heads_per_item). */
-enum { HEADS = 4, HEAD_ROWS = 8 };
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
@@ -272,7 +268,6 @@ typedef struct attn_job {
     int batches_per_head; /* batches of BATCH query rows per KV head */
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
     int parts;            /* > 1: items are (KV head, part): a decode step's head split over positions */
-    int heads;            /* KV heads per item (> 1: a decode step's heads read side by side, see attention_heads_per_item) */
     int blocks;           /* blocks holding the batch's positions (parts split them) */
 } attn_job;
 
@@ -347,22 +342,18 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     const model_config *c = &s->model->cfg;
     const dot_kernels *k = dot_kernels_best();
     int group = c->n_heads / c->n_kv_heads, d = c->head_dim, dpad = (int)round_up((size_t)d, TILE);
-    int part = item % j->parts, r0 = item / j->parts % j->batches_per_head * BATCH;
-    int nh = j->heads, kvh = item / j->parts / j->batches_per_head * nh; /* this item's KV heads: kvh .. kvh + nh - 1 */
+    int part = item % j->parts, kvh = item / j->parts / j->batches_per_head, r0 = item / j->parts % j->batches_per_head * BATCH;
     /* this item's blocks: all, or a part's (the last part's holds the blocks this step writes) */
     int b_lo = part * j->blocks / j->parts, b_hi = (part + 1) * j->blocks / j->parts;
-    if (j->store && part == j->parts - 1)
-        for (int h = 0; h < nh; h++) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh + h, thread_index);
-    /* hr query rows per head, head h's at rows h * hr .. h * hr + hr - 1 (nh > 1: a decode step's
-     * short batch, nh * hr <= HEAD_ROWS) */
-    int hr = j->T * group - r0 < BATCH ? j->T * group - r0 : BATCH, rows = nh * hr;
+    if (j->store && part == j->parts - 1) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh, thread_index);
+    int rows = j->T * group - r0 < BATCH ? j->T * group - r0 : BATCH;
     float *sc = s->scores + (size_t)thread_index * attention_scratch_floats(c); /* [BATCH][PASS] */
     float *qrows = sc + BATCH * PASS;                                          /* [BATCH][d] */
     float *outs = qrows + BATCH * (size_t)d; /* [dpad / 32][BATCH][32]: P·V, one tile per 32 dimensions */
     float scale = 1.0f / sqrtf((float)d), m[BATCH], l[BATCH];
     int pos[BATCH];
     for (int r = 0; r < rows; r++) { /* the query rows, normed, rotated and scaled (scores come out scaled) */
-        int t = (r0 + r % hr) / group, head = (kvh + r / hr) * group + (r0 + r % hr) % group;
+        int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         float *qr = qrows + (size_t)r * d;
         position_head(s, s->model->layers[j->layer].q_norm, t, s->q + ((size_t)t * c->n_heads + head) * d, qr);
         for (int i = 0; i < d; i++) qr[i] *= scale;
@@ -379,16 +370,8 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     int span = j->batches_per_head == 1 ? 1 : PASS / TILE, ld = span * TILE;
     for (int b0 = b_lo; b0 * TILE < n_end; b0 += span) {
         int p0 = b0 * TILE, np = n_end - p0 < ld ? n_end - p0 : ld; /* this pass's positions: blocks b0.. */
-        for (int b = b0; b * TILE < p0 + np; b++) {
-            if (nh > 1 && b * TILE < complete) { /* the heads' keys side by side */
-                const uint16_t *keys[HEADS];
-                for (int h = 0; h < nh; h++) keys[h] = key_block(s, j->layer, kvh + h, b);
-                k->gemm_heads_f16(keys, nh, qrows, d, (int64_t)hr * d, d, hr, false, sc + (b - b0) * TILE, (int64_t)hr * ld);
-                continue;
-            }
-            for (int h = 0; h < nh; h++)
-                block_scores(s, j->layer, kvh + h, qrows + (size_t)h * hr * d, hr, b, block_len(b, n), complete, sc + (size_t)h * hr * ld + (b - b0) * TILE, ld);
-        }
+        for (int b = b0; b * TILE < p0 + np; b++)
+            block_scores(s, j->layer, kvh, qrows, rows, b, block_len(b, n), complete, sc + (b - b0) * TILE, ld);
         for (int r = 0; r < rows; r++) {
             float *sr = sc + (size_t)r * ld, cm = m[r];
             int valid = pos[r] + 1 - p0 < np ? pos[r] + 1 - p0 : np; /* causal: this row's positions here */
@@ -403,16 +386,8 @@ static void attend_batch(void *ctx, int item, int thread_index) {
                     for (int i = 0; i < TILE; i++) outs[(size_t)i0 * BATCH + r * TILE + i] *= alpha;
         }
         for (int b = b0; b * TILE < p0 + np; b++) {
-            int len = block_len(b, n);
-            if (nh > 1) { /* the heads' values side by side, 32 dimensions at a time */
-                const uint16_t *values[HEADS];
-                for (int i0 = 0; i0 < d; i0 += TILE) {
-                    for (int h = 0; h < nh; h++) values[h] = (const uint16_t *)value_block(s, j->layer, kvh + h, b) + (size_t)i0 * TILE;
-                    k->gemm_heads_f16(values, nh, sc + (b - b0) * TILE, ld, (int64_t)hr * ld, len, hr, b > b_lo, outs + (size_t)i0 * BATCH, (int64_t)hr * TILE);
-                }
-                continue;
-            }
             const char *values = value_block(s, j->layer, kvh, b);
+            int len = block_len(b, n);
             for (int i0 = 0; i0 < d; i0 += TILE)
                 for (int q0 = 0; q0 < rows; q0 += ROWS) {
                     int nr = rows - q0 < ROWS ? rows - q0 : ROWS;
@@ -433,35 +408,26 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         return;
     }
     for (int r = 0; r < rows; r++) {
-        int t = (r0 + r % hr) / group, head = (kvh + r / hr) * group + (r0 + r % hr) % group;
+        int t = (r0 + r) / group, head = kvh * group + (r0 + r) % group;
         float *dst = s->att + ((size_t)t * c->n_heads + head) * d, inv = 1.0f / l[r];
         for (int i0 = 0; i0 < d; i0 += TILE)
             for (int i = 0; i < TILE && i0 + i < d; i++) dst[i0 + i] = outs[(size_t)i0 * BATCH + r * TILE + i] * inv;
     }
 }
 
-int attention_heads_per_item(const qwen_model *m, int T) {
-    int kv = m->cfg.n_kv_heads, rows = T * (m->cfg.n_heads / kv), threads = thread_pool_size(m->pool);
-    if (m->kv != KV_F16 || !dot_kernels_best()->gemm_heads_f16) return 1;
-    for (int h = HEADS; h > 1; h--)
-        if (h * rows <= HEAD_ROWS && kv % (h * threads) == 0) return h;
-    return 1;
-}
-
 void attention(qwen_session *s, int layer, int T, int pos0) {
     const model_config *c = &s->model->cfg;
     int group = c->n_heads / c->n_kv_heads;
     int n = pos0 + T;
-    attn_job j = { s, layer, T, pos0, (T * group + BATCH - 1) / BATCH, false, 1, 1, (n + TILE - 1) / TILE };
+    attn_job j = { s, layer, T, pos0, (T * group + BATCH - 1) / BATCH, false, 1, (n + TILE - 1) / TILE };
     /* one batch per KV head (decode, short batches): the head's store and its attention in one
      * item, one pool loop; otherwise every head is stored before any batch reads it */
     if (j.batches_per_head == 1) {
         j.store = true;
         if (s->att_parts) j.parts = decode_parts(s->model, n);
         for (int h = 0; j.parts > 1 && h < c->n_kv_heads; h++) atomic_store_explicit(&s->att_parts_done[h], 0, memory_order_relaxed);
-        if (j.parts == 1) j.heads = attention_heads_per_item(s->model, T);
     } else {
         thread_pool_run(s->model->pool, c->n_kv_heads, store_head, &(store_job){ s, layer, pos0, T });
     }
-    thread_pool_run(s->model->pool, c->n_kv_heads / j.heads * j.batches_per_head * j.parts, attend_batch, &j);
+    thread_pool_run(s->model->pool, c->n_kv_heads * j.batches_per_head * j.parts, attend_batch, &j);
 }

@@ -127,11 +127,6 @@ size_t attention_scratch_floats(const model_config *c);
  * pool never splits one; then att_parts stays NULL). */
 size_t attention_parts_floats(const qwen_model *m);
 size_t kv_stage_elems(const model_config *c);
-/* KV heads per pool item of an attention step of T tokens whose query rows per head (T x group)
- * fit one batch: more than one when the kernel table reads several heads' f16 cache side by side
- * (gemm_heads_f16) and groups of them share the heads out evenly, every thread the same number
- * of items (a thread then streams its heads together instead of one after another). */
-int attention_heads_per_item(const qwen_model *m, int T);
 /* Bytes of one staged key element (4, or 2 for an f16 cache; a q8_0 cache stages f32), and of
  * one position's keys and values across all layers and heads (padding and scales included). */
 size_t kv_stage_elem_size(const qwen_model *m);

@@ -211,57 +211,6 @@ GEMM_RX32(avx512_gemm6x32_f16, uint16_t, WT_F16)
 GEMM_RX32(avx512_gemm6x32_bf16x32, uint16_t, WT_BF16X32)
 #undef GEMM_RX32
 
-/* Decode attention's f16 tile over H KV heads at once (dot_kernels.gemm_heads_f16): each step k
- * loads one 64-byte line of every head's weights, H streams side by side, each prefetched
- * HEADS_PREFETCH bytes ahead (T0; token by token after 512 positions, 4 KB and NTA 2 KB no better,
- * no prefetch 1.045-1.066x slower); H x R x 2 accumulators (at most 16) hide the FMA latency
- * without a second set, so the sums round differently from gemm6x32_f16's two sets. */
-enum { HEADS_PREFETCH = 2048 };
-static inline __attribute__((always_inline)) void gemm_heads_rx32(const uint16_t *const *w, const float *x, int64_t ldx, int64_t hx, int64_t n,
-                                                                  bool accumulate, float *out, int64_t ho, const int H, const int R) {
-    __m512 c[4][4][2];
-#pragma GCC unroll 4
-    for (int h = 0; h < H; h++)
-#pragma GCC unroll 4
-        for (int t = 0; t < R; t++) {
-            c[h][t][0] = accumulate ? _mm512_loadu_ps(out + h * ho + t * 32) : _mm512_setzero_ps();
-            c[h][t][1] = accumulate ? _mm512_loadu_ps(out + h * ho + t * 32 + 16) : _mm512_setzero_ps();
-        }
-    for (int64_t k = 0; k < n; k++) {
-#pragma GCC unroll 4
-        for (int h = 0; h < H; h++) {
-            _mm_prefetch((const char *)((uintptr_t)(w[h] + k * 32) + HEADS_PREFETCH), _MM_HINT_T0);
-            __m512 w0, w1;
-            load_w32(w[h], WT_F16, k, &w0, &w1);
-#pragma GCC unroll 4
-            for (int t = 0; t < R; t++) {
-                __m512 b = _mm512_set1_ps(x[h * hx + t * ldx + k]);
-                c[h][t][0] = _mm512_fmadd_ps(b, w0, c[h][t][0]);
-                c[h][t][1] = _mm512_fmadd_ps(b, w1, c[h][t][1]);
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int h = 0; h < H; h++)
-#pragma GCC unroll 4
-        for (int t = 0; t < R; t++) {
-            _mm512_storeu_ps(out + h * ho + t * 32, c[h][t][0]);
-            _mm512_storeu_ps(out + h * ho + t * 32 + 16, c[h][t][1]);
-        }
-}
-
-static void avx512_gemm_heads_f16(const uint16_t *const *w, int heads, const float *x, int64_t ldx, int64_t hx, int64_t n, int rows,
-                                  bool accumulate, float *out, int64_t ho) {
-#define HEADS_CASE(H, R)                                                                                                      \
-    if (heads == H && rows == R) {                                                                                        \
-        gemm_heads_rx32(w, x, ldx, hx, n, accumulate, out, ho, H, R);                                                     \
-        return;                                                                                                           \
-    }
-    HEADS_CASE(2, 1) HEADS_CASE(2, 2) HEADS_CASE(2, 3) HEADS_CASE(2, 4) HEADS_CASE(3, 1) HEADS_CASE(3, 2) HEADS_CASE(4, 1) HEADS_CASE(4, 2)
-#undef HEADS_CASE
-    for (int h = 0; h < heads; h++) avx512_gemm6x32_f16(w[h], x + h * hx, ldx, n, rows, accumulate, out + h * ho); /* other shapes */
-}
-
 /* The q8 tile (a q8_0 KV cache, see dot_kernels.gemm6x32_q8), a group of 32 steps at a time: with
  * column scales (keys) the group's sums go to their own accumulators (two sets for few tokens, as
  * in gemm_rx32) and are scaled into the total; with step scales (values) the group's activations
@@ -824,10 +773,9 @@ const dot_kernels *dot_kernels_avx512(void) {
         avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum,   \
         avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row,      \
         avx512_transpose
-    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax, DECODE_BURST,
-                                       avx512_gemm_heads_f16 };
+    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax, DECODE_BURST };
     static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax,
-                                      DECODE_BURST, avx512_gemm_heads_f16 };
+                                      DECODE_BURST };
 #undef AVX512_KERNELS
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16") ? &bf16 : &plain;

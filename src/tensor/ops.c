@@ -114,11 +114,6 @@ void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n
         }
 }
 
-void ref_gemm_heads_f16(const uint16_t *const *w, int heads, const float *x, int64_t ldx, int64_t hx, int64_t n, int rows, bool accumulate,
-                        float *out, int64_t ho) {
-    for (int h = 0; h < heads; h++) ref_gemm6x32_f16(w[h], x + h * hx, ldx, n, rows, accumulate, out + h * ho);
-}
-
 void ref_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out) {
     for (int t = 0; t < rows; t++)
         for (int r = 0; r < 32; r++) {
@@ -219,7 +214,7 @@ void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, i
 }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, ref_gemm6x32_q8, NULL, ref_argmax_f32, 0, ref_gemm_heads_f16 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, NULL, NULL, ref_gemm6x32_q8, NULL, ref_argmax_f32, 0 };
     return &k;
 }
 

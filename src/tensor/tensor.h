@@ -131,8 +131,6 @@ void ref_gemm6x32_bf16dp(const uint16_t *wt, const uint16_t *xb, int64_t ldx, in
 void ref_f32_to_bf16_row(const float *in, uint16_t *out, int64_t n);
 void ref_gemm6x32_f16(const uint16_t *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 enum { Q8G_BYTES = 32 * 4 + 32 * 32 }; /* a q8 group: 32 scales, 32 x 32 int8 */
-void ref_gemm_heads_f16(const uint16_t *const *w, int heads, const float *x, int64_t ldx, int64_t hx, int64_t n, int rows, bool accumulate,
-                        float *out, int64_t ho);
 void ref_gemm6x32_q8(const uint8_t *w, bool step_scales, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);
 /* gemm6x32_q8 through a SIMD table's int8 tile (gemm6x32_f32 with int8 weights [n][32]), a group
  * of 32 steps at a time: step scales fold into a copy of the activations, column scales multiply
@@ -225,13 +223,6 @@ typedef struct dot_kernels {
      * at once (non-temporally) before the block's tiles run (0: none; measured per table, see
      * where a table sets it) */
     int decode_burst;
-    /* Decode attention over `heads` (2..4) KV heads of an f16 cache at once: for each head h,
-     * gemm6x32_f16 of its weights w[h] against its `rows` activation rows x + h * hx (rows ldx
-     * apart) into out + h * ho (rows 32 apart), with heads x rows <= 8. The heads' lines are read
-     * side by side, each stream prefetched a little ahead: one core then has several streams of
-     * the cache in flight instead of one. NULL where a table has none (then one head at a time). */
-    void (*gemm_heads_f16)(const uint16_t *const *w, int heads, const float *x, int64_t ldx, int64_t hx, int64_t n, int rows,
-                           bool accumulate, float *out, int64_t ho);
 } dot_kernels;
 
 void ref_gemm6x32_f32(const float *wt, const float *x, int64_t ldx, int64_t n, int rows, bool accumulate, float *out);

@@ -579,45 +579,7 @@ static void test_small_ops(void) {
     CHECK(bf16_to_f32(0x3F80) == 1.0f, "bf16 conversion");
 }
 
-/* gemm_heads_f16 (decode attention over several KV heads at once) against the reference, one
- * gemm6x32_f16 per head: every shape heads x rows <= 8 a table takes, odd step counts, heads'
- * weights, activations and outputs each in their own places; out rows past `rows` untouched. */
-static void test_heads_tile(void) {
-    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
-    enum { MOST = 4, N = 131, LDX = N + 5, HX = 9 * LDX, HO = 7 * 32 };
-    uint16_t *w[MOST];
-    float *x = malloc(sizeof(float) * MOST * HX), *want = malloc(sizeof(float) * MOST * HO), *got = malloc(sizeof(float) * MOST * HO);
-    for (int h = 0; h < MOST; h++) {
-        w[h] = malloc(sizeof(uint16_t) * N * 32);
-        for (int i = 0; i < N * 32; i++) w[h][i] = f32_to_f16(frand());
-    }
-    for (int i = 0; i < MOST * HX; i++) x[i] = frand();
-    for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
-        if (!dot_kernels_runnable(ks[k]) || !ks[k]->gemm_heads_f16) continue;
-        for (int heads = 2; heads <= MOST; heads++)
-            for (int rows = 1; heads * rows <= 8; rows++)
-                for (int n = 1; n <= N; n += 26)
-                    for (int acc = 0; acc < 2; acc++) {
-                        for (int i = 0; i < MOST * HO; i++) want[i] = got[i] = 0.5f;
-                        ref_gemm_heads_f16((const uint16_t *const *)w, heads, x, LDX, HX, n, rows, acc, want, HO);
-                        ks[k]->gemm_heads_f16((const uint16_t *const *)w, heads, x, LDX, HX, n, rows, acc, got, HO);
-                        bool ok = true;
-                        for (int h = 0; h < MOST; h++)
-                            for (int i = 0; i < HO; i++) {
-                                float a = want[h * HO + i], b = got[h * HO + i];
-                                ok &= h < heads && i < rows * 32 ? fabsf(a - b) <= 1e-5f * (n + 1) && a != 0.5f : b == 0.5f;
-                            }
-                        CHECK(ok, "%s gemm_heads_f16 heads=%d rows=%d n=%d accumulate=%d", ks[k]->name, heads, rows, n, acc);
-                    }
-    }
-    for (int h = 0; h < MOST; h++) free(w[h]);
-    free(x);
-    free(want);
-    free(got);
-}
-
 int main(void) {
-    test_heads_tile();
     test_dot_tables();
     test_quant_dots();
     /* QWENC_TEST_THREADS=1 runs the pool inline (for emulators whose threads hang: qemu-user here) */
