@@ -35,7 +35,7 @@
  * that attends over them. (Batches of 6, one tile, read a 7-head group's cache three times: a
  * Qwen2.5-0.5B-shaped decode step's attention at 2048 positions took 1.9x as long.) A thread
  * reads its decode items' heads one after another: items of several heads read side by side, a
- * line of each in turn, were 0.5-5% slower after 512 positions (0.2-0.7% faster from an empty
+ * line of each in turn, were 0.05-5.6% slower after 512 positions (0.2-0.7% faster from an empty
  * context), and a prefetch in the f16 tile gained nothing (BENCHMARKS.md, seventeenth session).
  * With more threads than KV heads (Qwen2.5-1.5B has 2), a decode step would leave threads idle:
  * each head's blocks are then split into parts (decode_parts), a pool item each, and the last
@@ -275,7 +275,7 @@ static void prefetch_bytes(const void *p, size_t bytes, bool write) {
  * through the store and the query rows: the head's new key and value and its query rows (the
  * other core may hold them, from the QKV matmul), the staging rows so far, this block's value
  * lines so far (not for q8_0, whose groups lie elsewhere) and the first 4 KB of the head's cache.
- * Token by token (Q4_0 0.6B shape, f16 cache) 0.8-1.7% faster steps, after 512 positions and from
+ * Token by token (Q4_0 0.6B shape, f16 cache) 0.7-1.7% faster steps, after 512 positions and from
  * an empty context alike (BENCHMARKS.md, seventeenth session). */
 static void prefetch_decode_item(const qwen_session *s, int layer, int h, int pos) {
     const model_config *c = &s->model->cfg;
