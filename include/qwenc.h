@@ -101,7 +101,8 @@ typedef struct qwen_model_opts {
     bool mmap;   /* true: multiply straight from the mapped files as stored (quickest open, pages shared
                     with other processes). false (default): bf16 matrices are repacked into memory for
                     the tile kernels (a copy, on huge pages where the kernel gives them; ~1.2x faster
-                    decode and prefill), unless the copy would not fit in the memory available */
+                    decode and prefill) and Q8_0/Q4_0 matrices of a quantized checkpoint copied there
+                    as they are, unless the copies would not fit in the memory available */
     bool bf16_prefill; /* true: batches of tokens (prompt processing) multiply the packed bf16 matrices
                           with their activations rounded to bf16, by AVX512-BF16 dot products (~1.5x
                           faster prefill; logits move by ~1e-2 of their scale, as in a bf16 framework);

@@ -153,24 +153,11 @@ static void *owned_alloc(qwen_model *m, size_t size) {
     return data;
 }
 
-/* Replaces *t by a copy quantized to `type` (memory owned by the model). */
-static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, qwen_error **err) {
-    if (t->cols % QK) return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "cannot quantize a matrix with %lld columns (not a multiple of %d)", (long long)t->cols, QK);
-    qtensor q = { .dtype = type, .rows = t->rows, .cols = t->cols };
-    void *data = owned_alloc(m, (size_t)t->rows * qdtype_row_bytes(type, t->cols));
-    if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
-    q.data = data;
-    int parts = (int)((t->rows + 63) / 64);
-    bool *failed = calloc((size_t)parts, sizeof *failed);
-    if (!failed) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
-    quant_job j = { t, &q, 64, failed };
-    thread_pool_run(m->pool, parts, quantize_part, &j);
-    bool ok = true;
-    for (int i = 0; i < parts; i++) ok &= !failed[i];
-    free(failed);
-    if (!ok) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
-    *t = q;
-    return QWEN_OK;
+/* Whether p lies in memory the model owns (a copy made at load), rather than in a mapped file. */
+static bool model_owns(const qwen_model *m, const void *p) {
+    for (size_t i = 0; i < m->n_owned; i++)
+        if ((const char *)p >= (const char *)m->owned[i].data && (const char *)p < (const char *)m->owned[i].data + m->owned[i].size) return true;
+    return false;
 }
 
 /* Calls fn on every matrix a forward pass multiplies with: each layer's attention and
@@ -200,20 +187,48 @@ static qwen_status for_each_matrix(qwen_model *m, bool routers, matrix_fn fn, vo
     return st;
 }
 
-/* One stage of load-time work over the matrices (quantizing or packing): a first pass counts the
- * bytes it will touch, the second does the work and reports progress. */
+/* One stage of load-time work over the matrices (quantizing, or packing and copying): a first
+ * pass counts the bytes it will read and write, the second does the work, reports progress and
+ * puts every copy into one region, in the order for_each_matrix visits them (the order a forward
+ * pass reads them), each copy WEIGHT_ALIGN-aligned. One region rather than one big_alloc per
+ * matrix: each of those took whole 2 MB huge pages (a Qwen3-0.6B shape quantized to Q4_0 at load
+ * held 392 MB for 248 MB of layer weights), and a matrix now ends where the next one starts. */
+enum { WEIGHT_ALIGN = 4096 };
 typedef struct load_work {
     const qwen_model_opts *opts;
     const char *stage;
     qdtype type;      /* quantizing: the target */
     bool counting;    /* first pass */
     size_t total, done;
+    size_t out_total; /* bytes of the copies, each rounded up to WEIGHT_ALIGN */
+    char *out;        /* second pass: the region they go to, and how much of it is taken */
+    size_t out_used;
 } load_work;
 
-/* Counts a matrix in the first pass; false: do the work now. */
-static bool load_count(load_work *w, const qtensor *t) {
-    if (w->counting) w->total += qtensor_bytes(t);
+static size_t align_weight(size_t n) { return (n + WEIGHT_ALIGN - 1) / WEIGHT_ALIGN * WEIGHT_ALIGN; }
+
+/* Counts a matrix of `bytes` whose copy takes `out_bytes` in the first pass; false: do the work now. */
+static bool load_count(load_work *w, const qtensor *t, size_t out_bytes) {
+    if (w->counting) {
+        w->total += qtensor_bytes(t);
+        w->out_total += align_weight(out_bytes);
+    }
     return w->counting;
+}
+
+/* The next `bytes` of the stage's region (the first pass counted them). */
+static void *load_take(load_work *w, size_t bytes) {
+    void *p = w->out + w->out_used;
+    w->out_used += align_weight(bytes);
+    return p;
+}
+
+/* Reserves the region the first pass counted (nothing when it counted nothing). */
+static qwen_status load_reserve(qwen_model *m, load_work *w, qwen_error **err) {
+    w->counting = false;
+    if (!w->out_total) return QWEN_OK;
+    w->out = owned_alloc(m, w->out_total);
+    return w->out ? QWEN_OK : qwen_fail(err, QWEN_ERR_NOMEM, "out of memory %s weights (%zu MB)", w->stage, w->out_total >> 20);
 }
 
 static void load_report(load_work *w, size_t bytes) {
@@ -221,13 +236,31 @@ static void load_report(load_work *w, size_t bytes) {
     if (w->opts && w->opts->progress && w->total) w->opts->progress(w->opts->progress_user, w->stage, (double)w->done / (double)w->total);
 }
 
+/* Replaces *t by a copy quantized to `type` in `data` (rows * qdtype_row_bytes bytes, memory the
+ * model owns). */
+static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, void *data, qwen_error **err) {
+    qtensor q = { .dtype = type, .rows = t->rows, .cols = t->cols, .data = data };
+    int parts = (int)((t->rows + 63) / 64);
+    bool *failed = calloc((size_t)parts, sizeof *failed);
+    if (!failed) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
+    quant_job j = { t, &q, 64, failed };
+    thread_pool_run(m->pool, parts, quantize_part, &j);
+    bool ok = true;
+    for (int i = 0; i < parts; i++) ok &= !failed[i];
+    free(failed);
+    if (!ok) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
+    *t = q;
+    return QWEN_OK;
+}
+
 /* Quantizes a matrix to w->type unless it has that type already or its rows are not whole blocks
  * (then it stays as it is). */
 static qwen_status quantize_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
     load_work *w = ctx;
-    if (t->dtype == w->type || t->cols % QK || load_count(w, t)) return QWEN_OK;
+    size_t out_bytes = (size_t)t->rows * qdtype_row_bytes(w->type, t->cols);
+    if (t->dtype == w->type || t->cols % QK || load_count(w, t, out_bytes)) return QWEN_OK;
     size_t bytes = qtensor_bytes(t);
-    qwen_status st = quantize_matrix(m, t, w->type, err);
+    qwen_status st = quantize_matrix(m, t, w->type, load_take(w, out_bytes), err);
     if (!st) load_report(w, bytes);
     return st;
 }
@@ -241,12 +274,12 @@ qwen_status quant_type_parse(const char *name, qdtype *type, qwen_error **err) {
 
 static qwen_status quantize_weights(qwen_model *m, const qwen_model_opts *opts, qwen_error **err) {
     const char *quant = opts->quant;
-    load_work w = { opts, "quantizing", QDT_Q8_0, true, 0, 0 };
+    load_work w = { .opts = opts, .stage = "quantizing", .type = QDT_Q8_0, .counting = true };
     qwen_status st = quant_type_parse(quant, &w.type, err);
     if (st) return st;
     /* not the routers: their small outputs decide which experts run */
     for_each_matrix(m, false, quantize_visit, &w, err);
-    w.counting = false;
+    if ((st = load_reserve(m, &w, err))) return st;
     return for_each_matrix(m, false, quantize_visit, &w, err);
 }
 
@@ -259,31 +292,58 @@ static void pack_part(void *ctx, int part, int thread_index) {
     pack_bf16x32(j->src + r0 * j->cols, n, j->cols, j->dst + r0 * j->cols);
 }
 
-/* Replaces a bf16 matrix of whole 32-row groups by a packed copy (QDT_BF16X32) in memory the
- * model owns; other matrices stay as they are. */
+typedef struct copy_job { const char *src; char *dst; size_t bytes; } copy_job;
+enum { COPY_PART = 1 << 20 };
+
+static void copy_part(void *ctx, int part, int thread_index) {
+    (void)thread_index;
+    const copy_job *j = ctx;
+    size_t o = (size_t)part * COPY_PART, n = j->bytes - o < COPY_PART ? j->bytes - o : COPY_PART;
+    memcpy(j->dst + o, j->src + o, n);
+}
+
+/* Makes a matrix's working copy in memory the model owns: a bf16 matrix of whole 32-row groups
+ * packed for the tile kernels (QDT_BF16X32); a Q8_0/Q4_0 matrix still in its mapped file (a
+ * `qwenc quantize` checkpoint) copied as it is, so that it reads from huge pages like one
+ * quantized at load (the file's page cache may hold it partly in 4 KB pieces: of the Qwen3-0.6B-
+ * shaped Q4_0 file here 408 of 588 MB were mapped in 2 MB pages, and a first prefill from the
+ * mapping ran at 0.76-0.90x of the same weights quantized at load; decode within the VM's noise).
+ * Other matrices stay as they are. The mapped
+ * pages are released; a tied embedding then reads its rows from the copy when it has the
+ * embedding's layout, or back from the file. */
 static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
     load_work *w = ctx;
-    if (t->dtype != QDT_BF16 || t->rows % PROWS || load_count(w, t)) return QWEN_OK;
+    bool pack = t->dtype == QDT_BF16 && t->rows % PROWS == 0;
+    bool copy = (t->dtype == QDT_Q8_0 || t->dtype == QDT_Q4_0) && !model_owns(m, t->data);
     size_t bytes = qtensor_bytes(t);
-    uint16_t *data = owned_alloc(m, bytes);
-    if (!data) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory packing weights");
-    pack_job j = { t->data, data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
-    thread_pool_run(m->pool, (int)((t->rows + j.rows_per_part - 1) / j.rows_per_part), pack_part, &j);
-    file_map_release(t->data, bytes); /* a tied embedding reads them back row by row */
-    *t = (qtensor){ .dtype = QDT_BF16X32, .rows = t->rows, .cols = t->cols, .data = data, .act_bf16 = w->opts && w->opts->bf16_prefill };
+    if ((!pack && !copy) || load_count(w, t, bytes)) return QWEN_OK;
+    void *data = load_take(w, bytes);
+    const void *old = t->data;
+    if (pack) {
+        pack_job j = { t->data, data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
+        thread_pool_run(m->pool, (int)((t->rows + j.rows_per_part - 1) / j.rows_per_part), pack_part, &j);
+        *t = (qtensor){ .dtype = QDT_BF16X32, .rows = t->rows, .cols = t->cols, .data = data, .act_bf16 = w->opts && w->opts->bf16_prefill };
+    } else {
+        copy_job j = { t->data, data, bytes };
+        thread_pool_run(m->pool, (int)((bytes + COPY_PART - 1) / COPY_PART), copy_part, &j);
+        t->data = data;
+        if (m->embed.data == old && m->embed.dtype == t->dtype) m->embed.data = data;
+    }
+    file_map_release(old, bytes);
     load_report(w, bytes);
     return QWEN_OK;
 }
 
-/* Packs the bf16 matrices for the tile kernels (see QDT_BF16X32) when the copy fits in the
- * memory available, with 1 GB to spare; otherwise they stay mapped (not an error). */
+/* Packs the bf16 matrices for the tile kernels (see QDT_BF16X32) and copies quantized ones still
+ * mapped from their files (pack_visit) when the copies fit in the memory available, with 1 GB to
+ * spare; otherwise they stay mapped (not an error). */
 static qwen_status pack_weights(qwen_model *m, const qwen_model_opts *opts, qwen_error **err) {
-    load_work w = { opts, "packing", QDT_BF16X32, true, 0, 0 };
+    load_work w = { .opts = opts, .stage = "packing", .type = QDT_BF16X32, .counting = true };
     for_each_matrix(m, true, pack_visit, &w, err);
     size_t avail = big_available(), spare = (size_t)1 << 30;
-    if (w.total == 0 || (avail && w.total + spare > avail)) return QWEN_OK;
-    w.counting = false;
-    return for_each_matrix(m, true, pack_visit, &w, err);
+    if (w.out_total == 0 || (avail && w.out_total + spare > avail)) return QWEN_OK;
+    qwen_status st = load_reserve(m, &w, err);
+    return st ? st : for_each_matrix(m, true, pack_visit, &w, err);
 }
 
 /* RoPE inverse frequencies, in double as the reference computes them; YaRN blends interpolated
@@ -582,10 +642,12 @@ const char *qwen_model_describe(qwen_model *m) {
     qdtype wt = m->layers[0].wq.dtype;
     const dot_kernels *k = dot_kernels_best();
     bool bf16_prefill = m->layers[0].wq.act_bf16 && k->gemm6x32_bf16dp; /* what --bf16-prefill took effect on */
+    /* packed bf16, or quantized at load or copied from a quantized file: in memory; else mapped */
+    const char *where = wt == QDT_BF16X32 ? " (packed in memory)" : model_owns(m, m->layers[0].wq.data) ? "" : " (mapped)";
     snprintf(m->description, sizeof m->description,
              "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s%s, %d threads, kernels %s%s", c->model_type,
              c->n_layers, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate, c->vocab,
-             qdtype_name(wt == QDT_BF16X32 ? QDT_BF16 : wt), wt == QDT_BF16X32 ? " (packed in memory)" : wt == QDT_Q8_0 || wt == QDT_Q4_0 ? "" : " (mapped)",
+             qdtype_name(wt == QDT_BF16X32 ? QDT_BF16 : wt), where,
              thread_pool_size(m->pool), k->name, bf16_prefill ? ", prefill activations bf16" : "");
     return m->description;
 }

@@ -80,7 +80,7 @@ struct qwen_model {
     double *inv_freq;        /* [head_dim / 2] RoPE frequencies (YaRN-adjusted) */
     double rope_scale;       /* YaRN attention factor applied to cos/sin; 1 otherwise */
     arena small;             /* norms and biases converted to f32 */
-    struct owned_block { void *data; size_t size; } *owned; /* quantized or packed copies made at load time (big_alloc) */
+    struct owned_block { void *data; size_t size; } *owned; /* regions of the quantized, packed or copied weights made at load time (big_alloc) */
     size_t n_owned;
     qwen_tokenizer *tokenizer;
     char *dir;               /* the resolved model directory */

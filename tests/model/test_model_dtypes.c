@@ -24,11 +24,14 @@ static void fill(void *user, size_t index, size_t offset, unsigned char *out, si
     }
 }
 
-/* Logits of every position of ids, with optional load-time quantization. */
-static float *logits_of(const char *dir, const char *quant, const int32_t *ids, size_t n, int *vocab) {
+/* Logits of every position of ids, with optional load-time quantization, from weights copied
+ * into memory (the default) or computed from the mapped files (`mapped`); `where` (may be NULL)
+ * must appear in the model's description. */
+static float *logits_mapped(const char *dir, const char *quant, bool mapped, const char *where, const int32_t *ids, size_t n, int *vocab) {
     qwen_error *err = NULL;
-    qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .quant = quant }, &err);
+    qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .quant = quant, .mmap = mapped }, &err);
     REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
+    CHECK(!where || strstr(qwen_model_describe(m), where), "%s: '%s' not in '%s'", dir, where, qwen_model_describe(m));
     *vocab = qwen_model_vocab_size(m);
     float *out = malloc(n * (size_t)*vocab * sizeof(float));
     qwen_session *s = qwen_session_new(m, (int)n, NULL);
@@ -36,6 +39,10 @@ static float *logits_of(const char *dir, const char *quant, const int32_t *ids, 
     qwen_session_free(s);
     qwen_model_close(m);
     return out;
+}
+
+static float *logits_of(const char *dir, const char *quant, const int32_t *ids, size_t n, int *vocab) {
+    return logits_mapped(dir, quant, false, NULL, ids, n, vocab);
 }
 
 /* qwen_model_save_quantized writes a directory that maps to exactly the load-time quantized model;
@@ -53,13 +60,20 @@ static void test_saved_quantized(void) {
             REQUIRE(qwen_model_save_quantized(src, dir, quants[q], 2, &err) == QWEN_OK, "save %s: %s", quants[q], qwen_error_message(err));
             size_t n = mi == 0 ? 10 : 6; /* the other models' vocab is 2048 */
             const int32_t *use = mi == 0 ? ids : ids + 4;
-            int v1, v2;
-            float *a = logits_of(src, quants[q], use, n, &v1), *b = logits_of(dir, NULL, use, n, &v2);
-            double e = 0;
+            /* the saved matrices copied into memory (the default; the description names no mapping)
+             * and computed from the mapped file */
+            const char *weights = q ? "weights Q4_0," : "weights Q8_0,", *mapped_weights = q ? "weights Q4_0 (mapped)" : "weights Q8_0 (mapped)";
+            int v1, v2, v3;
+            float *a = logits_of(src, quants[q], use, n, &v1), *b = logits_mapped(dir, NULL, false, weights, use, n, &v2),
+                  *c = logits_mapped(dir, NULL, true, mapped_weights, use, n, &v3);
+            double e = 0, em = 0;
             for (size_t i = 0; v1 == v2 && i < n * (size_t)v1; i++) if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
+            for (size_t i = 0; v1 == v3 && i < n * (size_t)v1; i++) if (fabs(a[i] - c[i]) > em) em = fabs(a[i] - c[i]);
             CHECK(v1 == v2 && e <= 1e-5, "%s %s: saved file differs from load-time quantization by %g", models[mi], quants[q], e);
+            CHECK(v1 == v3 && em <= 1e-5, "%s %s: saved file, mapped, differs from load-time quantization by %g", models[mi], quants[q], em);
             free(a);
             free(b);
+            free(c);
             if (mi >= 2) { /* the experts went into the file quantized, the router did not */
                 st_checkpoint ck;
                 REQUIRE(st_open_dir(&ck, dir, NULL) == QWEN_OK, "open the saved MoE checkpoint");
