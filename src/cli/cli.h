@@ -45,7 +45,8 @@ typedef struct cli_gen_opts {
     CLI_MMAP_HELP CLI_PREFILL_HELP
 #define CLI_MMAP_HELP \
     "  --mmap            compute from the mapped weight files as stored (quicker start, less memory;\n" \
-    "                    by default bf16 matrices are repacked into memory: faster decode and prefill)\n"
+    "                    by default bf16 matrices are repacked into memory and a quantized checkpoint's\n" \
+    "                    matrices copied there: faster decode and prefill)\n"
 #define CLI_PREFILL_HELP \
     "  --bf16-prefill    prompt processing with activations rounded to bf16 (AVX512-BF16 dot products,\n" \
     "                    ~1.5x faster on bf16 weights; logits move by ~1e-2 of their scale; decode stays f32)\n"
