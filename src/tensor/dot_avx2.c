@@ -639,6 +639,18 @@ static void avx2_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, flo
         for (int i = 0; i < 32; i++) tile[k0 * 32 + i] = bf16_to_f32(w[i * stride + k0]);
 }
 
+/* ref_rope 8 pairs at a time (the products may fuse into one rounding with the sum) */
+static void avx2_rope(float *v, const float *cs, int64_t half, float scale) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 8 <= half; i += 8) {
+        __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(cs + half + i), a = _mm256_loadu_ps(v + i), b = _mm256_loadu_ps(v + half + i);
+        _mm256_storeu_ps(v + i, _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(a, c), _mm256_mul_ps(b, s)), sc));
+        _mm256_storeu_ps(v + half + i, _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(b, c), _mm256_mul_ps(a, s)), sc));
+    }
+    ref_rope_from(v, cs, half, i, scale);
+}
+
 static void avx2_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
     int64_t r0 = 0;
     for (; r0 + 8 <= rows; r0 += 8) {
@@ -697,12 +709,12 @@ static void avx2_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float
 
 #ifdef AVX_VNNI
 const dot_kernels *dot_kernels_avxvnni(void) {
-    static const dot_kernels k = { "avx2+vnni", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, 0 };
+    static const dot_kernels k = { "avx2+vnni", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, avx2_rope, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, 0 };
     return &k;
 }
 #else
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, 0 };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, avx2_rope, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, 0 };
     return &k;
 }
 #endif

@@ -750,6 +750,19 @@ static void avx512_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, f
     }
 }
 
+/* ref_rope 16 pairs at a time, the rest masked (the products may fuse into one rounding with
+ * the sum) */
+static void avx512_rope(float *v, const float *cs, int64_t half, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int64_t i = 0; i < half; i += 16) {
+        __mmask16 m = half - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (half - i)) - 1);
+        __m512 c = _mm512_maskz_loadu_ps(m, cs + i), s = _mm512_maskz_loadu_ps(m, cs + half + i);
+        __m512 a = _mm512_maskz_loadu_ps(m, v + i), b = _mm512_maskz_loadu_ps(m, v + half + i);
+        _mm512_mask_storeu_ps(v + i, m, _mm512_mul_ps(_mm512_sub_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(b, s)), sc));
+        _mm512_mask_storeu_ps(v + half + i, m, _mm512_mul_ps(_mm512_add_ps(_mm512_mul_ps(b, c), _mm512_mul_ps(a, s)), sc));
+    }
+}
+
 static void avx512_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
     for (int64_t r0 = 0; r0 < rows; r0 += 16) {
         int64_t nr = rows - r0 < 16 ? rows - r0 : 16;
@@ -772,7 +785,7 @@ const dot_kernels *dot_kernels_avx512(void) {
     avx512_dot_f32, avx512_dot_bf16, avx512_dot_f16, avx512_dot_q8_0, avx512_dot_q4_0, avx512_gemm6x32_f32, avx512_gemm6x32_f16,  \
         avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum,   \
         avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row,      \
-        avx512_transpose
+        avx512_transpose, avx512_rope
     static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax, DECODE_BURST };
     static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_argmax,
                                       DECODE_BURST };

@@ -388,6 +388,17 @@ static inline void transpose4x4(float32x4_t m[4]) {
 }
 
 /* out[c * ld_out + r] = in[r * ld_in + c], 4 x 4 at a time (the edges element by element). */
+/* ref_rope 4 pairs at a time (the products may fuse into one rounding with the sum) */
+static void neon_rope(float *v, const float *cs, int64_t half, float scale) {
+    int64_t i = 0;
+    for (; i + 4 <= half; i += 4) {
+        float32x4_t c = vld1q_f32(cs + i), s = vld1q_f32(cs + half + i), a = vld1q_f32(v + i), b = vld1q_f32(v + half + i);
+        vst1q_f32(v + i, vmulq_n_f32(vsubq_f32(vmulq_f32(a, c), vmulq_f32(b, s)), scale));
+        vst1q_f32(v + half + i, vmulq_n_f32(vaddq_f32(vmulq_f32(b, c), vmulq_f32(a, s)), scale));
+    }
+    ref_rope_from(v, cs, half, i, scale);
+}
+
 static void neon_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
@@ -422,7 +433,7 @@ static void neon_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, flo
 #define NEON_KERNELS                                                                                                  \
     neon_dot_f32, neon_dot_bf16, neon_dot_f16, neon_dot_q8_0, neon_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
         neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
-        neon_rmsnorm, neon_bf16_to_f32, neon_bf16_tile_f32, neon_quantize_q8_0, neon_f32_to_f16_row, neon_transpose, NULL, NULL, \
+        neon_rmsnorm, neon_bf16_to_f32, neon_bf16_tile_f32, neon_quantize_q8_0, neon_f32_to_f16_row, neon_transpose, neon_rope, NULL, NULL, \
         neon_gemm6x32_q8, NULL, NULL, 0
 
 #ifdef NEON_DOTPROD

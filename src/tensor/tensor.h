@@ -140,6 +140,9 @@ void gemm6x32_q8_by_groups(gemm6x32_i8_fn tile, const uint8_t *w, bool step_scal
                            bool accumulate, float *out);
 void ref_f32_to_f16_row(const float *in, uint16_t *out, int64_t n);
 void ref_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
+void ref_rope(float *v, const float *cs, int64_t half, float scale);
+/* ref_rope of the pairs from `from` on (the fast paths' last pairs) */
+void ref_rope_from(float *v, const float *cs, int64_t half, int64_t from, float scale);
 /* The single-threaded plain-C reference for matmul. With block-quantized weights it defines the
  * numerics: the activations are quantized to Q8_0 too and multiplied with integer block dots. */
 void matmul_ref(float *y, const float *x, int T, const qtensor *w, const float *bias);
@@ -198,6 +201,11 @@ typedef struct dot_kernels {
     void (*f32_to_f16_row)(const float *in, uint16_t *out, int64_t n);
     /* out[c * ld_out + r] = in[r * ld_in + c] for r < rows, c < cols */
     void (*transpose)(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols);
+    /* Rotate-half RoPE of one head vector, then a scale: for i < half, (v[i], v[half + i]) turned
+     * by the angle whose cosine is cs[i] and sine cs[half + i], each result rounded, then times
+     * `scale` (a query's 1 / sqrt(head_dim), 1 for a key). Fast paths may fuse a multiply and an
+     * add (within an ulp of the terms' magnitude). */
+    void (*rope)(float *v, const float *cs, int64_t half, float scale);
     /* NULL unless the CPU has AVX512-BF16 (NULL in the reference table too; ref_gemm6x32_bf16dp
      * and ref_f32_to_bf16_row define them): gemm6x32_bf16x32 with the activations given as bf16
      * (xb), two columns per instruction at twice the f32 tile's multiply rate; products exact,

@@ -445,6 +445,25 @@ static void test_softmax_kernel(void) {
             ref_rmsnorm(o1, u, w, n, 1e-6f);
             ks[k]->rmsnorm(o2, u, w, n, 1e-6f);
             for (int i = 0; i < n; i++) CHECK(fabsf(o1[i] - o2[i]) <= 2e-7f * fabsf(o1[i]), "%s rmsnorm n=%d i=%d: %g vs %g", ks[k]->name, n, i, o1[i], o2[i]);
+            /* RoPE on n pairs (v[i], v[n + i]), angles cos cs[i], sin cs[n + i], then a scale: within
+             * an ulp of the products' size (a fast path may fuse a product into the sum) */
+            float r1[600], r2[600], cs[600], scale = n % 2 ? 1.0f : 0.0883883f;
+            for (int i = 0; i < n; i++) {
+                float angle = frand() * 7.0f;
+                cs[i] = cosf(angle);
+                cs[n + i] = sinf(angle);
+                r1[i] = r2[i] = frand() * 20.0f;
+                r1[n + i] = r2[n + i] = frand() * 20.0f;
+            }
+            float v0[600];
+            memcpy(v0, r1, 2 * (size_t)n * sizeof(float));
+            ref_rope(r1, cs, n, scale);
+            ks[k]->rope(r2, cs, n, scale);
+            for (int i = 0; i < 2 * n; i++) {
+                int p = i % n;
+                float size = (fabsf(v0[p]) + fabsf(v0[n + p])) * (fabsf(cs[p]) + fabsf(cs[n + p])) * scale; /* bounds either output's terms */
+                CHECK(fabsf(r1[i] - r2[i]) <= 2.5e-7f * size + 1e-30f, "%s rope n=%d i=%d: %g vs %g", ks[k]->name, n, i, r1[i], r2[i]);
+            }
         }
     }
 }
