@@ -7,87 +7,10 @@
 
 #include "cli/cli.h"
 #include "base/bigmem.h"
+#include "base/bwprobe.h"
 #include "base/clock.h"
 #include "base/threads.h"
 #include "tensor/tensor.h"
-
-typedef struct bw_job { const uint64_t *buf; size_t per_thread; uint64_t sink[64]; } bw_job;
-
-/* Thread i reads its own slice once, as four sequential streams a quarter of it apart, a 64-byte
- * line of each in turn (XORed into 8 words): measured here, four streams per thread read 5-25%
- * more bytes per second than two (and two than one), and plain C reads as fast as AVX-512 loads. */
-static void bw_read(void *ctx, int i, int thread_index) {
-    bw_job *j = ctx;
-    size_t quarter = j->per_thread / 4 / 8 * 8;
-    const uint64_t *a = j->buf + (size_t)i * j->per_thread, *b = a + quarter, *c = b + quarter, *d = c + quarter;
-    uint64_t x0 = 0, x1 = 0, x2 = 0, x3 = 0, x4 = 0, x5 = 0, x6 = 0, x7 = 0;
-    for (size_t w = 0; w < quarter; w += 8) {
-        x0 ^= a[w] ^ b[w] ^ c[w] ^ d[w], x1 ^= a[w + 1] ^ b[w + 1] ^ c[w + 1] ^ d[w + 1];
-        x2 ^= a[w + 2] ^ b[w + 2] ^ c[w + 2] ^ d[w + 2], x3 ^= a[w + 3] ^ b[w + 3] ^ c[w + 3] ^ d[w + 3];
-        x4 ^= a[w + 4] ^ b[w + 4] ^ c[w + 4] ^ d[w + 4], x5 ^= a[w + 5] ^ b[w + 5] ^ c[w + 5] ^ d[w + 5];
-        x6 ^= a[w + 6] ^ b[w + 6] ^ c[w + 6] ^ d[w + 6], x7 ^= a[w + 7] ^ b[w + 7] ^ c[w + 7] ^ d[w + 7];
-    }
-    j->sink[thread_index % 64] ^= x0 ^ x1 ^ x2 ^ x3 ^ x4 ^ x5 ^ x6 ^ x7;
-}
-
-/* The memory-bandwidth probe: a 1 GiB buffer (on huge pages where the kernel gives them) and a
- * pool of the bench's threads. */
-typedef struct bw_probe { uint64_t *buf; size_t n; thread_pool *pool; } bw_probe;
-
-static bool bw_probe_open(bw_probe *p, int threads) {
-    p->n = (size_t)1 << 27; /* 64-bit words */
-    p->buf = big_alloc(p->n * sizeof *p->buf);
-    p->pool = p->buf ? thread_pool_new(threads) : NULL;
-    if (!p->pool) { big_free(p->buf, p->n * sizeof *p->buf); return false; }
-    for (size_t i = 0; i < p->n; i++) p->buf[i] = i * 0x9E3779B97F4A7C15u;
-    /* in 4 KB pages the same reads run slower (TLB misses, prefetchers stopping at each page) */
-    long huge_kb = big_huge_kb(p->buf, "AnonHugePages");
-    double huge = huge_kb * 1024.0 / (double)(p->n * sizeof *p->buf);
-    if (huge_kb >= 0 && huge < 0.9)
-        fprintf(stderr, "qwenc bench: only %.0f%% of the bandwidth probe's buffer is on huge pages (transparent huge pages off, or memory fragmented): its reads "
-                        "may understate the bandwidth\n", 100 * huge);
-    return true;
-}
-
-static void bw_probe_close(bw_probe *p) {
-    thread_pool_free(p->pool);
-    big_free(p->buf, p->n * sizeof *p->buf);
-}
-
-/* Every thread reads its slice of the buffer once: the seconds it took; *bytes, the bytes read. */
-static double bw_read_once(bw_probe *p, double *bytes) {
-    int parts = thread_pool_size(p->pool);
-    bw_job j = { p->buf, p->n / (size_t)parts, { 0 } };
-    *bytes = (double)parts * 4.0 * (double)(j.per_thread / 4 / 8 * 8) * sizeof *p->buf;
-    double t0 = clock_seconds();
-    thread_pool_run(p->pool, parts, bw_read, &j);
-    return clock_seconds() - t0;
-}
-
-/* Read bandwidth in GB/s, the buffer read `reads` times: the best of them (returned) and, in
- * *mean (may be NULL), all of them together. */
-static double bw_read_best(bw_probe *p, int reads, double *mean) {
-    double best = 1e9, total = 0, bytes = 0;
-    for (int r = 0; r < reads; r++) {
-        double dt = bw_read_once(p, &bytes);
-        if (dt < best) best = dt;
-        total += dt;
-    }
-    if (mean) *mean = reads * bytes / total / 1e9;
-    return bytes / best / 1e9;
-}
-
-/* The probe run between decode tokens, in GB/s: the best of 3 reads of the whole buffer (the
- * first read after the pause ran a median 10-18% slower than the next one here). It waits 20 ms
- * before and after, untimed, so that neither the decode's pool nor the probe's spins on a core the
- * other is measured on (workers spin ~2 ms before they sleep). */
-static double bw_probe_between(bw_probe *p) {
-    struct timespec pause = { 0, 20 * 1000 * 1000 };
-    nanosleep(&pause, NULL);
-    double gbps = bw_read_best(p, 3, NULL);
-    nanosleep(&pause, NULL);
-    return gbps;
-}
 
 static int compare_doubles(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -211,12 +134,16 @@ int cmd_bench(int argc, char **argv) {
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);
             rss_mb = ru.ru_maxrss / 1024.0;
-            if (!bw_probe_open(&probe, threads))
+            double huge = -1;
+            if (!bw_probe_open(&probe, threads, &huge))
                 fprintf(stderr, "qwenc bench: no memory for the bandwidth probe (1 GiB): bandwidth not measured\n");
+            else if (huge >= 0 && huge < 0.9)
+                fprintf(stderr, "qwenc bench: only %.0f%% of the bandwidth probe's buffer is on huge pages (transparent huge pages off, or memory "
+                                "fragmented): its reads may understate the bandwidth\n", 100 * huge);
         }
         /* 8 reads after each repetition: the best is the figure the fastest decode is set against (as
          * STREAM reports its best rate), their mean a sustained read (4-10% lower on this VM) */
-        double mean_now = 0, bw_now = probe.buf ? bw_read_best(&probe, 8, &mean_now) : 0;
+        double mean_now = 0, bw_now = probe.buf ? bw_probe_read(&probe, 8, &mean_now) : 0;
         if (pp_s < best_pp) best_pp = pp_s;
         if (tg_s < best_tg) { best_tg = tg_s; bw = bw_now; bw_mean = mean_now; }
     }
