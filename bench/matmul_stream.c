@@ -1,8 +1,8 @@
 /* bench_matmul_stream: how fast a decode step's matrix-vector products alone stream a model's
  * weights: every layer's q/k/v, o, gate/up and down products for one token, as model_forward
  * calls them (the same pool loops, the same kernels), then the output head; no attention, norms
- * or sampling. Prints the median GB/s of the weight bytes over the repetitions, beside the median
- * of `qwenc bench`'s bandwidth probe run between them (this VM's bandwidth moves from minute to
+ * or sampling. Prints the median GB/s of the weight bytes over the repetitions (rounds of 16 steps),
+ * beside the median of `qwenc bench`'s bandwidth probe run between them (this VM's bandwidth moves from minute to
  * minute, so only figures from the same run compare). With --layers N only the first N layers run,
  * over and over, and the probes follow them (a slice small enough for the caches shows the
  * kernels' own ceiling).
@@ -16,6 +16,8 @@
 #include "base/clock.h"
 #include "model/model.h"
 
+enum { STEPS = 16 }; /* steps a round, between two probes (as `qwenc bench` probes after 16 tokens) */
+
 static int usage(void) {
     fprintf(stderr, "usage: bench_matmul_stream MODEL_DIR [--quant q8|q4] [-t THREADS] [-r REPS] [--layers N]\n");
     return 2;
@@ -28,7 +30,7 @@ static int compare_doubles(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *dir = NULL, *quant = NULL;
-    int threads = 0, reps = 40, layers = 0;
+    int threads = 0, reps = 10, layers = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quant") && i + 1 < argc) quant = argv[++i];
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
@@ -63,19 +65,21 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) bytes += qtensor_bytes(ts[i]);
     }
     workspace ws = { 0 };
-    for (int r = -2; r < reps; r++) { /* two untimed rounds first */
+    for (int r = -2; r < reps; r++) { /* two untimed rounds first; a round: STEPS steps back to back, as a decode runs them */
         double t0 = clock_seconds();
-        for (int l = 0; l < L; l++) {
-            const layer_weights *w = &m->layers[l];
-            matmul_multi(m->pool, &ws, x, 1, 3, (matmul_out[]){ { y[0], &w->wq, w->bq }, { y[1], &w->wk, w->bk }, { y[2], &w->wv, w->bv } });
-            matmul(m->pool, &ws, y[0], x, 1, &w->wo, NULL);
-            matmul_multi(m->pool, &ws, x, 1, 2, (matmul_out[]){ { y[0], &w->gate, NULL }, { y[1], &w->up, NULL } });
-            matmul(m->pool, &ws, y[0], x, 1, &w->down, NULL);
+        for (int step = 0; step < STEPS; step++) {
+            for (int l = 0; l < L; l++) {
+                const layer_weights *w = &m->layers[l];
+                matmul_multi(m->pool, &ws, x, 1, 3, (matmul_out[]){ { y[0], &w->wq, w->bq }, { y[1], &w->wk, w->bk }, { y[2], &w->wv, w->bv } });
+                matmul(m->pool, &ws, y[0], x, 1, &w->wo, NULL);
+                matmul_multi(m->pool, &ws, x, 1, 2, (matmul_out[]){ { y[0], &w->gate, NULL }, { y[1], &w->up, NULL } });
+                matmul(m->pool, &ws, y[0], x, 1, &w->down, NULL);
+            }
+            if (head) matmul(m->pool, &ws, y[0], x, 1, &m->lm_head, NULL);
         }
-        if (head) matmul(m->pool, &ws, y[0], x, 1, &m->lm_head, NULL);
         double t1 = clock_seconds();
         if (r >= 0) {
-            times[r] = t1 - t0;
+            times[r] = (t1 - t0) / STEPS;
             if (head) reads[r] = bw_probe_between(&probe); /* a slice (--layers) stays in the caches */
         }
     }
