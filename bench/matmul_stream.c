@@ -47,6 +47,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     const model_config *c = &m->cfg;
+    if (c->n_experts) {
+        fprintf(stderr, "bench_matmul_stream: dense models only (this one routes its tokens to experts)\n");
+        return 1;
+    }
     int L = layers > 0 && layers < c->n_layers ? layers : c->n_layers;
     bool head = L == c->n_layers;
     size_t width = (size_t)c->vocab + (size_t)c->ffn_scratch + (size_t)c->n_heads * (size_t)c->head_dim + (size_t)c->hidden;
