@@ -3,13 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "cli/cli.h"
-#include "base/bigmem.h"
 #include "base/bwprobe.h"
 #include "base/clock.h"
-#include "base/threads.h"
 #include "tensor/tensor.h"
 
 static int compare_doubles(const void *a, const void *b) {

@@ -387,7 +387,6 @@ static inline void transpose4x4(float32x4_t m[4]) {
     m[3] = vreinterpretq_f32_f64(vzip2q_f64(vreinterpretq_f64_f32(a.val[1]), vreinterpretq_f64_f32(b.val[1])));
 }
 
-/* out[c * ld_out + r] = in[r * ld_in + c], 4 x 4 at a time (the edges element by element). */
 /* ref_rope 4 pairs at a time (the products may fuse into one rounding with the sum) */
 static void neon_rope(float *v, const float *cs, int64_t half, float scale) {
     int64_t i = 0;
@@ -399,6 +398,7 @@ static void neon_rope(float *v, const float *cs, int64_t half, float scale) {
     ref_rope_from(v, cs, half, i, scale);
 }
 
+/* out[c * ld_out + r] = in[r * ld_in + c], 4 x 4 at a time (the edges element by element). */
 static void neon_transpose(const float *in, int64_t ld_in, float *out, int64_t ld_out, int64_t rows, int64_t cols) {
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
