@@ -479,7 +479,8 @@ qwen_session *session_new_chunked(qwen_model *m, int max_tokens, int kv_chunk, q
     s->kv_chunk = kv_chunk;
     s->tokens = malloc((size_t)max_tokens * sizeof *s->tokens);
     s->kv = big_alloc(kv_cache_bytes(m, max_tokens, kv_chunk)); /* zeroed (the padding must be), touched as the context grows */
-    s->k_stage = calloc(kv_stage_elems(&m->cfg), kv_stage_elem_size(m));
+    size_t stage_bytes = kv_stage_elems(&m->cfg) * kv_stage_elem_size(m);
+    s->k_stage = malloc(stage_bytes);
     s->scores = malloc((size_t)thread_pool_size(m->pool) * attention_scratch_floats(&m->cfg) * sizeof(float));
     size_t parts = attention_parts_floats(m);
     if (parts) {
@@ -494,6 +495,10 @@ qwen_session *session_new_chunked(qwen_model *m, int max_tokens, int kv_chunk, q
     /* commit the first chunk now (huge pages zeroed by the kernel), so that the first prompt's
      * time does not include it; later chunks come as the context grows */
     memset(s->kv, 0, kv_chunk_bytes(m, kv_chunk));
+    /* and the staging blocks (every layer and KV head's incomplete block of keys): left to be
+     * touched by the decode, a page at a time, their first writes cost the first 32 tokens after a
+     * short prompt 5-7 us a layer each here (attention 13.5-16.6 us a layer instead of 8.2-9.5) */
+    memset(s->k_stage, 0, stage_bytes);
     return s;
 }
 
