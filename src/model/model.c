@@ -138,7 +138,7 @@ static void quantize_part(void *ctx, int part, int thread_index) {
     for (int64_t r = r0; r < r1; r += QROWS) {
         int64_t n = r1 - r < QROWS ? r1 - r : QROWS;
         for (int64_t i = 0; i < n; i++) qtensor_row_f32(j->src, r + i, rows + i * cols);
-        if (!quantize_rows_f32(j->dst->dtype, rows, n, cols, interleave, (char *)j->dst->data + (size_t)r * row_bytes)) j->failed[part] = true;
+        if (!quantize_rows_f32(j->dst->dtype, rows, n, cols, interleave, (void *)q_row(j->dst, r, row_bytes))) j->failed[part] = true;
     }
     free(rows);
 }
@@ -194,6 +194,12 @@ static qwen_status for_each_matrix(qwen_model *m, bool routers, matrix_fn fn, vo
  * matrix: each of those took whole 2 MB huge pages (a Qwen3-0.6B shape quantized to Q4_0 at load
  * held 392 MB for 248 MB of layer weights), and a matrix now ends where the next one starts. */
 enum { WEIGHT_ALIGN = 4096 };
+/* Planar copies (see PLANE_STREAMS): for pools of 2 to MAX_PLANE_THREADS threads; each matrix's
+ * pieces PIECE_ALIGN-aligned in their planes (a stream runs on into the next matrix), the planes
+ * a multiple of PLANE_ALIGN apart (further apart read a little faster than packed, BENCHMARKS.md;
+ * what a plane does not fill is address space only, never touched). */
+enum { MAX_PLANE_THREADS = 8, PIECE_ALIGN = 64 };
+#define PLANE_ALIGN ((size_t)64 << 20)
 typedef struct load_work {
     const qwen_model_opts *opts;
     const char *stage;
@@ -203,32 +209,72 @@ typedef struct load_work {
     size_t out_total; /* bytes of the copies, each rounded up to WEIGHT_ALIGN */
     char *out;        /* second pass: the region they go to, and how much of it is taken */
     size_t out_used;
+    int piece_threads; /* > 0: interleaved Q4_0 copies go into planes for this many threads */
+    size_t plane_total; /* bytes each plane holds (first pass), */
+    char *planes;       /* the planes (second pass), plane_gap apart, */
+    size_t plane_gap, plane_used; /* and how much of each is taken */
 } load_work;
 
-static size_t align_weight(size_t n) { return (n + WEIGHT_ALIGN - 1) / WEIGHT_ALIGN * WEIGHT_ALIGN; }
+static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+static size_t align_weight(size_t n) { return align_up(n, WEIGHT_ALIGN); }
 
-/* Counts a matrix of `bytes` whose copy takes `out_bytes` in the first pass; false: do the work now. */
-static bool load_count(load_work *w, const qtensor *t, size_t out_bytes) {
+/* Threads the stage lays planar copies out for: the pool's, where planes can serve it (a table
+ * with the four-group tile, 2 to MAX_PLANE_THREADS threads, a dense model: experts' matrices are
+ * read a few tokens at a time), unless the environment sets QWENC_NO_PLANES (to compare, or to
+ * rule them out); 0: no planes. */
+static int planar_threads(const qwen_model *m) {
+    int threads = thread_pool_size(m->pool);
+    bool ok = threads >= 2 && threads <= MAX_PLANE_THREADS && dot_kernels_best()->gemv4_q4_0 && m->cfg.n_experts == 0 && !getenv("QWENC_NO_PLANES");
+    return ok ? threads : 0;
+}
+
+/* Rows of a piece of the copy `dst` in planes, or 0 when it stays contiguous (not interleaved
+ * Q4_0, or rows not a whole number of groups in every piece). */
+static int64_t planar_piece_rows(const load_work *w, const qtensor *dst) {
+    int64_t pieces = (int64_t)PLANE_STREAMS * w->piece_threads;
+    if (!pieces || dst->dtype != QDT_Q4_0 || !q_interleaved(dst) || dst->rows % (pieces * QROWS)) return 0;
+    return dst->rows / pieces;
+}
+
+/* Where the copy of src goes (dst: its type, rows and cols): into the planes when it can be
+ * planar, otherwise the stage's region. The first pass counts it and returns true; the second
+ * sets dst->data (and its planar layout) and returns false: do the work now. */
+static bool load_place(load_work *w, const qtensor *src, qtensor *dst) {
+    int64_t piece_rows = planar_piece_rows(w, dst);
+    size_t piece_bytes = (size_t)piece_rows * qdtype_row_bytes(dst->dtype, dst->cols), bytes = qtensor_bytes(dst);
     if (w->counting) {
-        w->total += qtensor_bytes(t);
-        w->out_total += align_weight(out_bytes);
+        w->total += qtensor_bytes(src);
+        if (piece_rows) w->plane_total += align_up(piece_bytes, PIECE_ALIGN);
+        else w->out_total += align_weight(bytes);
+        return true;
     }
-    return w->counting;
+    if (piece_rows) {
+        dst->data = w->planes + w->plane_used;
+        dst->piece_rows = piece_rows;
+        dst->piece_threads = w->piece_threads;
+        dst->plane_gap = w->plane_gap;
+        w->plane_used += align_up(piece_bytes, PIECE_ALIGN);
+    } else {
+        dst->data = w->out + w->out_used;
+        w->out_used += align_weight(bytes);
+    }
+    return false;
 }
 
-/* The next `bytes` of the stage's region (the first pass counted them). */
-static void *load_take(load_work *w, size_t bytes) {
-    void *p = w->out + w->out_used;
-    w->out_used += align_weight(bytes);
-    return p;
-}
+/* Bytes of memory the copies the first pass counted will touch. */
+static size_t load_bytes(const load_work *w) { return w->out_total + w->plane_total * PLANE_STREAMS * (size_t)w->piece_threads; }
 
-/* Reserves the region the first pass counted (nothing when it counted nothing). */
+/* Reserves the region and the planes the first pass counted (nothing when it counted nothing). */
 static qwen_status load_reserve(qwen_model *m, load_work *w, qwen_error **err) {
     w->counting = false;
-    if (!w->out_total) return QWEN_OK;
-    w->out = owned_alloc(m, w->out_total);
-    return w->out ? QWEN_OK : qwen_fail(err, QWEN_ERR_NOMEM, "out of memory %s weights (%zu MB)", w->stage, w->out_total >> 20);
+    if (w->out_total && !(w->out = owned_alloc(m, w->out_total))) goto nomem;
+    if (w->plane_total) {
+        w->plane_gap = align_up(w->plane_total, PLANE_ALIGN);
+        if (!(w->planes = owned_alloc(m, w->plane_gap * PLANE_STREAMS * (size_t)w->piece_threads))) goto nomem;
+    }
+    return QWEN_OK;
+nomem:
+    return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory %s weights (%zu MB)", w->stage, load_bytes(w) >> 20);
 }
 
 static void load_report(load_work *w, size_t bytes) {
@@ -236,10 +282,8 @@ static void load_report(load_work *w, size_t bytes) {
     if (w->opts && w->opts->progress && w->total) w->opts->progress(w->opts->progress_user, w->stage, (double)w->done / (double)w->total);
 }
 
-/* Replaces *t by a copy quantized to `type` in `data` (rows * qdtype_row_bytes bytes, memory the
- * model owns). */
-static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, void *data, qwen_error **err) {
-    qtensor q = { .dtype = type, .rows = t->rows, .cols = t->cols, .data = data };
+/* Replaces *t by its copy quantized into q (type, shape and place set: memory the model owns). */
+static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qtensor q, qwen_error **err) {
     int parts = (int)((t->rows + 63) / 64);
     bool *failed = calloc((size_t)parts, sizeof *failed);
     if (!failed) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory quantizing weights");
@@ -257,10 +301,10 @@ static qwen_status quantize_matrix(qwen_model *m, qtensor *t, qdtype type, void 
  * (then it stays as it is). */
 static qwen_status quantize_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
     load_work *w = ctx;
-    size_t out_bytes = (size_t)t->rows * qdtype_row_bytes(w->type, t->cols);
-    if (t->dtype == w->type || t->cols % QK || load_count(w, t, out_bytes)) return QWEN_OK;
+    qtensor q = { .dtype = w->type, .rows = t->rows, .cols = t->cols };
+    if (t->dtype == w->type || t->cols % QK || load_place(w, t, &q)) return QWEN_OK;
     size_t bytes = qtensor_bytes(t);
-    qwen_status st = quantize_matrix(m, t, w->type, load_take(w, out_bytes), err);
+    qwen_status st = quantize_matrix(m, t, q, err);
     if (!st) load_report(w, bytes);
     return st;
 }
@@ -274,7 +318,7 @@ qwen_status quant_type_parse(const char *name, qdtype *type, qwen_error **err) {
 
 static qwen_status quantize_weights(qwen_model *m, const qwen_model_opts *opts, qwen_error **err) {
     const char *quant = opts->quant;
-    load_work w = { .opts = opts, .stage = "quantizing", .type = QDT_Q8_0, .counting = true };
+    load_work w = { .opts = opts, .stage = "quantizing", .type = QDT_Q8_0, .counting = true, .piece_threads = planar_threads(m) };
     qwen_status st = quant_type_parse(quant, &w.type, err);
     if (st) return st;
     /* not the routers: their small outputs decide which experts run */
@@ -315,20 +359,23 @@ static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error *
     load_work *w = ctx;
     bool pack = t->dtype == QDT_BF16 && t->rows % PROWS == 0;
     bool copy = (t->dtype == QDT_Q8_0 || t->dtype == QDT_Q4_0) && !model_owns(m, t->data);
+    qtensor dst = { .dtype = pack ? QDT_BF16X32 : t->dtype, .rows = t->rows, .cols = t->cols, .act_bf16 = pack && w->opts && w->opts->bf16_prefill };
     size_t bytes = qtensor_bytes(t);
-    if ((!pack && !copy) || load_count(w, t, bytes)) return QWEN_OK;
-    void *data = load_take(w, bytes);
+    if ((!pack && !copy) || load_place(w, t, &dst)) return QWEN_OK;
     const void *old = t->data;
     if (pack) {
-        pack_job j = { t->data, data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
+        pack_job j = { t->data, (void *)dst.data, t->cols, 2 * PROWS, t->rows }; /* small parts: an expert has few rows */
         thread_pool_run(m->pool, (int)((t->rows + j.rows_per_part - 1) / j.rows_per_part), pack_part, &j);
-        *t = (qtensor){ .dtype = QDT_BF16X32, .rows = t->rows, .cols = t->cols, .data = data, .act_bf16 = w->opts && w->opts->bf16_prefill };
-    } else {
-        copy_job j = { t->data, data, bytes };
-        thread_pool_run(m->pool, (int)((bytes + COPY_PART - 1) / COPY_PART), copy_part, &j);
-        t->data = data;
-        if (m->embed.data == old && m->embed.dtype == t->dtype) m->embed.data = data;
+    } else { /* piece by piece (a contiguous copy is one piece) */
+        int64_t piece_rows = dst.piece_rows ? dst.piece_rows : t->rows;
+        size_t row_bytes = qdtype_row_bytes(t->dtype, t->cols), piece = (size_t)piece_rows * row_bytes;
+        for (int64_t r = 0; r < t->rows; r += piece_rows) {
+            copy_job j = { (const char *)t->data + (size_t)r * row_bytes, (char *)q_row(&dst, r, row_bytes), piece };
+            thread_pool_run(m->pool, (int)((piece + COPY_PART - 1) / COPY_PART), copy_part, &j);
+        }
+        if (m->embed.data == old && m->embed.dtype == t->dtype) m->embed = dst; /* a tied embedding: the same matrix */
     }
+    *t = dst;
     file_map_release(old, bytes);
     load_report(w, bytes);
     return QWEN_OK;
@@ -338,10 +385,10 @@ static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error *
  * mapped from their files (pack_visit) when the copies fit in the memory available, with 1 GB to
  * spare; otherwise they stay mapped (not an error). */
 static qwen_status pack_weights(qwen_model *m, const qwen_model_opts *opts, qwen_error **err) {
-    load_work w = { .opts = opts, .stage = "packing", .type = QDT_BF16X32, .counting = true };
+    load_work w = { .opts = opts, .stage = "packing", .type = QDT_BF16X32, .counting = true, .piece_threads = planar_threads(m) };
     for_each_matrix(m, true, pack_visit, &w, err);
     size_t avail = big_available(), spare = (size_t)1 << 30;
-    if (w.out_total == 0 || (avail && w.out_total + spare > avail)) return QWEN_OK;
+    if (load_bytes(&w) == 0 || (avail && load_bytes(&w) + spare > avail)) return QWEN_OK;
     qwen_status st = load_reserve(m, &w, err);
     return st ? st : for_each_matrix(m, true, pack_visit, &w, err);
 }
@@ -648,7 +695,10 @@ const char *qwen_model_describe(qwen_model *m) {
     const dot_kernels *k = dot_kernels_best();
     bool bf16_prefill = m->layers[0].wq.act_bf16 && k->gemm6x32_bf16dp; /* what --bf16-prefill took effect on */
     /* packed bf16, or quantized at load or copied from a quantized file: in memory; else mapped */
-    const char *where = wt == QDT_BF16X32 ? " (packed in memory)" : model_owns(m, m->layers[0].wq.data) ? "" : " (mapped)";
+    const char *where = wt == QDT_BF16X32                        ? " (packed in memory)"
+                        : m->layers[0].wq.piece_rows               ? " (in planes)"
+                        : model_owns(m, m->layers[0].wq.data) ? ""
+                                                                   : " (mapped)";
     snprintf(m->description, sizeof m->description,
              "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s%s, %d threads, kernels %s%s", c->model_type,
              c->n_layers, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate, c->vocab,

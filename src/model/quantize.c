@@ -17,13 +17,15 @@
 
 typedef struct out_tensor {
     char name[160];
-    const void *data;  /* the bytes to write */
+    const void *data;  /* the bytes to write, or */
+    const qtensor *q;  /* a quantized matrix's (in planes, see PLANE_STREAMS, they are read piece by piece) */
     size_t nbytes;
 } out_tensor;
 
 static void fill(void *user, size_t index, size_t offset, unsigned char *out, size_t len) {
     const out_tensor *t = (const out_tensor *)user + index;
-    memcpy(out, (const unsigned char *)t->data + offset, len);
+    if (t->q) qtensor_read(t->q, offset, len, out);
+    else memcpy(out, (const unsigned char *)t->data + offset, len);
 }
 
 /* The quantized matrix bound under a checkpoint tensor name, or NULL. */
@@ -121,7 +123,7 @@ qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, 
         if (q) {
             ts[n].dtype = "U8";
             ts[n].shape[1] = (int64_t)qdtype_row_bytes(q->dtype, q->cols);
-            outs[n].data = q->data;
+            outs[n].q = q;
             outs[n].nbytes = qtensor_bytes(q);
         } else {
             ts[n].dtype = t->dtype == QDT_F32 ? "F32" : t->dtype == QDT_F16 ? "F16" : "BF16";
@@ -133,7 +135,7 @@ qwen_status qwen_model_save_quantized(const char *in_spec, const char *out_dir, 
     }
     if (!st && m->cfg.tie_embeddings && (m->lm_head.dtype == QDT_Q8_0 || m->lm_head.dtype == QDT_Q4_0)) {
         snprintf(outs[n].name, sizeof outs[n].name, "lm_head.weight");
-        outs[n].data = m->lm_head.data;
+        outs[n].q = &m->lm_head;
         outs[n].nbytes = qtensor_bytes(&m->lm_head);
         ts[n] = (st_write_tensor){ outs[n].name, "U8", 2, { m->lm_head.rows, (int64_t)qdtype_row_bytes(m->lm_head.dtype, m->lm_head.cols) }, outs[n].nbytes };
         n++;

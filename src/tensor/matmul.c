@@ -142,12 +142,10 @@ static void matmul_rows_quant_pairs(const matmul_job *j, int64_t r0, int64_t r1,
     const qtensor *w = j->w;
     int64_t nb = w->cols / QK, T = j->T;
     size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
-    if (T == 1 && r0 < r1 && j->k->decode_burst) {
-        const uint8_t *first = (const uint8_t *)w->data + (size_t)r0 * row_bytes;
-        prefetch_burst(first, offset ? first + (size_t)offset * row_bytes : NULL, j->k->decode_burst);
-    }
+    if (T == 1 && r0 < r1 && j->k->decode_burst)
+        prefetch_burst(q_row(w, r0, row_bytes), offset ? q_row(w, r0 + offset, row_bytes) : NULL, j->k->decode_burst);
     for (int64_t r = r0; r < r1; r += QROWS) {
-        const uint8_t *g0 = (const uint8_t *)w->data + (size_t)r * row_bytes, *g1 = g0 + (size_t)offset * row_bytes;
+        const uint8_t *g0 = q_row(w, r, row_bytes), *g1 = q_row(w, r + offset, row_bytes);
         for (int64_t t = 0; t < T; t += 6) {
             float out[6 * TILE_ROWS];
             int nt = T - t < 6 ? (int)(T - t) : 6;
@@ -158,6 +156,28 @@ static void matmul_rows_quant_pairs(const matmul_job *j, int64_t r0, int64_t r1,
                 if (offset) store_rows(j, t + a, r + offset, out + a * TILE_ROWS + QROWS, QROWS);
             }
         }
+    }
+}
+
+/* A planar Q4_0 matrix for one token (see PLANE_STREAMS): rows r0..r1 of each of the four
+ * quarters (offset rows apart), each quarter's rows in their plane, through the four-group tile.
+ * The tile prefetches each stream 1 KB ahead, so a thread's next block in its planes comes
+ * prefetched; a block's first 1 KB is asked for at its start too (after a steal it is cold; at
+ * 0 or 2 KB instead the planar steps were no faster than contiguous ones, BENCHMARKS.md). */
+enum { PLANAR_BURST = 1024 };
+static void matmul_rows_planar(const matmul_job *j, int64_t r0, int64_t r1, int64_t offset) {
+    const qtensor *w = j->w;
+    int64_t nb = w->cols / QK;
+    size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+    const uint8_t *g[PLANE_STREAMS]; /* a block's rows lie within one piece a stream: contiguous */
+    for (int s = 0; s < PLANE_STREAMS; s++) g[s] = q_row(w, r0 + s * offset, row_bytes);
+    if (r0 < r1)
+        for (int s = 0; s < PLANE_STREAMS; s += 2) prefetch_burst(g[s], g[s + 1], PLANAR_BURST);
+    for (int64_t r = r0; r < r1; r += QROWS) {
+        float out[PLANE_STREAMS * QROWS];
+        j->k->gemv4_q4_0(g, j->xq, j->xd, j->xs, nb, out);
+        for (int s = 0; s < PLANE_STREAMS; s++) g[s] += QROWS * row_bytes;
+        for (int s = 0; s < PLANE_STREAMS; s++) store_rows(j, 0, r + s * offset, out + s * QROWS, QROWS);
     }
 }
 
@@ -282,6 +302,7 @@ static void matmul_block(void *ctx, int block, int thread_index) {
         return;
     }
     if (j->w->dtype == QDT_BF16X32) matmul_rows_packed_streams(j, r0, r1, j->stream_offset, j->streams);
+    else if (j->streams == PLANE_STREAMS) matmul_rows_planar(j, r0, r1, j->stream_offset);
     else matmul_rows_quant_pairs(j, r0, r1, j->stream_offset);
     /* the groups beyond the last whole set of streams */
     if (r1 == span && j->streams * span < j->w->rows) matmul_rows(j, j->streams * span, j->w->rows, scratch);
@@ -326,6 +347,13 @@ void workspace_free(workspace *ws) {
     ws->cap = 0;
 }
 
+/* Whether job j reads a planar matrix in its planes (see PLANE_STREAMS): one token, laid out for
+ * this many threads, and a table with the four-group tile (otherwise its rows are read as any
+ * interleaved matrix's, through q_row). */
+static bool planar_decode(const matmul_job *j, int threads) {
+    return j->w->piece_rows && j->T == 1 && j->k->gemv4_q4_0 && j->w->piece_threads == threads;
+}
+
 /* Enough blocks of rows to balance the threads, each big enough to amortise the hand-out, whole
  * tiles or groups where the kernels need them.
  *
@@ -343,6 +371,19 @@ static void set_block_rows(matmul_job *j, int threads) {
     int64_t span = w->rows, unit = j->scratch ? TILE_ROWS : 1;
     j->stream_offset = 0;
     j->streams = 2;
+    if (planar_decode(j, threads)) {
+        /* a quarter a stream; each thread's share of a quarter is its piece (the pool deals each
+         * thread 1 / threads of the blocks, in order): blocks of whole groups that divide a piece,
+         * none over BLOCK_BYTES unless a single group is */
+        j->streams = PLANE_STREAMS;
+        j->stream_offset = w->rows / PLANE_STREAMS;
+        int64_t groups = w->piece_rows / QROWS, per = 1;
+        size_t group_bytes = PLANE_STREAMS * QROWS * qdtype_row_bytes(w->dtype, w->cols);
+        for (int64_t d = 2; d <= groups; d++)
+            if (groups % d == 0 && (size_t)d * group_bytes <= BLOCK_BYTES) per = d;
+        j->rows_per_block = per * QROWS;
+        return;
+    }
     if (q_interleaved(w)) {
         unit = QROWS;
         if (w->rows >= 2 * QROWS) span = j->stream_offset = w->rows / (2 * QROWS) * QROWS;
@@ -417,22 +458,28 @@ void matmul(thread_pool *pool, workspace *ws, float *y, const float *x, int T, c
     matmul_multi(pool, ws, x, T, 1, &(matmul_out){ y, w, bias });
 }
 
-/* Several jobs in one pool loop: job m owns blocks first_block[m] .. first_block[m + 1] - 1. */
+/* Several jobs in one pool loop: job m owns blocks first_block[m] .. first_block[m + 1] - 1. With
+ * `sections` > 1 (planar matrices, one token) the loop runs in that many sections, one a thread
+ * (the pool deals each thread its section): section t holds every job's t-th share of its blocks,
+ * job after job, first_block[m] / sections into the section, so that each thread reads its own
+ * planes from matrix to matrix. */
 typedef struct multi_job {
     matmul_job *jobs;
     const int *first_block; /* [n + 1] */
-    int n;
+    int n, sections;
 } multi_job;
 
 static void multi_block(void *ctx, int block, int thread_index) {
     const multi_job *mj = ctx;
-    int lo = 0, hi = mj->n - 1; /* the last job starting at or before `block` */
+    int per = mj->first_block[mj->n] / mj->sections, section = block / per, at = block % per;
+    int lo = 0, hi = mj->n - 1; /* the last job starting at or before `at` (in its section) */
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
-        if (mj->first_block[mid] <= block) lo = mid;
+        if (mj->first_block[mid] / mj->sections <= at) lo = mid;
         else hi = mid - 1;
     }
-    matmul_block(&mj->jobs[lo], block - mj->first_block[lo], thread_index);
+    int share = (mj->first_block[lo + 1] - mj->first_block[lo]) / mj->sections;
+    matmul_block(&mj->jobs[lo], section * share + at - mj->first_block[lo] / mj->sections, thread_index);
 }
 
 /* Whether every group's matrix shares the first one's dtype, width and activation rounding (one
@@ -473,7 +520,10 @@ static void run_groups(thread_pool *pool, const matmul_job *base, int n, const m
         first_block[m + 1] = first_block[m] + matmul_n_blocks(j);
         m++;
     }
-    multi_job mj = { jobs, first_block, m };
+    int threads = thread_pool_size(pool), sections = m > 1 ? threads : 1; /* one job: its blocks are in section order already */
+    for (int i = 0; i < m && sections > 1; i++)
+        if (jobs[i].streams != PLANE_STREAMS || jobs[i].w->dtype == QDT_BF16X32) sections = 1;
+    multi_job mj = { jobs, first_block, m, sections };
     if (m) thread_pool_run(pool, first_block[m], multi_block, &mj);
 }
 

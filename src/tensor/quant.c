@@ -40,6 +40,21 @@ size_t qdtype_row_bytes(qdtype t, int64_t cols) {
 
 size_t qtensor_bytes(const qtensor *w) { return (size_t)w->rows * qdtype_row_bytes(w->dtype, w->cols); }
 
+void qtensor_read(const qtensor *w, size_t offset, size_t len, void *out) {
+    if (!w->piece_rows) {
+        memcpy(out, (const char *)w->data + offset, len);
+        return;
+    }
+    size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols), piece = (size_t)w->piece_rows * row_bytes;
+    for (char *o = out; len > 0;) { /* a piece's rows lie together: piece by piece */
+        size_t k = offset / piece, in = offset % piece, n = piece - in < len ? piece - in : len;
+        memcpy(o, q_row(w, (int64_t)k * w->piece_rows, row_bytes) + in, n);
+        o += n;
+        offset += n;
+        len -= n;
+    }
+}
+
 void quantize_row_q8_0(const float *x, block_q8_0 *out, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++) {
         const float *v = x + b * QK;
@@ -76,7 +91,7 @@ bool q_interleaved(const qtensor *w) {
 /* Start of superblock b of the group holding row r. */
 static const uint8_t *superblock(const qtensor *w, int64_t r, int64_t b) {
     size_t sb = QROWS * qdtype_row_bytes(w->dtype, QK);
-    return (const uint8_t *)w->data + ((size_t)(r / QROWS) * (size_t)(w->cols / QK) + (size_t)b) * sb;
+    return q_row(w, r / QROWS * QROWS, qdtype_row_bytes(w->dtype, w->cols)) + (size_t)b * sb;
 }
 
 void q_block(const qtensor *w, int64_t r, int64_t b, void *out) {
@@ -216,6 +231,12 @@ static void ref_gemm_x16(qdtype t, const uint8_t *g0, const uint8_t *g1, const b
         ref_dot16(t, g0, x + r * ldx, n_blocks, out + r * 32);
         ref_dot16(t, g1, x + r * ldx, n_blocks, out + r * 32 + QROWS);
     }
+}
+
+void ref_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
+    (void)xd;
+    (void)xs;
+    for (int s = 0; s < 4; s++) ref_dot16(QDT_Q4_0, g[s], x, n_blocks, out + 16 * s);
 }
 
 void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,

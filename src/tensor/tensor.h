@@ -61,7 +61,33 @@ typedef struct qtensor {
      * to bf16, by AVX512-BF16 dot products where the CPU has them (dot_kernels.gemm6x32_bf16dp);
      * one token at a time, and without those instructions, the activations stay f32 */
     bool act_bf16;
+    /* Interleaved Q4_0 in planes (see PLANE_STREAMS) when piece_rows > 0: the rows come in
+     * PLANE_STREAMS * piece_threads pieces of piece_rows rows, piece k (rows k * piece_rows ..) in
+     * plane PLANE_STREAMS * (k % piece_threads) + k / piece_threads, the planes plane_gap bytes
+     * apart; `data` is row 0. Each piece is laid out as in a contiguous matrix. */
+    int64_t piece_rows;
+    int piece_threads;
+    size_t plane_gap;
 } qtensor;
+
+/* Planar weights. A decode step reads each interleaved Q4_0 matrix as PLANE_STREAMS streams a
+ * thread (the rows a quarter of the matrix apart, each thread its share of every quarter). Laid
+ * out contiguously, a thread's streams start over at every matrix and lie a quarter of a matrix
+ * apart; in planes (model.c lays them out at load), stream s of thread t reads plane
+ * PLANE_STREAMS * t + s, which holds that stream's rows of every matrix in the order a step reads
+ * them, so each stream runs on from matrix to matrix, far from the others, as the bandwidth
+ * probe's streams do: measured here (BENCHMARKS.md, nineteenth session), a step's matmuls ~9%
+ * faster and its decode steps 3-4% where the memory is fast. */
+enum { PLANE_STREAMS = 4 };
+
+/* Address of row r of a block-quantized matrix, row_bytes = qdtype_row_bytes(w->dtype, w->cols):
+ * in a contiguous matrix data + r * row_bytes, in a planar one inside its piece. */
+static inline const uint8_t *q_row(const qtensor *w, int64_t r, size_t row_bytes) {
+    if (!w->piece_rows) return (const uint8_t *)w->data + (size_t)r * row_bytes;
+    int64_t k = r / w->piece_rows;
+    size_t plane = (size_t)(PLANE_STREAMS * (k % w->piece_threads) + k / w->piece_threads);
+    return (const uint8_t *)w->data + plane * w->plane_gap + (size_t)(r % w->piece_rows) * row_bytes;
+}
 
 static inline float bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
@@ -89,6 +115,9 @@ bool quantize_rows_f32(qdtype t, const float *x, int64_t n_rows, int64_t cols, b
 
 /* Bytes of w's data (rows * qdtype_row_bytes). */
 size_t qtensor_bytes(const qtensor *w);
+/* Copies bytes [offset, offset + len) of w's data as a contiguous matrix would hold them (a planar
+ * matrix's pieces in row order) into out. */
+void qtensor_read(const qtensor *w, size_t offset, size_t len, void *out);
 
 /* Converts row `r` of `w` to f32 into out[cols]. */
 void qtensor_row_f32(const qtensor *w, int64_t r, float *out);
@@ -225,6 +254,11 @@ typedef struct dot_kernels {
      * keeps two (AVX2 and NEON: four groups' sums would not fit in their vector registers; the
      * reference table, whose decode the tests run as the other tables do). */
     void (*gemv4_bf16x32)(const uint16_t *w, int64_t stride, const float *x, int64_t n, float *out);
+    /* One token against four interleaved Q4_0 groups anywhere in memory (g[0..3], n_blocks
+     * superblocks each): out[16 * s .. 16 * s + 16) = group s's rows, the sums of
+     * gemm_q4_0_x16's one-token tile. Decode reads a planar matrix with it (see PLANE_STREAMS);
+     * NULL where a table has none (the matrices then stay contiguous). */
+    void (*gemv4_q4_0)(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
     /* argmax_f32 (greedy decoding's pick among the vocabulary's logits); NULL: the reference */
     int64_t (*argmax)(const float *x, int64_t n);
     /* Bytes at the start of each of a quantized decode block's two streams that matmul prefetches
@@ -238,6 +272,7 @@ void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x
                        int64_t n_blocks, int rows, float *out);
 void ref_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                        int64_t n_blocks, int rows, float *out);
+void ref_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 
 /* quant.c: reference quantization (round to nearest, as llama.cpp does) */
 float f32_to_f16_value(float f); /* rounds through f16 */

@@ -122,9 +122,9 @@ static void test_matmul(thread_pool *pool) {
             }
             free(r1); free(r2);
         }
-        qtensor ws[] = { { QDT_F32, rows, cols, wf, false }, { QDT_BF16, rows, cols, wb, false }, { QDT_F16, rows, cols, wh, false },
-                         { QDT_BF16X32, rows, cols, wp, false }, { QDT_BF16X32, rows, cols, wp, true },
-                         { QDT_Q8_0, rows, cols, w8, false }, { QDT_Q4_0, rows, cols, w4, false } };
+        qtensor ws[] = { { .dtype = QDT_F32, .rows = rows, .cols = cols, .data = wf, .act_bf16 = false }, { .dtype = QDT_BF16, .rows = rows, .cols = cols, .data = wb, .act_bf16 = false }, { .dtype = QDT_F16, .rows = rows, .cols = cols, .data = wh, .act_bf16 = false },
+                         { .dtype = QDT_BF16X32, .rows = rows, .cols = cols, .data = wp, .act_bf16 = false }, { .dtype = QDT_BF16X32, .rows = rows, .cols = cols, .data = wp, .act_bf16 = true },
+                         { .dtype = QDT_Q8_0, .rows = rows, .cols = cols, .data = w8, .act_bf16 = false }, { .dtype = QDT_Q4_0, .rows = rows, .cols = cols, .data = w4, .act_bf16 = false } };
         float *y = malloc((size_t)T * rows * 4), *yr = malloc((size_t)T * rows * 4), *xr = malloc((size_t)T * cols * 4);
         for (int i = 0; i < T * cols; i++) xr[i] = bf16_to_f32(f32_to_bf16_daz(x[i]));
         for (int d = 0; d < 5 + nq; d++) {
@@ -586,6 +586,84 @@ static void test_quant_gemm_tile(void) {
     }
 }
 
+/* The four-group Q4_0 tile (planar decode) against the reference row dots, groups anywhere. */
+static void test_gemv4_q4_0(void) {
+    const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
+    int nbs[] = { 1, 3, 37 };
+    for (size_t n = 0; n < sizeof nbs / sizeof *nbs; n++) {
+        int nb = nbs[n], cols = nb * QK, rows = 4 * QROWS;
+        size_t rb = qdtype_row_bytes(QDT_Q4_0, cols);
+        float *wf = malloc((size_t)rows * cols * 4), *xf = malloc((size_t)cols * 4), *xd = malloc((size_t)nb * 4), *xs = malloc((size_t)nb * 4);
+        for (int i = 0; i < rows * cols; i++) wf[i] = frand();
+        for (int i = 0; i < cols; i++) xf[i] = frand() * 2;
+        block_q8_0 *xq = malloc((size_t)nb * sizeof *xq);
+        quantize_row_q8_0(xf, xq, cols);
+        q8_0_block_sums(xq, nb, xd, xs);
+        uint8_t *wq = malloc((size_t)rows * rb);
+        REQUIRE(quantize_rows_f32(QDT_Q4_0, wf, rows, cols, true, wq), "quantize");
+        qtensor w = { .dtype = QDT_Q4_0, .rows = rows, .cols = cols, .data = wq };
+        const uint8_t *g[4] = { wq + 2 * QROWS * rb, wq, wq + 3 * QROWS * rb, wq + QROWS * rb }; /* out of order: anywhere */
+        const int first[4] = { 2 * QROWS, 0, 3 * QROWS, QROWS };
+        float out[4 * QROWS];
+        ref_gemv4_q4_0(g, xq, xd, xs, nb, out);
+        for (int i = 0; i < 4 * QROWS; i++)
+            CHECK(out[i] == ref_row_dot_q(&w, first[i / QROWS] + i % QROWS, xq), "reference gemv4_q4_0 nb=%d row %d", nb, i);
+        for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
+            if (!dot_kernels_runnable(ks[k]) || !ks[k]->gemv4_q4_0) continue;
+            float got[4 * QROWS], pair[2 * QROWS];
+            ks[k]->gemv4_q4_0(g, xq, xd, xs, nb, got);
+            for (int i = 0; i < 4 * QROWS; i++) {
+                float want = ref_row_dot_q(&w, first[i / QROWS] + i % QROWS, xq);
+                CHECK(fabsf(got[i] - want) <= 1e-4f * (fabsf(want) + 1), "%s gemv4_q4_0 nb=%d row %d: %g vs %g", ks[k]->name, nb, i, got[i], want);
+            }
+            for (int p = 0; p < 4; p += 2) { /* the same sums as the two-group tile's, bit for bit (planar and contiguous logits agree) */
+                ks[k]->gemm_q4_0_x16(g[p], g[p + 1], xq, xd, xs, nb, nb, 1, pair);
+                CHECK(!memcmp(pair, got + p * QROWS, sizeof pair), "%s gemv4_q4_0 nb=%d: groups %d-%d differ from the two-group tile", ks[k]->name, nb, p, p + 1);
+            }
+        }
+        free(wf); free(xf); free(xd); free(xs); free(xq); free(wq);
+    }
+}
+
+/* A Q4_0 matrix in planes (the layout model.c makes for a pool of `threads`) multiplies, reads
+ * back and copies out exactly as the same matrix contiguous, one token (the four-group tile where
+ * the table has it) and several (prefill, through q_row). */
+static void test_planar_matrix(thread_pool *pool) {
+    int threads = thread_pool_size(pool), nb = 5, cols = nb * QK, rows = PLANE_STREAMS * threads * QROWS * 3;
+    size_t rb = qdtype_row_bytes(QDT_Q4_0, cols), piece_bytes = (size_t)rows / (PLANE_STREAMS * threads) * rb, gap = piece_bytes + 4096;
+    float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)7 * cols * 4), *y1 = malloc((size_t)7 * rows * 4), *y2 = malloc((size_t)7 * rows * 4);
+    float *r1 = malloc((size_t)cols * 4), *r2 = malloc((size_t)cols * 4);
+    for (int i = 0; i < rows * cols; i++) wf[i] = frand();
+    for (int i = 0; i < 7 * cols; i++) x[i] = frand() * 2;
+    uint8_t *wc = malloc((size_t)rows * rb), *planes = calloc((size_t)PLANE_STREAMS * threads, gap), *back = malloc((size_t)rows * rb);
+    REQUIRE(quantize_rows_f32(QDT_Q4_0, wf, rows, cols, true, wc), "quantize");
+    qtensor c = { .dtype = QDT_Q4_0, .rows = rows, .cols = cols, .data = wc };
+    qtensor p = { .dtype = QDT_Q4_0, .rows = rows, .cols = cols, .data = planes, .piece_rows = rows / (PLANE_STREAMS * threads), .piece_threads = threads, .plane_gap = gap };
+    for (int64_t r = 0; r < rows; r += p.piece_rows) memcpy((void *)q_row(&p, r, rb), wc + (size_t)r * rb, piece_bytes);
+    int64_t k = rows / p.piece_rows - 1; /* the last piece: stream 3 of the last thread, plane 4 * threads - 1 */
+    CHECK(q_row(&p, k * p.piece_rows, rb) == planes + (size_t)(PLANE_STREAMS * threads - 1) * gap, "the last piece's plane");
+    workspace ws = { 0 };
+    for (int T = 1; T <= 7; T += 6) {
+        matmul(pool, &ws, y1, x, T, &c, NULL);
+        matmul(pool, &ws, y2, x, T, &p, NULL);
+        CHECK(!memcmp(y1, y2, (size_t)T * rows * 4), "planar matmul, %d token(s), differs from contiguous", T);
+    }
+    matmul_multi(pool, &ws, x, 1, 2, (matmul_out[]){ { y1, &c, NULL }, { y1 + rows, &c, NULL } });
+    matmul_multi(pool, &ws, x, 1, 2, (matmul_out[]){ { y2, &p, NULL }, { y2 + rows, &p, NULL } });
+    CHECK(!memcmp(y1, y2, (size_t)2 * rows * 4), "planar matrices in one loop (in sections) differ from contiguous");
+    for (int r = 0; r < rows; r += 7) {
+        qtensor_row_f32(&c, r, r1);
+        qtensor_row_f32(&p, r, r2);
+        CHECK(!memcmp(r1, r2, (size_t)cols * 4), "planar row %d reads back differently", r);
+    }
+    qtensor_read(&p, 0, (size_t)rows * rb, back);
+    CHECK(!memcmp(back, wc, (size_t)rows * rb), "planar matrix copied out differs from contiguous");
+    qtensor_read(&p, piece_bytes - 100, 300, back);
+    CHECK(!memcmp(back, wc + piece_bytes - 100, 300), "planar bytes across a piece boundary");
+    workspace_free(&ws);
+    free(wf); free(x); free(y1); free(y2); free(r1); free(r2); free(wc); free(planes); free(back);
+}
+
 static void test_small_ops(void) {
     float x[5] = { 1, -2, 3, -4, 5 }, w[5] = { 1, 1, 1, 1, 2 }, out[5];
     rmsnorm(out, x, w, 5, 0);
@@ -608,6 +686,8 @@ int main(void) {
     test_matmul(NULL);
     test_matmul_grouped(pool);
     test_matmul_grouped(NULL);
+    test_planar_matrix(pool);
+    test_planar_matrix(NULL);
     thread_pool_free(pool);
     test_small_ops();
     test_axpy_convert_gemm();
@@ -616,5 +696,6 @@ int main(void) {
     test_quantize_kernel();
     test_interleaved_groups();
     test_quant_gemm_tile();
+    test_gemv4_q4_0();
     return test_finish("kernels");
 }
