@@ -209,7 +209,7 @@ typedef struct load_work {
     size_t out_total; /* bytes of the copies, each rounded up to WEIGHT_ALIGN */
     char *out;        /* second pass: the region they go to, and how much of it is taken */
     size_t out_used;
-    int piece_threads; /* > 0: interleaved Q4_0 copies go into planes for this many threads */
+    int piece_threads; /* > 0: interleaved Q8_0/Q4_0 copies go into planes for this many threads */
     size_t plane_total; /* bytes each plane holds (first pass), */
     char *planes;       /* the planes (second pass), plane_gap apart, */
     size_t plane_gap, plane_used; /* and how much of each is taken */
@@ -218,21 +218,24 @@ typedef struct load_work {
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 static size_t align_weight(size_t n) { return align_up(n, WEIGHT_ALIGN); }
 
-/* Threads the stage lays planar copies out for: the pool's, where planes can serve it (a table
- * with the four-group tile, 2 to MAX_PLANE_THREADS threads, a dense model: experts' matrices are
+/* Threads the stage lays planar copies out for: the pool's, where planes can serve it (2 to
+ * MAX_PLANE_THREADS threads, a dense model: experts' matrices are
  * read a few tokens at a time), unless the environment sets QWENC_NO_PLANES (to compare, or to
  * rule them out); 0: no planes. */
 static int planar_threads(const qwen_model *m) {
     int threads = thread_pool_size(m->pool);
-    bool ok = threads >= 2 && threads <= MAX_PLANE_THREADS && dot_kernels_best()->gemv4_q4_0 && m->cfg.n_experts == 0 && !getenv("QWENC_NO_PLANES");
+    bool ok = threads >= 2 && threads <= MAX_PLANE_THREADS && m->cfg.n_experts == 0 && !getenv("QWENC_NO_PLANES");
     return ok ? threads : 0;
 }
 
 /* Rows of a piece of the copy `dst` in planes, or 0 when it stays contiguous (not interleaved
- * Q4_0, or rows not a whole number of groups in every piece). */
+ * Q8_0/Q4_0 with a four-group tile in the kernel table, or rows not a whole number of groups in
+ * every piece). */
 static int64_t planar_piece_rows(const load_work *w, const qtensor *dst) {
+    const dot_kernels *k = dot_kernels_best();
+    bool tile = (dst->dtype == QDT_Q4_0 && k->gemv4_q4_0) || (dst->dtype == QDT_Q8_0 && k->gemv4_q8_0);
     int64_t pieces = (int64_t)PLANE_STREAMS * w->piece_threads;
-    if (!pieces || dst->dtype != QDT_Q4_0 || !q_interleaved(dst) || dst->rows % (pieces * QROWS)) return 0;
+    if (!pieces || !tile || !q_interleaved(dst) || dst->rows % (pieces * QROWS)) return 0;
     return dst->rows / pieces;
 }
 

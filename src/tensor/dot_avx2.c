@@ -709,12 +709,12 @@ static void avx2_quantize_q8_0(const float *x, block_q8_0 *out, float *xd, float
 
 #ifdef AVX_VNNI
 const dot_kernels *dot_kernels_avxvnni(void) {
-    static const dot_kernels k = { "avx2+vnni", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, avx2_rope, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, NULL, 0 };
+    static const dot_kernels k = { "avx2+vnni", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, avx2_rope, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, NULL, NULL, 0 };
     return &k;
 }
 #else
 const dot_kernels *dot_kernels_avx2(void) {
-    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, avx2_rope, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, NULL, 0 };
+    static const dot_kernels k = { "avx2", avx2_dot_f32, avx2_dot_bf16, avx2_dot_f16, avx2_dot_q8_0, avx2_dot_q4_0, avx2_gemm6x32_f32, avx2_gemm6x32_f16, avx2_gemm6x32_bf16x32, avx2_gemv2_bf16x32, avx2_gemm_q8_0_x16, avx2_gemm_q4_0_x16, avx2_axpy, avx2_exp_sum, avx2_swiglu, avx2_rmsnorm, avx2_bf16_to_f32, avx2_bf16_tile_f32, avx2_quantize_q8_0, avx2_f32_to_f16_row, avx2_transpose, avx2_rope, NULL, NULL, avx2_gemm6x32_q8, NULL, NULL, NULL, NULL, 0 };
     return &k;
 }
 #endif

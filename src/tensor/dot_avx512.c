@@ -504,14 +504,17 @@ static inline __attribute__((always_inline)) void gemm_q_x16(const uint8_t *g0, 
     }
 }
 
-/* One token against four Q4_0 groups anywhere (dot_kernels.gemv4_q4_0: a planar matrix's four
- * streams), the one-token tile's arithmetic group by group (the same sums), the loads interleaved
- * across the groups, each prefetched PLANAR_PREFETCH ahead: four streams at 1 KB keep ~4 KB in
- * flight a thread; 2 KB (8 KB, what the two-stream tile keeps at 4 KB) read a planar step's
- * matmuls 0.91 where 1 KB read 0.88 (BENCHMARKS.md, nineteenth session). */
-enum { PLANAR_PREFETCH = 1024 };
-static void avx512_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
-    const size_t sb = QROWS * sizeof(block_q4_0);
+/* One token against four Q8_0 or Q4_0 groups anywhere (dot_kernels.gemv4_q8_0 / gemv4_q4_0: a
+ * planar matrix's four streams), the one-token tile's arithmetic group by group (the same sums),
+ * the loads interleaved across the groups, each prefetched ahead: Q4_0 1 KB (~4 KB in flight a
+ * thread; 2 KB, what the two-stream tile keeps in flight at 4 KB, read a planar Q4_0 step's
+ * matmuls 0.91 where 1 KB read 0.88), Q8_0 2 KB (about as many superblocks ahead; planar Q8_0
+ * steps 0.87-0.93 of contiguous ones in fast spells where 1 KB gave 0.98-0.99, 3 KB 1.01;
+ * BENCHMARKS.md, nineteenth session). */
+enum { PLANAR_PREFETCH = 1024, Q8_PLANAR_PREFETCH = 2048 };
+static inline __attribute__((always_inline)) void gemv4_q(const uint8_t *const g[4], const bool q4, const block_q8_0 *x, const float *xd,
+                                                          const float *xs, int64_t nb, float *out) {
+    const size_t sb = q4 ? QROWS * sizeof(block_q4_0) : QROWS * sizeof(block_q8_0);
     const __m512i m4 = _mm512_set1_epi8(0x0F), mh = _mm512_set1_epi8((char)0xF0);
     __m512 acc[4];
 #pragma GCC unroll 4
@@ -519,30 +522,52 @@ static void avx512_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, co
     for (int64_t b = 0; b < nb; b++) {
 #pragma GCC unroll 4
         for (int s = 0; s < 4; s++)
-            for (size_t o = 0; o < sb; o += 64) _mm_prefetch((const char *)g[s] + b * sb + PLANAR_PREFETCH + o, _MM_HINT_NTA);
-        __m512i sum[4], ext[4]; /* low nibbles' sums; 16 x the high nibbles' (masked in place) */
+            for (size_t o = 0; o < sb; o += 64) _mm_prefetch((const char *)g[s] + b * sb + (q4 ? PLANAR_PREFETCH : Q8_PLANAR_PREFETCH) + o, _MM_HINT_NTA);
+        /* two chains a group: Q4_0 low nibbles and 16 x the high ones (masked in place), Q8_0 even
+         * and odd chunks */
+        __m512i sum[4], ext[4];
 #pragma GCC unroll 4
         for (int s = 0; s < 4; s++) sum[s] = ext[s] = _mm512_setzero_si512();
+        if (q4) {
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m512i xl = bcast4(x[b].qs + 4 * c), xh = bcast4(x[b].qs + 16 + 4 * c);
+            for (int c = 0; c < 4; c++) {
+                __m512i xl = bcast4(x[b].qs + 4 * c), xh = bcast4(x[b].qs + 16 + 4 * c);
 #pragma GCC unroll 4
-            for (int s = 0; s < 4; s++) {
-                __m512i v = load64(g[s] + b * sb + 32 + 64 * c);
-                sum[s] = _mm512_dpbusd_epi32(sum[s], _mm512_and_si512(v, m4), xl);
-                ext[s] = _mm512_dpbusd_epi32(ext[s], _mm512_and_si512(v, mh), xh);
+                for (int s = 0; s < 4; s++) {
+                    __m512i v = load64(g[s] + b * sb + 32 + 64 * c);
+                    sum[s] = _mm512_dpbusd_epi32(sum[s], _mm512_and_si512(v, m4), xl);
+                    ext[s] = _mm512_dpbusd_epi32(ext[s], _mm512_and_si512(v, mh), xh);
+                }
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                __m512i xb = bcast4(x[b].qs + 4 * c);
+#pragma GCC unroll 4
+                for (int s = 0; s < 4; s++) {
+                    __m512i v = load64(g[s] + b * sb + 32 + 64 * c);
+                    if (c % 2) ext[s] = _mm512_dpbusd_epi32(ext[s], v, xb);
+                    else sum[s] = _mm512_dpbusd_epi32(sum[s], v, xb);
+                }
             }
         }
-        __m512 xdv = _mm512_set1_ps(xd[b]), corr = _mm512_set1_ps(8.0f * xs[b]);
+        __m512 xdv = _mm512_set1_ps(xd[b]), corr = _mm512_set1_ps((q4 ? 8.0f : 128.0f) * xs[b]);
 #pragma GCC unroll 4
         for (int s = 0; s < 4; s++) {
-            __m512i t = _mm512_add_epi32(sum[s], _mm512_srai_epi32(ext[s], 4));
+            __m512i t = _mm512_add_epi32(sum[s], q4 ? _mm512_srai_epi32(ext[s], 4) : ext[s]);
             __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g[s] + b * sb)));
             acc[s] = _mm512_fmadd_ps(d, _mm512_fmsub_ps(xdv, _mm512_cvtepi32_ps(t), corr), acc[s]);
         }
     }
 #pragma GCC unroll 4
     for (int s = 0; s < 4; s++) _mm512_storeu_ps(out + 16 * s, acc[s]);
+}
+
+static void avx512_gemv4_q8_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
+    gemv4_q(g, false, x, xd, xs, nb, out);
+}
+static void avx512_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t nb, float *out) {
+    gemv4_q(g, true, x, xd, xs, nb, out);
 }
 
 #define GEMM_Q_X16(NAME, Q4)                                                                                                  \
@@ -827,8 +852,8 @@ const dot_kernels *dot_kernels_avx512(void) {
         avx512_gemm6x32_bf16x32, avx512_gemv2_bf16x32, avx512_gemm_q8_0_x16, avx512_gemm_q4_0_x16, avx512_axpy, avx512_exp_sum,   \
         avx512_swiglu, avx512_rmsnorm, avx512_bf16_to_f32, avx512_bf16_tile_f32, avx512_quantize_q8_0, avx512_f32_to_f16_row,      \
         avx512_transpose, avx512_rope
-    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_gemv4_q4_0, avx512_argmax, DECODE_BURST };
-    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_gemv4_q4_0, avx512_argmax,
+    static const dot_kernels plain = { "avx512", AVX512_KERNELS, NULL, NULL, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_gemv4_q8_0, avx512_gemv4_q4_0, avx512_argmax, DECODE_BURST };
+    static const dot_kernels bf16 = { "avx512", AVX512_KERNELS, avx512_gemm6x32_bf16dp, avx512_f32_to_bf16_row, avx512_gemm6x32_q8, avx512_gemv4_bf16x32, avx512_gemv4_q8_0, avx512_gemv4_q4_0, avx512_argmax,
                                       DECODE_BURST };
 #undef AVX512_KERNELS
     __builtin_cpu_init();

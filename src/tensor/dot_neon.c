@@ -434,7 +434,7 @@ static void neon_bf16_tile_f32(const uint16_t *w, int64_t stride, int64_t n, flo
     neon_dot_f32, neon_dot_bf16, neon_dot_f16, neon_dot_q8_0, neon_dot_q4_0, neon_gemm6x32_f32, neon_gemm6x32_f16,             \
         neon_gemm6x32_bf16x32, neon_gemv2_bf16x32, neon_gemm_q8_0_x16, neon_gemm_q4_0_x16, neon_axpy, neon_exp_sum, neon_swiglu, \
         neon_rmsnorm, neon_bf16_to_f32, neon_bf16_tile_f32, neon_quantize_q8_0, neon_f32_to_f16_row, neon_transpose, neon_rope, NULL, NULL, \
-        neon_gemm6x32_q8, NULL, NULL, NULL, 0
+        neon_gemm6x32_q8, NULL, NULL, NULL, NULL, 0
 
 #ifdef NEON_DOTPROD
 const dot_kernels *dot_kernels_neon_dotprod(void) {

@@ -159,23 +159,27 @@ static void matmul_rows_quant_pairs(const matmul_job *j, int64_t r0, int64_t r1,
     }
 }
 
-/* A planar Q4_0 matrix for one token (see PLANE_STREAMS): rows r0..r1 of each of the four
+/* A planar Q8_0/Q4_0 matrix for one token (see PLANE_STREAMS): rows r0..r1 of each of the four
  * quarters (offset rows apart), each quarter's rows in their plane, through the four-group tile.
  * The tile prefetches each stream 1 KB ahead, so a thread's next block in its planes comes
  * prefetched; a block's first 1 KB is asked for at its start too (after a steal it is cold; at
  * 0 or 2 KB instead the planar steps were no faster than contiguous ones, BENCHMARKS.md). */
 enum { PLANAR_BURST = 1024 };
+typedef void (*planar_fn)(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
+static planar_fn planar_tile(const matmul_job *j) { return j->w->dtype == QDT_Q4_0 ? j->k->gemv4_q4_0 : j->w->dtype == QDT_Q8_0 ? j->k->gemv4_q8_0 : NULL; }
+
 static void matmul_rows_planar(const matmul_job *j, int64_t r0, int64_t r1, int64_t offset) {
     const qtensor *w = j->w;
     int64_t nb = w->cols / QK;
     size_t row_bytes = qdtype_row_bytes(w->dtype, w->cols);
+    planar_fn tile = planar_tile(j);
     const uint8_t *g[PLANE_STREAMS]; /* a block's rows lie within one piece a stream: contiguous */
     for (int s = 0; s < PLANE_STREAMS; s++) g[s] = q_row(w, r0 + s * offset, row_bytes);
     if (r0 < r1)
         for (int s = 0; s < PLANE_STREAMS; s += 2) prefetch_burst(g[s], g[s + 1], PLANAR_BURST);
     for (int64_t r = r0; r < r1; r += QROWS) {
         float out[PLANE_STREAMS * QROWS];
-        j->k->gemv4_q4_0(g, j->xq, j->xd, j->xs, nb, out);
+        tile(g, j->xq, j->xd, j->xs, nb, out);
         for (int s = 0; s < PLANE_STREAMS; s++) g[s] += QROWS * row_bytes;
         for (int s = 0; s < PLANE_STREAMS; s++) store_rows(j, 0, r + s * offset, out + s * QROWS, QROWS);
     }
@@ -351,7 +355,7 @@ void workspace_free(workspace *ws) {
  * this many threads, and a table with the four-group tile (otherwise its rows are read as any
  * interleaved matrix's, through q_row). */
 static bool planar_decode(const matmul_job *j, int threads) {
-    return j->w->piece_rows && j->T == 1 && j->k->gemv4_q4_0 && j->w->piece_threads == threads;
+    return j->w->piece_rows && j->T == 1 && planar_tile(j) && j->w->piece_threads == threads;
 }
 
 /* Enough blocks of rows to balance the threads, each big enough to amortise the hand-out, whole

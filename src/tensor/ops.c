@@ -225,7 +225,7 @@ void ref_rope_from(float *v, const float *cs, int64_t half, int64_t from, float 
 void ref_rope(float *v, const float *cs, int64_t half, float scale) { ref_rope_from(v, cs, half, 0, scale); }
 
 const dot_kernels *dot_kernels_ref(void) {
-    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, ref_rope, NULL, NULL, ref_gemm6x32_q8, NULL, NULL, ref_argmax_f32, 0 };
+    static const dot_kernels k = { "reference", ref_dot_f32, ref_dot_bf16, ref_dot_f16, ref_dot_q8_0, ref_dot_q4_0, ref_gemm6x32_f32, ref_gemm6x32_f16, ref_gemm6x32_bf16x32, ref_gemv2_bf16x32, ref_gemm_q8_0_x16, ref_gemm_q4_0_x16, ref_axpy, ref_exp_sum, ref_swiglu, ref_rmsnorm, ref_bf16_to_f32, ref_bf16_tile_f32, ref_quantize_q8_0, ref_f32_to_f16_row, ref_transpose, ref_rope, NULL, NULL, ref_gemm6x32_q8, NULL, NULL, NULL, ref_argmax_f32, 0 };
     return &k;
 }
 

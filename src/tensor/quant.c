@@ -233,6 +233,12 @@ static void ref_gemm_x16(qdtype t, const uint8_t *g0, const uint8_t *g1, const b
     }
 }
 
+void ref_gemv4_q8_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
+    (void)xd;
+    (void)xs;
+    for (int s = 0; s < 4; s++) ref_dot16(QDT_Q8_0, g[s], x, n_blocks, out + 16 * s);
+}
+
 void ref_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
     (void)xd;
     (void)xs;

@@ -61,7 +61,7 @@ typedef struct qtensor {
      * to bf16, by AVX512-BF16 dot products where the CPU has them (dot_kernels.gemm6x32_bf16dp);
      * one token at a time, and without those instructions, the activations stay f32 */
     bool act_bf16;
-    /* Interleaved Q4_0 in planes (see PLANE_STREAMS) when piece_rows > 0: the rows come in
+    /* Interleaved Q8_0/Q4_0 in planes (see PLANE_STREAMS) when piece_rows > 0: the rows come in
      * PLANE_STREAMS * piece_threads pieces of piece_rows rows, piece k (rows k * piece_rows ..) in
      * plane PLANE_STREAMS * (k % piece_threads) + k / piece_threads, the planes plane_gap bytes
      * apart; `data` is row 0. Each piece is laid out as in a contiguous matrix. */
@@ -70,7 +70,7 @@ typedef struct qtensor {
     size_t plane_gap;
 } qtensor;
 
-/* Planar weights. A decode step reads each interleaved Q4_0 matrix as PLANE_STREAMS streams a
+/* Planar weights. A decode step reads each interleaved Q8_0/Q4_0 matrix as PLANE_STREAMS streams a
  * thread (the rows a quarter of the matrix apart, each thread its share of every quarter). Laid
  * out contiguously, a thread's streams start over at every matrix and lie a quarter of a matrix
  * apart; in planes (model.c lays them out at load), stream s of thread t reads plane
@@ -254,10 +254,11 @@ typedef struct dot_kernels {
      * keeps two (AVX2 and NEON: four groups' sums would not fit in their vector registers; the
      * reference table, whose decode the tests run as the other tables do). */
     void (*gemv4_bf16x32)(const uint16_t *w, int64_t stride, const float *x, int64_t n, float *out);
-    /* One token against four interleaved Q4_0 groups anywhere in memory (g[0..3], n_blocks
+    /* One token against four interleaved Q8_0 / Q4_0 groups anywhere in memory (g[0..3], n_blocks
      * superblocks each): out[16 * s .. 16 * s + 16) = group s's rows, the sums of
-     * gemm_q4_0_x16's one-token tile. Decode reads a planar matrix with it (see PLANE_STREAMS);
-     * NULL where a table has none (the matrices then stay contiguous). */
+     * gemm_q8_0_x16's / gemm_q4_0_x16's one-token tile. Decode reads a planar matrix with it (see
+     * PLANE_STREAMS); NULL where a table has none (its matrices then stay contiguous). */
+    void (*gemv4_q8_0)(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
     void (*gemv4_q4_0)(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
     /* argmax_f32 (greedy decoding's pick among the vocabulary's logits); NULL: the reference */
     int64_t (*argmax)(const float *x, int64_t n);
@@ -272,6 +273,7 @@ void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x
                        int64_t n_blocks, int rows, float *out);
 void ref_gemm_q4_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
                        int64_t n_blocks, int rows, float *out);
+void ref_gemv4_q8_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 void ref_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 
 /* quant.c: reference quantization (round to nearest, as llama.cpp does) */

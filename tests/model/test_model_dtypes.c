@@ -63,7 +63,7 @@ static void test_saved_quantized(void) {
             const int32_t *use = mi == 0 ? ids : ids + 4;
             /* the saved matrices copied into memory (the default; the description names no mapping)
              * and computed from the mapped file */
-            const char *weights = q ? "weights Q4_0" : "weights Q8_0,", *mapped_weights = q ? "weights Q4_0 (mapped)" : "weights Q8_0 (mapped)";
+            const char *weights = q ? "weights Q4_0" : "weights Q8_0", *mapped_weights = q ? "weights Q4_0 (mapped)" : "weights Q8_0 (mapped)";
             int v1, v2, v3;
             float *a = logits_of(src, quants[q], use, n, &v1), *b = logits_mapped(dir, NULL, false, weights, use, n, &v2),
                   *c = logits_mapped(dir, NULL, true, mapped_weights, use, n, &v3);
@@ -232,35 +232,36 @@ static void test_null_arguments(void) {
     qwen_output_parser_finish(NULL);
 }
 
-/* Q4_0 weights in planes (an AVX-512 table and 2-8 threads: model.c lays them out, see
+/* Q8_0 and Q4_0 weights in planes (an AVX-512 table and 2-8 threads: model.c lays them out, see
  * PLANE_STREAMS) give the logits of the same weights kept contiguous (QWENC_NO_PLANES), bit for
- * bit: a prompt (prefill reads the planes through q_row) and decode steps (the four-group tile).
+ * bit: a prompt (prefill reads the planes through q_row) and decode steps (the four-group tiles).
  * Qwen3-tiny's q_proj (128 rows) and output head go into planes, its other matrices cannot. */
-static void test_planes(void) {
+static void test_planes(const char *quant) {
     char *dir = golden_path("models/qwen3-tiny");
     const int32_t prompt[] = { 151644, 872, 198, 9707, 1879 };
     qwen_model *m[2];
     for (int i = 0; i < 2; i++) {
         if (i == 0) setenv("QWENC_NO_PLANES", "1", 1);
         qwen_error *err = NULL;
-        m[i] = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .quant = "q4_0" }, &err);
+        m[i] = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .quant = quant }, &err);
         unsetenv("QWENC_NO_PLANES");
         REQUIRE(m[i], "open %s: %s", dir, qwen_error_message(err));
     }
-    bool planes = dot_kernels_best()->gemv4_q4_0 != NULL;
+    const dot_kernels *k = dot_kernels_best();
+    bool planes = strcmp(quant, "q4_0") ? k->gemv4_q8_0 != NULL : k->gemv4_q4_0 != NULL;
     CHECK(!strstr(qwen_model_describe(m[0]), "in planes"), "QWENC_NO_PLANES: %s", qwen_model_describe(m[0]));
-    CHECK(!!strstr(qwen_model_describe(m[1]), "(in planes)") == planes, "planes where the %s table %s the four-group tile: %s", dot_kernels_best()->name,
+    CHECK(!!strstr(qwen_model_describe(m[1]), "(in planes)") == planes, "%s in planes where the %s table %s a four-group tile: %s", quant, k->name,
           planes ? "has" : "lacks", qwen_model_describe(m[1]));
     int vocab = qwen_model_vocab_size(m[0]);
     float *out[2] = { malloc((size_t)5 * vocab * sizeof(float)), malloc((size_t)5 * vocab * sizeof(float)) };
     qwen_session *s[2] = { qwen_session_new(m[0], 32, NULL), qwen_session_new(m[1], 32, NULL) };
     REQUIRE(out[0] && out[1] && s[0] && s[1], "sessions");
     for (int i = 0; i < 2; i++) REQUIRE(qwen_session_forward(s[i], prompt, 5, out[i], true, NULL) == QWEN_OK, "prompt");
-    CHECK(!memcmp(out[0], out[1], (size_t)5 * vocab * sizeof(float)), "planar prompt logits differ from contiguous");
+    CHECK(!memcmp(out[0], out[1], (size_t)5 * vocab * sizeof(float)), "%s: planar prompt logits differ from contiguous", quant);
     for (int step = 0; step < 8; step++) {
         int32_t next = 100 + 37 * step;
         for (int i = 0; i < 2; i++) REQUIRE(qwen_session_forward(s[i], &next, 1, out[i], false, NULL) == QWEN_OK, "decode");
-        CHECK(!memcmp(out[0], out[1], (size_t)vocab * sizeof(float)), "planar decode step %d logits differ from contiguous", step);
+        CHECK(!memcmp(out[0], out[1], (size_t)vocab * sizeof(float)), "%s: planar decode step %d logits differ from contiguous", quant, step);
     }
     for (int i = 0; i < 2; i++) {
         qwen_session_free(s[i]);
@@ -272,7 +273,8 @@ static void test_planes(void) {
 
 int main(void) {
     test_null_arguments();
-    test_planes();
+    test_planes("q8_0");
+    test_planes("q4_0");
     check_kernel_choice();
     test_quantize_refuses_overwrite();
     char *src = golden_path("models/qwen2-untied-f32");

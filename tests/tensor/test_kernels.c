@@ -586,59 +586,66 @@ static void test_quant_gemm_tile(void) {
     }
 }
 
-/* The four-group Q4_0 tile (planar decode) against the reference row dots, groups anywhere. */
-static void test_gemv4_q4_0(void) {
+/* The four-group tiles (planar decode) against the reference row dots, groups anywhere, and
+ * against the two-group tiles bit for bit. */
+static void test_gemv4_q(void) {
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     int nbs[] = { 1, 3, 37 };
-    for (size_t n = 0; n < sizeof nbs / sizeof *nbs; n++) {
-        int nb = nbs[n], cols = nb * QK, rows = 4 * QROWS;
-        size_t rb = qdtype_row_bytes(QDT_Q4_0, cols);
-        float *wf = malloc((size_t)rows * cols * 4), *xf = malloc((size_t)cols * 4), *xd = malloc((size_t)nb * 4), *xs = malloc((size_t)nb * 4);
-        for (int i = 0; i < rows * cols; i++) wf[i] = frand();
-        for (int i = 0; i < cols; i++) xf[i] = frand() * 2;
-        block_q8_0 *xq = malloc((size_t)nb * sizeof *xq);
-        quantize_row_q8_0(xf, xq, cols);
-        q8_0_block_sums(xq, nb, xd, xs);
-        uint8_t *wq = malloc((size_t)rows * rb);
-        REQUIRE(quantize_rows_f32(QDT_Q4_0, wf, rows, cols, true, wq), "quantize");
-        qtensor w = { .dtype = QDT_Q4_0, .rows = rows, .cols = cols, .data = wq };
-        const uint8_t *g[4] = { wq + 2 * QROWS * rb, wq, wq + 3 * QROWS * rb, wq + QROWS * rb }; /* out of order: anywhere */
-        const int first[4] = { 2 * QROWS, 0, 3 * QROWS, QROWS };
-        float out[4 * QROWS];
-        ref_gemv4_q4_0(g, xq, xd, xs, nb, out);
-        for (int i = 0; i < 4 * QROWS; i++)
-            CHECK(out[i] == ref_row_dot_q(&w, first[i / QROWS] + i % QROWS, xq), "reference gemv4_q4_0 nb=%d row %d", nb, i);
-        for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
-            if (!dot_kernels_runnable(ks[k]) || !ks[k]->gemv4_q4_0) continue;
-            float got[4 * QROWS], pair[2 * QROWS];
-            ks[k]->gemv4_q4_0(g, xq, xd, xs, nb, got);
-            for (int i = 0; i < 4 * QROWS; i++) {
-                float want = ref_row_dot_q(&w, first[i / QROWS] + i % QROWS, xq);
-                CHECK(fabsf(got[i] - want) <= 1e-4f * (fabsf(want) + 1), "%s gemv4_q4_0 nb=%d row %d: %g vs %g", ks[k]->name, nb, i, got[i], want);
+    for (size_t n = 0; n < sizeof nbs / sizeof *nbs; n++)
+        for (int q = 0; q < 2; q++) {
+            qdtype type = q ? QDT_Q4_0 : QDT_Q8_0;
+            int nb = nbs[n], cols = nb * QK, rows = 4 * QROWS;
+            size_t rb = qdtype_row_bytes(type, cols);
+            float *wf = malloc((size_t)rows * cols * 4), *xf = malloc((size_t)cols * 4), *xd = malloc((size_t)nb * 4), *xs = malloc((size_t)nb * 4);
+            for (int i = 0; i < rows * cols; i++) wf[i] = frand();
+            for (int i = 0; i < cols; i++) xf[i] = frand() * 2;
+            block_q8_0 *xq = malloc((size_t)nb * sizeof *xq);
+            quantize_row_q8_0(xf, xq, cols);
+            q8_0_block_sums(xq, nb, xd, xs);
+            uint8_t *wq = malloc((size_t)rows * rb);
+            REQUIRE(quantize_rows_f32(type, wf, rows, cols, true, wq), "quantize");
+            qtensor w = { .dtype = type, .rows = rows, .cols = cols, .data = wq };
+            const uint8_t *g[4] = { wq + 2 * QROWS * rb, wq, wq + 3 * QROWS * rb, wq + QROWS * rb }; /* out of order: anywhere */
+            const int first[4] = { 2 * QROWS, 0, 3 * QROWS, QROWS };
+            float out[4 * QROWS];
+            (q ? ref_gemv4_q4_0 : ref_gemv4_q8_0)(g, xq, xd, xs, nb, out);
+            for (int i = 0; i < 4 * QROWS; i++)
+                CHECK(out[i] == ref_row_dot_q(&w, first[i / QROWS] + i % QROWS, xq), "reference gemv4 %s nb=%d row %d", qdtype_name(type), nb, i);
+            for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
+                void (*tile)(const uint8_t *const *, const block_q8_0 *, const float *, const float *, int64_t, float *) =
+                    dot_kernels_runnable(ks[k]) ? (q ? ks[k]->gemv4_q4_0 : ks[k]->gemv4_q8_0) : NULL;
+                if (!tile) continue;
+                float got[4 * QROWS], pair[2 * QROWS];
+                tile(g, xq, xd, xs, nb, got);
+                for (int i = 0; i < 4 * QROWS; i++) {
+                    float want = ref_row_dot_q(&w, first[i / QROWS] + i % QROWS, xq);
+                    CHECK(fabsf(got[i] - want) <= 1e-4f * (fabsf(want) + 1), "%s gemv4 %s nb=%d row %d: %g vs %g", ks[k]->name, qdtype_name(type), nb, i,
+                          got[i], want);
+                }
+                for (int p = 0; p < 4; p += 2) { /* the two-group tile's sums, bit for bit (planar and contiguous logits agree) */
+                    (q ? ks[k]->gemm_q4_0_x16 : ks[k]->gemm_q8_0_x16)(g[p], g[p + 1], xq, xd, xs, nb, nb, 1, pair);
+                    CHECK(!memcmp(pair, got + p * QROWS, sizeof pair), "%s gemv4 %s nb=%d: groups %d-%d differ from the two-group tile", ks[k]->name,
+                          qdtype_name(type), nb, p, p + 1);
+                }
             }
-            for (int p = 0; p < 4; p += 2) { /* the same sums as the two-group tile's, bit for bit (planar and contiguous logits agree) */
-                ks[k]->gemm_q4_0_x16(g[p], g[p + 1], xq, xd, xs, nb, nb, 1, pair);
-                CHECK(!memcmp(pair, got + p * QROWS, sizeof pair), "%s gemv4_q4_0 nb=%d: groups %d-%d differ from the two-group tile", ks[k]->name, nb, p, p + 1);
-            }
+            free(wf); free(xf); free(xd); free(xs); free(xq); free(wq);
         }
-        free(wf); free(xf); free(xd); free(xs); free(xq); free(wq);
-    }
 }
 
-/* A Q4_0 matrix in planes (the layout model.c makes for a pool of `threads`) multiplies, reads
+/* A Q8_0 or Q4_0 matrix in planes (the layout model.c makes for a pool of `threads`) multiplies, reads
  * back and copies out exactly as the same matrix contiguous, one token (the four-group tile where
  * the table has it) and several (prefill, through q_row). */
-static void test_planar_matrix(thread_pool *pool) {
+static void test_planar_matrix(thread_pool *pool, qdtype type) {
     int threads = thread_pool_size(pool), nb = 5, cols = nb * QK, rows = PLANE_STREAMS * threads * QROWS * 3;
-    size_t rb = qdtype_row_bytes(QDT_Q4_0, cols), piece_bytes = (size_t)rows / (PLANE_STREAMS * threads) * rb, gap = piece_bytes + 4096;
+    size_t rb = qdtype_row_bytes(type, cols), piece_bytes = (size_t)rows / (PLANE_STREAMS * threads) * rb, gap = piece_bytes + 4096;
     float *wf = malloc((size_t)rows * cols * 4), *x = malloc((size_t)7 * cols * 4), *y1 = malloc((size_t)7 * rows * 4), *y2 = malloc((size_t)7 * rows * 4);
     float *r1 = malloc((size_t)cols * 4), *r2 = malloc((size_t)cols * 4);
     for (int i = 0; i < rows * cols; i++) wf[i] = frand();
     for (int i = 0; i < 7 * cols; i++) x[i] = frand() * 2;
     uint8_t *wc = malloc((size_t)rows * rb), *planes = calloc((size_t)PLANE_STREAMS * threads, gap), *back = malloc((size_t)rows * rb);
-    REQUIRE(quantize_rows_f32(QDT_Q4_0, wf, rows, cols, true, wc), "quantize");
-    qtensor c = { .dtype = QDT_Q4_0, .rows = rows, .cols = cols, .data = wc };
-    qtensor p = { .dtype = QDT_Q4_0, .rows = rows, .cols = cols, .data = planes, .piece_rows = rows / (PLANE_STREAMS * threads), .piece_threads = threads, .plane_gap = gap };
+    REQUIRE(quantize_rows_f32(type, wf, rows, cols, true, wc), "quantize");
+    qtensor c = { .dtype = type, .rows = rows, .cols = cols, .data = wc };
+    qtensor p = { .dtype = type, .rows = rows, .cols = cols, .data = planes, .piece_rows = rows / (PLANE_STREAMS * threads), .piece_threads = threads, .plane_gap = gap };
     for (int64_t r = 0; r < rows; r += p.piece_rows) memcpy((void *)q_row(&p, r, rb), wc + (size_t)r * rb, piece_bytes);
     int64_t k = rows / p.piece_rows - 1; /* the last piece: stream 3 of the last thread, plane 4 * threads - 1 */
     CHECK(q_row(&p, k * p.piece_rows, rb) == planes + (size_t)(PLANE_STREAMS * threads - 1) * gap, "the last piece's plane");
@@ -646,7 +653,7 @@ static void test_planar_matrix(thread_pool *pool) {
     for (int T = 1; T <= 7; T += 6) {
         matmul(pool, &ws, y1, x, T, &c, NULL);
         matmul(pool, &ws, y2, x, T, &p, NULL);
-        CHECK(!memcmp(y1, y2, (size_t)T * rows * 4), "planar matmul, %d token(s), differs from contiguous", T);
+        CHECK(!memcmp(y1, y2, (size_t)T * rows * 4), "planar %s matmul, %d token(s), differs from contiguous", qdtype_name(type), T);
     }
     matmul_multi(pool, &ws, x, 1, 2, (matmul_out[]){ { y1, &c, NULL }, { y1 + rows, &c, NULL } });
     matmul_multi(pool, &ws, x, 1, 2, (matmul_out[]){ { y2, &p, NULL }, { y2 + rows, &p, NULL } });
@@ -686,8 +693,10 @@ int main(void) {
     test_matmul(NULL);
     test_matmul_grouped(pool);
     test_matmul_grouped(NULL);
-    test_planar_matrix(pool);
-    test_planar_matrix(NULL);
+    for (int q = 0; q < 2; q++) {
+        test_planar_matrix(pool, q ? QDT_Q4_0 : QDT_Q8_0);
+        test_planar_matrix(NULL, q ? QDT_Q4_0 : QDT_Q8_0);
+    }
     thread_pool_free(pool);
     test_small_ops();
     test_axpy_convert_gemm();
@@ -696,6 +705,6 @@ int main(void) {
     test_quantize_kernel();
     test_interleaved_groups();
     test_quant_gemm_tile();
-    test_gemv4_q4_0();
+    test_gemv4_q();
     return test_finish("kernels");
 }
