@@ -161,9 +161,9 @@ static void matmul_rows_quant_pairs(const matmul_job *j, int64_t r0, int64_t r1,
 
 /* A planar Q8_0/Q4_0 matrix for one token (see PLANE_STREAMS): rows r0..r1 of each of the four
  * quarters (offset rows apart), each quarter's rows in their plane, through the four-group tile.
- * The tile prefetches each stream 1 KB ahead, so a thread's next block in its planes comes
+ * The tile prefetches each stream 1-2 KB ahead, so a thread's next block in its planes comes
  * prefetched; a block's first 1 KB is asked for at its start too (after a steal it is cold; at
- * 0 or 2 KB instead the planar steps were no faster than contiguous ones, BENCHMARKS.md). */
+ * 0 or 2 KB instead planar Q4_0 steps were no faster than contiguous ones, BENCHMARKS.md). */
 enum { PLANAR_BURST = 1024 };
 typedef void (*planar_fn)(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out);
 static planar_fn planar_tile(const matmul_job *j) { return j->w->dtype == QDT_Q4_0 ? j->k->gemv4_q4_0 : j->w->dtype == QDT_Q8_0 ? j->k->gemv4_q8_0 : NULL; }
@@ -383,8 +383,8 @@ static void set_block_rows(matmul_job *j, int threads) {
         j->stream_offset = w->rows / PLANE_STREAMS;
         int64_t groups = w->piece_rows / QROWS, per = 1;
         size_t group_bytes = PLANE_STREAMS * QROWS * qdtype_row_bytes(w->dtype, w->cols);
-        for (int64_t d = 2; d <= groups; d++)
-            if (groups % d == 0 && (size_t)d * group_bytes <= BLOCK_BYTES) per = d;
+        for (int64_t d = 2; d <= groups && (size_t)d * group_bytes <= BLOCK_BYTES; d++)
+            if (groups % d == 0) per = d;
         j->rows_per_block = per * QROWS;
         return;
     }
