@@ -76,8 +76,8 @@ typedef struct qtensor {
  * apart; in planes (model.c lays them out at load), stream s of thread t reads plane
  * PLANE_STREAMS * t + s, which holds that stream's rows of every matrix in the order a step reads
  * them, so each stream runs on from matrix to matrix, far from the others, as the bandwidth
- * probe's streams do: measured here (BENCHMARKS.md, nineteenth session), a step's matmuls ~9%
- * faster and its decode steps 3-4% where the memory is fast. */
+ * probe's streams do: measured here (BENCHMARKS.md, nineteenth session), a Q4_0 step's matmuls
+ * ~9% faster where the memory is fast, its decode steps 5-7% (bench_planes_ab), Q8_0's 0-13%. */
 enum { PLANE_STREAMS = 4 };
 
 /* Address of row r of a block-quantized matrix, row_bytes = qdtype_row_bytes(w->dtype, w->cols):
