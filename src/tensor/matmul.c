@@ -526,7 +526,7 @@ static void run_groups(thread_pool *pool, const matmul_job *base, int n, const m
     }
     int threads = thread_pool_size(pool), sections = m > 1 ? threads : 1; /* one job: its blocks are in section order already */
     for (int i = 0; i < m && sections > 1; i++)
-        if (jobs[i].streams != PLANE_STREAMS || jobs[i].w->dtype == QDT_BF16X32) sections = 1;
+        if (!planar_decode(&jobs[i], threads)) sections = 1;
     multi_job mj = { jobs, first_block, m, sections };
     if (m) thread_pool_run(pool, first_block[m], multi_block, &mj);
 }

@@ -233,16 +233,21 @@ static void ref_gemm_x16(qdtype t, const uint8_t *g0, const uint8_t *g1, const b
     }
 }
 
+/* Four groups against one token, by the 16-row reference. */
+static void ref_gemv4(qdtype t, const uint8_t *const g[4], const block_q8_0 *x, int64_t n_blocks, float *out) {
+    for (int s = 0; s < 4; s++) ref_dot16(t, g[s], x, n_blocks, out + 16 * s);
+}
+
 void ref_gemv4_q8_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
     (void)xd;
     (void)xs;
-    for (int s = 0; s < 4; s++) ref_dot16(QDT_Q8_0, g[s], x, n_blocks, out + 16 * s);
+    ref_gemv4(QDT_Q8_0, g, x, n_blocks, out);
 }
 
 void ref_gemv4_q4_0(const uint8_t *const g[4], const block_q8_0 *x, const float *xd, const float *xs, int64_t n_blocks, float *out) {
     (void)xd;
     (void)xs;
-    for (int s = 0; s < 4; s++) ref_dot16(QDT_Q4_0, g[s], x, n_blocks, out + 16 * s);
+    ref_gemv4(QDT_Q4_0, g, x, n_blocks, out);
 }
 
 void ref_gemm_q8_0_x16(const uint8_t *g0, const uint8_t *g1, const block_q8_0 *x, const float *xd, const float *xs, int64_t ldx,
