@@ -52,22 +52,24 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Takes up to 1 / (2 * n_threads) of what is left of a share, at least one index: from its front
- * (the share's own thread) or from its back (a thief); returns how many, the first in *first, 0
- * when the share is empty. Either way the caller runs the indices it took in ascending order, so
+/* Takes part of what is left of a share, at least one index: half of it from its front (the
+ * share's own thread), 1 / (2 * n_threads) of it from its back (a thief); returns how many, the
+ * first in *first, 0 when the share is empty. Either way the caller runs the indices it took in ascending order, so
  * that a thief's reads run forwards too (the prefetchers follow ascending runs: a decode step's
  * attention reading its blocks descending took 1.3-1.7x as long here; thieves taking runs instead of
  * single indices from the back made a Q4_0 decode step 0.2-2% faster token by token, BENCHMARKS.md).
  * Each take is a locked compare-and-swap, which waits for the thread's outstanding loads: one per
  * 16 KB block cost a decode step's matmuls ~3% of their bandwidth here, taking several at a time
- * does not. The takes shrink with what is left, so the last index a thread takes still ends within
- * about one index of the others. */
+ * does not; the owner taking half of what is left (rather than 1 / (2 * n_threads), as a thief
+ * does) made Q4_0 decode steps ~0.7% faster still, token by token (BENCHMARKS.md, twentieth
+ * session). The takes shrink with what is left, so the last index a thread takes still ends
+ * within about one index of the others. */
 static int take(share *s, bool front, int n_threads, int *first) {
     unsigned long long r = atomic_load_explicit(&s->range, memory_order_relaxed);
     for (;;) {
         uint32_t next = (uint32_t)r, end = (uint32_t)(r >> 32);
         if (next >= end) return 0;
-        uint32_t k = (end - next) / (2u * (unsigned)n_threads);
+        uint32_t k = front ? (end - next) / 2 : (end - next) / (2u * (unsigned)n_threads);
         if (k < 1) k = 1;
         unsigned long long taken = front ? r + k : r - ((unsigned long long)k << 32);
         if (atomic_compare_exchange_weak_explicit(&s->range, &r, taken, memory_order_relaxed, memory_order_relaxed)) {
