@@ -402,7 +402,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
             float sum = k->exp_sum(sr, valid, &cm);
             float alpha = m[r] == cm ? 1.0f : expf(m[r] - cm); /* 0 on the first pass (m = -inf) */
             l[r] = l[r] * alpha + sum;
-            memset(sr + valid, 0, (size_t)(np - valid) * sizeof(float)); /* later positions weigh 0 */
+            if (valid < np) memset(sr + valid, 0, (size_t)(np - valid) * sizeof(float)); /* later positions weigh 0 */
             m[r] = cm;
             if (alpha != 1.0f && b0 > b_lo)
                 for (int i0 = 0; i0 < dpad; i0 += TILE)

@@ -424,9 +424,10 @@ static void test_softmax_kernel(void) {
     const dot_kernels *ks[] = { dot_kernels_avx2(), dot_kernels_avx512(), dot_kernels_avxvnni(), dot_kernels_neon(), dot_kernels_neon_dotprod() };
     for (int k = 0; k < (int)(sizeof ks / sizeof *ks); k++) {
         if (!dot_kernels_runnable(ks[k])) continue;
-        for (int n = 1; n < 300; n += 13) {
-            float a[300], b[300];
+        for (int n = 1; n < 300; n += n < 40 ? 1 : 13) { /* every length up to a decode block's 32 and beyond, then a sample */
+            float a[301], b[301];
             for (int i = 0; i < n; i++) a[i] = b[i] = frand() * (i % 3 ? 8.0f : 60.0f); /* some weights underflow */
+            b[n] = 12345.0f; /* past the end: untouched */
             float want = -INFINITY;
             for (int i = 0; i < n; i++) want = a[i] > want ? a[i] : want;
             /* a running max below every value (the chunk's own max wins) or above them (it stays) */
@@ -436,6 +437,7 @@ static void test_softmax_kernel(void) {
             CHECK(ma == want && mb == want, "%s exp_sum n=%d: max %g / %g, want %g", ks[k]->name, n, ma, mb, want);
             CHECK(fabsf(sa - sb) <= 4e-7f * sa * (float)n, "%s exp_sum n=%d: %g vs %g", ks[k]->name, n, sa, sb);
             for (int i = 0; i < n; i++) CHECK(fabsf(a[i] - b[i]) <= 4e-7f * a[i] + 1e-37f, "%s exp_sum n=%d i=%d: %g vs %g", ks[k]->name, n, i, a[i], b[i]);
+            CHECK(b[n] == 12345.0f, "%s exp_sum n=%d wrote past the end", ks[k]->name, n);
             CHECK(ks[k]->exp_sum(b, 0, &mb) == 0.0f && mb == want, "%s exp_sum of nothing", ks[k]->name);
             float g1[300], g2[300], u[300], w[300], o1[300], o2[300];
             for (int i = 0; i < n; i++) { g1[i] = g2[i] = frand() * (i % 4 ? 10.0f : 100.0f); u[i] = frand(); w[i] = frand(); }
