@@ -37,6 +37,11 @@
  * reads its decode items' heads one after another: items of several heads read side by side, a
  * line of each in turn, were 0.05-5.6% slower after 512 positions (0.2-0.7% faster from an empty
  * context), and a prefetch in the f16 tile gained nothing (BENCHMARKS.md, seventeenth session).
+ * Keys and values go through the same tile kernel, so that the same load instructions read a
+ * head's cache as one sequential run, keys, values, next block: this CPU's prefetcher follows
+ * streams per load instruction, and a copy of the same tile for the keys alone (the values
+ * through the library's) made a decode step's attention 1.5x as long after 512 positions; a
+ * fused scores-softmax-P·V routine lost for the same reason (BENCHMARKS.md, twentieth session).
  * With more threads than KV heads (Qwen2.5-1.5B has 2), a decode step would leave threads idle:
  * each head's blocks are then split into parts (decode_parts), a pool item each, and the last
  * part of a head to finish combines the parts' maxima, sums and P·V sums (merge_parts), as
