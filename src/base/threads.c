@@ -54,10 +54,11 @@ static inline void cpu_relax(void) {
 
 /* Takes part of what is left of a share, at least one index: half of it from its front (the
  * share's own thread), 1 / (2 * n_threads) of it from its back (a thief); returns how many, the
- * first in *first, 0 when the share is empty. Either way the caller runs the indices it took in ascending order, so
- * that a thief's reads run forwards too (the prefetchers follow ascending runs: a decode step's
- * attention reading its blocks descending took 1.3-1.7x as long here; thieves taking runs instead of
- * single indices from the back made a Q4_0 decode step 0.2-2% faster token by token, BENCHMARKS.md).
+ * first in *first, 0 when the share is empty. Either way the caller runs the indices it took in
+ * ascending order, so that a thief's reads run forwards too (the prefetchers follow ascending runs:
+ * a decode step's attention reading its blocks descending took 1.3-1.7x as long here; thieves
+ * taking runs instead of single indices from the back made a Q4_0 decode step 0.2-2% faster token
+ * by token, BENCHMARKS.md).
  * Each take is a locked compare-and-swap, which waits for the thread's outstanding loads: one per
  * 16 KB block cost a decode step's matmuls ~3% of their bandwidth here, taking several at a time
  * does not; the owner taking half of what is left (rather than 1 / (2 * n_threads), as a thief
