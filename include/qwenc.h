@@ -174,6 +174,22 @@ qwen_status qwen_session_forward(qwen_session *s, const int32_t *ids, size_t n, 
 qwen_status qwen_session_forward_hidden(qwen_session *s, const int32_t *ids, size_t n, float *hidden, bool all_positions,
                                         qwen_error **err);
 
+/* Where a session's decode steps (one-token forward passes) spent their time while profiling was
+ * on: for benchmarks and tuning (`qwenc bench --profile`). */
+typedef struct qwen_step_profile {
+    int steps;          /* decode steps profiled */
+    double step_s;      /* their seconds in all */
+    long loops;         /* loops spread over the model's threads, in those steps */
+    double loop_s;      /* of step_s, those loops' (from their start to the last thread done) */
+    double wait_s;      /* of loop_s, the calling thread waiting for the others at the loops' ends */
+    double attention_s; /* of step_s, attention's (its loops and their waits included) */
+} qwen_step_profile;
+/* Starts profiling the session's decode steps from zero (`on`) or stops; returns the profile so
+ * far. Profiling reads the clock a few times per loop (~0.2% of a Qwen3-0.6B step). The time
+ * outside the loops (step_s - loop_s) is work the calling thread does alone: norms, residual
+ * additions, SwiGLU, activation quantization. */
+qwen_step_profile qwen_session_profile(qwen_session *s, bool on);
+
 /* ---- retrieval: embeddings and reranking ---------------------------------------------------- */
 
 /* Qwen3-Embedding: the last token's hidden state after the final RMSNorm, truncated to `dims`

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 /* Workers spin on the job counter for a while before sleeping on a condition variable: a decode
  * step runs a few hundred short loops, and waking sleeping threads for each would cost more than
  * the loops themselves. */
@@ -44,6 +46,8 @@ struct thread_pool {
     share *shares;                        /* [n_threads] the current loop's shares */
     pthread_mutex_t mu;
     pthread_cond_t start;
+    bool counting;                        /* the caller's own: counts kept by thread_pool_run */
+    thread_pool_counts counts;
 };
 
 static inline void cpu_relax(void) {
@@ -159,6 +163,7 @@ void thread_pool_run(thread_pool *p, int n, void (*fn)(void *ctx, int i, int thr
         for (int i = 0; i < n; i++) fn(ctx, i, 0);
         return;
     }
+    double t0 = p->counting ? clock_seconds() : 0;
     /* the previous loop has fully ended (busy == 0), so no worker reads these while they change */
     p->fn = fn;
     p->ctx = ctx;
@@ -178,5 +183,20 @@ void thread_pool_run(thread_pool *p, int n, void (*fn)(void *ctx, int i, int thr
         pthread_mutex_unlock(&p->mu);
     }
     run_share(p, 0);
+    double t1 = p->counting ? clock_seconds() : 0;
     while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) cpu_relax();
+    if (p->counting) {
+        double t2 = clock_seconds();
+        p->counts.loops++;
+        p->counts.loop_s += t2 - t0;
+        p->counts.wait_s += t2 - t1;
+    }
+}
+
+thread_pool_counts thread_pool_count(thread_pool *p, bool on) {
+    if (!p) return (thread_pool_counts){ 0 };
+    thread_pool_counts so_far = p->counts;
+    if (on) p->counts = (thread_pool_counts){ 0 };
+    p->counting = on;
+    return so_far;
 }

@@ -26,7 +26,7 @@ static double anon_rss_mb(void) {
 }
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16|q8_0] [--mmap] [--bf16-prefill] [--json]\n\n"
+    fprintf(f, "usage: qwenc bench -m MODEL [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS] [--quant q8|q4] [--kv-type f32|f16|q8_0] [--mmap] [--bf16-prefill] [--profile] [--json]\n\n"
                "Prefills a random prompt of -p tokens in one batch (pp), then decodes -n tokens (tg) after\n"
                "DEPTH positions of context: by default the prompt's; -d 0 decodes from an empty context, as\n"
                "llama-bench's tg does (a longer depth is prefilled, untimed, after the prompt).\n"
@@ -39,6 +39,9 @@ static void bench_usage(FILE *f) {
                "VM's bandwidth moves by a third from minute to minute: the windows compare the decode with\n"
                "the bandwidth of the same seconds.\n"
                "The session's whole KV cache is made resident before anything is timed (qwen_session_reserve).\n"
+               "--profile: where the fastest repetition's decode steps spent their time: the loops spread over\n"
+               "the threads (and the calling thread's waits at their ends), attention, and the calling thread\n"
+               "alone between loops (qwen_session_profile; it reads the clock a few times a loop).\n"
                "--json prints one JSON line instead.\n\n" CLI_MMAP_HELP CLI_PREFILL_HELP
                "\nThe kernels are the widest this CPU runs (the model line names them); the environment\n"
                "variable QWENC_KERNELS=avx2, avx2+vnni, neon or reference measures a narrower table instead.\n");
@@ -48,7 +51,7 @@ int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v, *quant = NULL, *kv_type = NULL;
     int pp = 512, tg = 128, depth = 0, threads = 0, reps = 2;
     bool depth_given = false;
-    bool json = false, mmap = false, bf16_prefill = false;
+    bool json = false, mmap = false, bf16_prefill = false, profile = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { bench_usage(stdout); return 0; }
         else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "--quant", &quant) ||
@@ -61,6 +64,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--mmap")) mmap = true;
         else if (!strcmp(argv[i], "--bf16-prefill")) bf16_prefill = true;
+        else if (!strcmp(argv[i], "--profile")) profile = true;
         else { fprintf(stderr, "qwenc bench: unknown option '%s'\n", argv[i]); bench_usage(stderr); return 2; }
     }
     if (!depth_given) depth = pp;
@@ -104,6 +108,7 @@ int cmd_bench(int argc, char **argv) {
     double best_pp = 1e9, best_tg = 1e9, bw = 0, bw_mean = 0, rss_mb = 0;
     double weight_bytes = (double)qwen_model_weight_bytes(m), kv_bytes = (double)qwen_model_kv_bytes_per_position(m);
     bw_probe probe = { 0 };
+    qwen_step_profile prof = { 0 }; /* the fastest repetition's decode steps, with --profile */
     int rc = 0, windows = 0;
     for (int r = 0; r < reps && !rc; r++) {
         qwen_session_truncate(s, 0);
@@ -113,6 +118,7 @@ int cmd_bench(int argc, char **argv) {
         if (depth < pp) qwen_session_truncate(s, depth);
         else if (depth > pp && qwen_session_forward(s, ids + pp, (size_t)(depth - pp), logits, false, &err)) { rc = cli_fail("bench", err); break; }
         double tg_s = 0, w0 = clock_seconds(), w_bytes = 0;
+        qwen_session_profile(s, profile);
         for (int k = 0; k < tg; k++) {
             int32_t next = (int32_t)argmax_f32(logits, vocab); /* greedy, as qwen_sampler at temperature 0 */
             if (qwen_session_forward(s, &next, 1, logits, false, &err)) { rc = cli_fail("bench", err); break; }
@@ -125,6 +131,7 @@ int cmd_bench(int argc, char **argv) {
                 w0 = clock_seconds(), w_bytes = 0;
             }
         }
+        qwen_step_profile rep_prof = qwen_session_profile(s, false);
         if (rc) break;
         if (!probe.buf) tg_s = clock_seconds() - w0;
         if (r == 0) { /* before the probe's buffer exists */
@@ -142,7 +149,7 @@ int cmd_bench(int argc, char **argv) {
          * STREAM reports its best rate), their mean a sustained read (4-10% lower on this VM) */
         double mean_now = 0, bw_now = probe.buf ? bw_probe_read(&probe, 8, &mean_now) : 0;
         if (pp_s < best_pp) best_pp = pp_s;
-        if (tg_s < best_tg) { best_tg = tg_s; bw = bw_now; bw_mean = mean_now; }
+        if (tg_s < best_tg) { best_tg = tg_s; bw = bw_now; bw_mean = mean_now; prof = rep_prof; }
     }
     if (probe.buf) bw_probe_close(&probe);
     /* the windows' median share of the probe, their range, and the probe's median rate */
@@ -166,6 +173,9 @@ int cmd_bench(int argc, char **argv) {
                    weights_gbps, kv_gbps);
             if (bw > 0) printf("%.2f, \"mem_bw_mean_gb_s\": %.2f, ", bw, bw_mean);
             else printf("null, \"mem_bw_mean_gb_s\": null, "); /* not measured */
+            if (prof.steps > 0)
+                printf("\"step_ms\": %.4f, \"step_loops\": %.1f, \"step_loop_ms\": %.4f, \"step_wait_ms\": %.4f, \"step_attention_ms\": %.4f, ", 1e3 * prof.step_s / prof.steps,
+                       (double)prof.loops / prof.steps, 1e3 * prof.loop_s / prof.steps, 1e3 * prof.wait_s / prof.steps, 1e3 * prof.attention_s / prof.steps);
             if (windows > 0)
                 printf("\"bw_windows\": %d, \"mem_bw_between_tokens_gb_s\": %.2f, \"decode_share_between_tokens\": %.4f, \"decode_share_lo\": %.4f, "
                        "\"decode_share_hi\": %.4f}\n", windows, probe_median, share, share_lo, share_hi);
@@ -185,6 +195,13 @@ int cmd_bench(int argc, char **argv) {
                 printf("memory bandwidth: the fastest decode %.0f%% of the best read after it (%.1f GB/s; %.0f%% of its sustained %.1f)\n", 100 * gbps / bw,
                        bw, 100 * gbps / bw_mean, bw_mean);
             else printf("memory bandwidth: not measured\n");
+            if (prof.steps > 0) {
+                double n = prof.steps;
+                printf("profile a decode step %.3f ms: %.0f loops over the threads %.3f ms (the calling thread waiting at their ends %.3f ms),\n"
+                       "        attention %.3f ms (loops included), the calling thread alone %.3f ms (norms, residuals, SwiGLU, quantizing)\n",
+                       1e3 * prof.step_s / n, prof.loops / n, 1e3 * prof.loop_s / n, 1e3 * prof.wait_s / n, 1e3 * prof.attention_s / n,
+                       1e3 * (prof.step_s - prof.loop_s) / n);
+            }
             printf("memory  %.1f MB not file-backed after load (weights packed or quantized into memory, tables), %.1f MB after\n"
                    "        the run (+ KV cache, scratch); peak RSS %.1f MB (with any weight pages mapped from the files)\n",
                    anon_after_load, anon_rss_mb(), rss_mb);

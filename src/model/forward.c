@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 
 enum { MAX_CHUNK = 512 }; /* tokens per batch step: bounds the scratch memory of long prefills */
@@ -174,6 +175,9 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
     int H = c->hidden, d = c->head_dim, pos0 = s->len;
     thread_pool *pool = m->pool;
     const dot_kernels *k = dot_kernels_best();
+    bool profile = s->profiling && T == 1; /* a decode step (qwen_session_profile) */
+    double t0 = profile ? clock_seconds() : 0;
+    if (profile) thread_pool_count(pool, true);
 
     for (int t = 0; t < T; t++) qtensor_row_f32(&m->embed, ids[t], s->x + (size_t)t * H);
     for (int t = 0; t < T; t++) rope_angles(m, pos0 + t, s->rope_cs + (size_t)t * d); /* shared by every layer and head */
@@ -183,7 +187,9 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         token_job tj = { s, w->attn_norm };
         thread_pool_run(pool, T, norm_token, &tj);
         matmul_multi(pool, &s->ws, s->xb, T, 3, (matmul_out[]){ { s->q, &w->wq, w->bq }, { s->k, &w->wk, w->bk }, { s->v, &w->wv, w->bv } });
+        double a0 = profile ? clock_seconds() : 0;
         attention(s, l, T, pos0); /* q/k norms and RoPE, stores k and v, attends */
+        if (profile) s->profile.attention_s += clock_seconds() - a0;
         matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
         k->axpy(s->x, 1.0f, s->xb, (int64_t)T * H); /* x += xb, the residual (exact: one rounding, as a sum) */
 
@@ -195,11 +201,20 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         k->axpy(s->x, 1.0f, ffn_out, (int64_t)T * H);
     }
     s->len += T;
-    if (!out) return;
-    int first = all_positions ? 0 : T - 1;
-    for (int t = first; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, m->final_norm, H, c->rms_eps);
-    if (hidden_only) memcpy(out, s->xb + (size_t)first * H, (size_t)(T - first) * H * sizeof(float));
-    else matmul(pool, &s->ws, out, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
+    if (out) {
+        int first = all_positions ? 0 : T - 1;
+        for (int t = first; t < T; t++) rmsnorm(s->xb + (size_t)t * H, s->x + (size_t)t * H, m->final_norm, H, c->rms_eps);
+        if (hidden_only) memcpy(out, s->xb + (size_t)first * H, (size_t)(T - first) * H * sizeof(float));
+        else matmul(pool, &s->ws, out, s->xb + (size_t)first * H, T - first, &m->lm_head, NULL);
+    }
+    if (profile) {
+        thread_pool_counts n = thread_pool_count(pool, false);
+        s->profile.steps++;
+        s->profile.step_s += clock_seconds() - t0;
+        s->profile.loops += n.loops;
+        s->profile.loop_s += n.loop_s;
+        s->profile.wait_s += n.wait_s;
+    }
 }
 
 qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *out, bool all_positions, bool hidden_only, qwen_error **err) {

@@ -618,6 +618,14 @@ qwen_status qwen_session_forward_hidden(qwen_session *s, const int32_t *ids, siz
     return session_run(s, ids, n, hidden, all_positions, true, err);
 }
 
+qwen_step_profile qwen_session_profile(qwen_session *s, bool on) {
+    if (!s) return (qwen_step_profile){ 0 };
+    qwen_step_profile so_far = s->profile;
+    if (on) s->profile = (qwen_step_profile){ 0 };
+    s->profiling = on;
+    return so_far;
+}
+
 int qwen_embed(qwen_model *m, const int32_t *ids, size_t n, int dims, float *out, qwen_error **err) {
     if (!m || !out || (!ids && n)) return -qwen_fail(err, QWEN_ERR_INVALID_ARG, "qwen_embed: missing model, ids or output");
     int H = m->cfg.hidden;

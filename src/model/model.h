@@ -108,6 +108,8 @@ struct qwen_session {
     float *att_parts;        /* [attention_parts_floats] a decode step's per-part results (NULL: never split) */
     _Atomic int *att_parts_done; /* [n_kv_heads] parts of each head finished in the current step */
     workspace ws;            /* matmul scratch, kept across calls */
+    bool profiling;          /* qwen_session_profile: decode steps add to `profile` */
+    qwen_step_profile profile;
 };
 
 /* qwen_session_new with the KV cache in chunks of kv_chunk positions (a multiple of 32; otherwise

@@ -88,6 +88,31 @@ static void check_split_heads(const char *dir, const char *kv_type, const char *
     qwen_model_close(six);
 }
 
+/* qwen_session_profile counts decode steps only (not a prefill), each step's loops over the
+ * threads (at least attention's in every layer: the tiny models have 2 KV heads, and matrices so
+ * small that some fit in one block, which the caller runs alone), and times that nest: waits within
+ * loops, loops and attention within steps; stopped, it counts no more. */
+static void check_profile(qwen_model *m, const int32_t *prompt) {
+    qwen_error *err = NULL;
+    qwen_session *s = qwen_session_new(m, 64, &err);
+    REQUIRE(s, "session: %s", qwen_error_message(err));
+    qwen_session_profile(s, true);
+    REQUIRE(qwen_session_forward(s, prompt, 40, NULL, false, &err) == QWEN_OK, "prefill: %s", qwen_error_message(err));
+    for (int i = 0; i < 5; i++) REQUIRE(qwen_session_forward(s, prompt + 40 + i, 1, NULL, false, &err) == QWEN_OK, "decode: %s", qwen_error_message(err));
+    qwen_step_profile p = qwen_session_profile(s, false);
+    int layers = s->model->cfg.n_layers;
+    printf("profile of 5 decode steps: %.0f loops a step, %.3f ms a step, %.3f in loops (%.3f waiting), attention %.3f\n", p.loops / 5.0,
+           1e3 * p.step_s / 5, 1e3 * p.loop_s / 5, 1e3 * p.wait_s / 5, 1e3 * p.attention_s / 5);
+    CHECK(p.steps == 5, "profile counted %d decode steps of 5 (a prefill is not one)", p.steps);
+    CHECK(p.loops >= 5L * layers, "profile counted %ld loops in 5 steps of %d layers", p.loops, layers);
+    CHECK(p.step_s > 0 && p.loop_s <= p.step_s && p.wait_s >= 0 && p.wait_s <= p.loop_s && p.attention_s > 0 && p.attention_s <= p.step_s,
+          "profile times do not nest: step %g, loops %g, waits %g, attention %g", p.step_s, p.loop_s, p.wait_s, p.attention_s);
+    REQUIRE(qwen_session_forward(s, prompt + 45, 1, NULL, false, &err) == QWEN_OK, "decode: %s", qwen_error_message(err));
+    qwen_step_profile after = qwen_session_profile(s, false);
+    CHECK(after.steps == 5 && after.loops == p.loops, "a stopped profile still counts (%d steps, %ld loops)", after.steps, after.loops);
+    qwen_session_free(s);
+}
+
 int main(void) {
     check_kernel_choice();
     const char *models[] = { "models/qwen3-tiny", "models/qwen2.5-tiny" };
@@ -102,6 +127,7 @@ int main(void) {
             qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2, .kv_type = kv_types[k] }, &err);
             REQUIRE(m, "open %s: %s", dir, qwen_error_message(err));
             int V = qwen_model_vocab_size(m);
+            if (k == 0) check_profile(m, prompt);
             float *ref = run(m, 32, 0, prompt, V);
             for (size_t c = 1; c < sizeof chunks / sizeof *chunks + 2; c++) { /* then the default chunks reserved before / after the prompt */
                 int chunk = c < sizeof chunks / sizeof *chunks ? chunks[c] : 0, reserve = c < sizeof chunks / sizeof *chunks ? 0 : (int)(c - sizeof chunks / sizeof *chunks) + 1;
