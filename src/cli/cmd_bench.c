@@ -195,7 +195,9 @@ int cmd_bench(int argc, char **argv) {
                 printf("memory bandwidth: the fastest decode %.0f%% of the best read after it (%.1f GB/s; %.0f%% of its sustained %.1f)\n", 100 * gbps / bw,
                        bw, 100 * gbps / bw_mean, bw_mean);
             else printf("memory bandwidth: not measured\n");
-            if (prof.steps > 0) {
+            if (prof.steps > 0 && prof.loops == 0)
+                printf("profile a decode step %.3f ms on one thread, attention %.3f ms of it\n", 1e3 * prof.step_s / prof.steps, 1e3 * prof.attention_s / prof.steps);
+            else if (prof.steps > 0) {
                 double n = prof.steps;
                 printf("profile a decode step %.3f ms: %.0f loops over the threads %.3f ms (the calling thread waiting at their ends %.3f ms),\n"
                        "        attention %.3f ms (loops included), the calling thread alone %.3f ms (norms, residuals, SwiGLU, quantizing)\n",
