@@ -7,6 +7,8 @@
 # Both engines keep their KV cache in the same type (KV; f16 is llama.cpp's default, f32 qwenc's; for q8_0
 # llama.cpp runs with flash attention, without which it cannot quantize V).
 # SHAPE is any `qwenc synth --shape` (qwen3-30b-a3b: the MoE; LAYERS=4 writes a 4-layer slice).
+# PROFILE=1 runs qwenc's decode with --profile and prints, under each row, where its decode step's time went
+# (loops over the threads and the caller's waits at their ends, attention, the caller alone; ~0.2% slower).
 # llama.cpp comes from npm (node-llama-cpp's prebuilt CPU builds); the weights are written once
 # as a HF directory (qwenc synth) and as GGUF (bench_gguf_write, same quantizer for both).
 # Row bf16-a (CPUs with AVX512-BF16): qwenc with --bf16-prefill, prefill activations rounded to
@@ -63,19 +65,23 @@ print(f"{fmt:6} {q['pp_tok_s']:12.1f} {l['pp_tok_s']:12.1f} {q['pp_tok_s']/l['pp
       f"({100*q['decode_share_lo']:.0f}-{100*q['decode_share_hi']:.0f}%) of {q['mem_bw_between_tokens_gb_s']:.1f}; "
       f"{100*q['decode_gb_s']/q['mem_bw_gb_s']:.0f}% of {q['mem_bw_gb_s']:.1f}"
       if q['bw_windows'] else f"{q['decode_gb_s']:.1f} GB/s (bandwidth not measured)")
+if 'step_ms' in q:
+    print(f"{'':6} qwenc decode step {q['step_ms']:.3f} ms: {q['step_loops']:.0f} loops over the threads {q['step_loop_ms']:.3f} "
+          f"(waiting at their ends {q['step_wait_ms']:.3f}), attention {q['step_attention_ms']:.3f}, "
+          f"the caller alone {q['step_ms'] - q['step_loop_ms']:.3f}")
 PY
 }
 for fmt in bf16 q8_0 q4_0; do
   gguf=$work/$name-$fmt.gguf
   [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
   quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
-  q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 $quant --kv-type $kv --json)
+  q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 $quant --kv-type $kv ${PROFILE:+--profile} --json)
   gguf_path=$(realpath $gguf)
   l=$(cd $llama_dir && node $node_flags llama_bench.mjs "$gguf_path" $pp $tg $threads $kv $depth 2>/dev/null | tail -1)
   row $fmt "$q" "$l"
   if [ $fmt = bf16 ] && [ "$llama_dir" = bench ] && grep -qw avx512_bf16 /proc/cpuinfo; then
     # bf16 activations in prefill, as llama.cpp's bf16 path has them (qwenc's default keeps them f32)
-    q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 --bf16-prefill --kv-type $kv --json)
+    q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 --bf16-prefill --kv-type $kv ${PROFILE:+--profile} --json)
     row bf16-a "$q" "$l"
   fi
 done
