@@ -21,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pp=${1:-512} tg=${2:-128} threads=${3:-$(nproc)} kv=${4:-f16} shape=${5:-qwen3-0.6b} layers=${6:-}
 depth=${DEPTH:-$pp}
+profile=""; [ "${PROFILE:-0}" != 0 ] && profile=--profile
 work=${QWENC_BENCH_DIR:-bench/out}
 mkdir -p "$work"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -75,13 +76,13 @@ for fmt in bf16 q8_0 q4_0; do
   gguf=$work/$name-$fmt.gguf
   [ -f $gguf ] || build/bench_gguf_write $model $gguf $fmt 2>/dev/null
   quant=""; [ $fmt != bf16 ] && quant="--quant $fmt"
-  q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 $quant --kv-type $kv ${PROFILE:+--profile} --json)
+  q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 $quant --kv-type $kv $profile --json)
   gguf_path=$(realpath $gguf)
   l=$(cd $llama_dir && node $node_flags llama_bench.mjs "$gguf_path" $pp $tg $threads $kv $depth 2>/dev/null | tail -1)
   row $fmt "$q" "$l"
   if [ $fmt = bf16 ] && [ "$llama_dir" = bench ] && grep -qw avx512_bf16 /proc/cpuinfo; then
     # bf16 activations in prefill, as llama.cpp's bf16 path has them (qwenc's default keeps them f32)
-    q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 --bf16-prefill --kv-type $kv ${PROFILE:+--profile} --json)
+    q=$(build/qwenc bench -m $model -p $pp -n $tg -d $depth -t $threads -r 3 --bf16-prefill --kv-type $kv $profile --json)
     row bf16-a "$q" "$l"
   fi
 done
