@@ -166,6 +166,22 @@ static inline __attribute__((always_inline)) void q4_superblock(const uint8_t *s
     /* 16-bit sums of the block's 16 products per row pair, widened once: |each| <= 16 * 15 * 127
      * (with VNNI: 32-bit sums directly) */
     __m256i p0 = _mm256_setzero_si256(), p1 = p0;
+#ifdef AVX_VNNI
+    /* the high nibbles masked in place, no shift (16 x their sums, at most 4 x 4 x 240 x 127 a
+     * lane: exact), in sums of their own shifted back once (as the AVX-512 tile does): the one-token
+     * tile 4-6% faster from L1/L2 on this Zen 5 (67 -> 70-71 GB/s a core), the same sums */
+    const __m256i mh = _mm256_set1_epi8((char)0xF0);
+    __m256i e0 = p0, e1 = p0;
+    for (int g = 0; g < 4; g++) {
+        __m256i lo = bcast4(x->qs + 4 * g), hi = bcast4(x->qs + 16 + 4 * g);
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g));
+        p0 = dpbusd(p0, _mm256_and_si256(v0, m4), lo);
+        e0 = dpbusd(e0, _mm256_and_si256(v0, mh), hi);
+        p1 = dpbusd(p1, _mm256_and_si256(v1, m4), lo);
+        e1 = dpbusd(e1, _mm256_and_si256(v1, mh), hi);
+    }
+    __m256i s0 = _mm256_add_epi32(p0, _mm256_srai_epi32(e0, 4)), s1 = _mm256_add_epi32(p1, _mm256_srai_epi32(e1, 4));
+#else
     for (int g = 0; g < 4; g++) {
         __m256i lo = bcast4(x->qs + 4 * g), hi = bcast4(x->qs + 16 + 4 * g);
         __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g));
@@ -173,6 +189,7 @@ static inline __attribute__((always_inline)) void q4_superblock(const uint8_t *s
         p1 = dot4_pair(p1, _mm256_and_si256(v1, m4), lo, _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), hi);
     }
     __m256i s0 = widen_sums(p0), s1 = widen_sums(p1);
+#endif
     __m256 xdv = _mm256_set1_ps(xd), corr = _mm256_set1_ps(8.0f * xs);
     acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sb)), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s0), corr), acc[0]);
     acc[1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16))), _mm256_fmsub_ps(xdv, _mm256_cvtepi32_ps(s1), corr), acc[1]);
