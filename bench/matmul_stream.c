@@ -6,7 +6,12 @@
  * minute, so only figures from the same run compare). With --layers N only the first N layers run,
  * over and over, and the probes follow them (a slice small enough for the caches shows the
  * kernels' own ceiling).
- *   bench_matmul_stream MODEL_DIR [--quant q8|q4] [-t THREADS] [-r REPS] [--layers N] */
+ * With --few each step runs the same products in 3 pool loops instead of one or three a matrix:
+ * every matrix of a width (q, k, v, gate, up and the head; o; down) in one loop, their order and
+ * the activations as before (the products' dependencies ignored: a bound on what the loops'
+ * hand-offs cost). --ab alternates the two step by step in one process (the VM's bandwidth moves
+ * too much between runs) and prints the median of the few / usual ratios instead.
+ *   bench_matmul_stream MODEL_DIR [--quant q8|q4] [-t THREADS] [-r REPS] [--layers N] [--few | --ab] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +24,26 @@
 enum { STEPS = 16 }; /* steps a round, between two probes (as `qwenc bench` probes after 16 tokens) */
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_matmul_stream MODEL_DIR [--quant q8|q4] [-t THREADS] [-r REPS] [--layers N]\n");
+    fprintf(stderr, "usage: bench_matmul_stream MODEL_DIR [--quant q8|q4] [-t THREADS] [-r REPS] [--layers N] [--few | --ab]\n");
     return 2;
+}
+
+/* A step's products as model_forward runs them: q/k/v in one loop, o, gate/up in one, down, the head. */
+static void step_usual(qwen_model *m, workspace *ws, const float *x, float *const y[3], int L, bool head) {
+    for (int l = 0; l < L; l++) {
+        const layer_weights *w = &m->layers[l];
+        matmul_multi(m->pool, ws, x, 1, 3, (matmul_out[]){ { y[0], &w->wq, w->bq }, { y[1], &w->wk, w->bk }, { y[2], &w->wv, w->bv } });
+        matmul(m->pool, ws, y[0], x, 1, &w->wo, NULL);
+        matmul_multi(m->pool, ws, x, 1, 2, (matmul_out[]){ { y[0], &w->gate, NULL }, { y[1], &w->up, NULL } });
+        matmul(m->pool, ws, y[0], x, 1, &w->down, NULL);
+    }
+    if (head) matmul(m->pool, ws, y[0], x, 1, &m->lm_head, NULL);
+}
+
+/* The same products in three loops, one a width: groups[0 .. n[0]) the hidden-wide matrices,
+ * then n[1] o projections, then n[2] down projections. */
+static void step_few(qwen_model *m, workspace *ws, const float *x, const matmul_group *groups, const int n[3]) {
+    for (int k = 0, at = 0; k < 3; at += n[k++]) matmul_grouped(m->pool, ws, x, 1, n[k], groups + at);
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -31,11 +54,14 @@ static int compare_doubles(const void *a, const void *b) {
 int main(int argc, char **argv) {
     const char *dir = NULL, *quant = NULL;
     int threads = 0, reps = 10, layers = 0;
+    bool few = false, ab = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quant") && i + 1 < argc) quant = argv[++i];
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--few")) few = true;
+        else if (!strcmp(argv[i], "--ab")) ab = true;
         else if (argv[i][0] != '-' && !dir) dir = argv[i];
         else return usage();
     }
@@ -69,17 +95,59 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) bytes += qtensor_bytes(ts[i]);
     }
     workspace ws = { 0 };
-    for (int r = -2; r < reps; r++) { /* two untimed rounds first; a round: STEPS steps back to back, as a decode runs them */
+    /* --few / --ab: the groups of the three loops, each product into its own rows of `out` */
+    matmul_group *groups = calloc(7 * (size_t)L + 1, sizeof *groups);
+    size_t out_rows = head ? (size_t)m->lm_head.rows : 0;
+    for (int l = 0; l < L; l++) {
+        const layer_weights *w = &m->layers[l];
+        out_rows += (size_t)(w->wq.rows + w->wk.rows + w->wv.rows + w->wo.rows + w->gate.rows + w->up.rows + w->down.rows);
+    }
+    float *out = calloc(out_rows, sizeof *out), *o = out;
+    int n[3] = { 0, 0, 0 };
+    if (!groups || !out) {
+        fprintf(stderr, "bench_matmul_stream: out of memory\n");
+        return 1;
+    }
+    for (int k = 0, g = 0; k < 3; k++)
+        for (int l = 0; l <= L; l++) {
+            const layer_weights *w = l < L ? &m->layers[l] : NULL;
+            const qtensor *wide[] = { w ? &w->wq : NULL, w ? &w->wk : NULL, w ? &w->wv : NULL, w ? &w->gate : NULL, w ? &w->up : NULL };
+            const qtensor *ts[5] = { NULL };
+            if (k == 0 && w) memcpy(ts, wide, sizeof ts);
+            else if (k == 0 && head) ts[0] = &m->lm_head;
+            else if (k == 1 && w) ts[0] = &w->wo;
+            else if (k == 2 && w) ts[0] = &w->down;
+            for (int i = 0; i < 5 && ts[i]; i++, n[k]++) {
+                groups[g++] = (matmul_group){ 0, 1, ts[i], o };
+                o += ts[i]->rows;
+            }
+        }
+    if (ab) { /* usual and few in alternate steps, the order swapped from pair to pair */
+        int pairs = reps * STEPS;
+        double *ratio = calloc((size_t)pairs, sizeof *ratio);
+        for (int i = -4; ratio && i < pairs; i++) {
+            double t[2];
+            for (int k = 0; k < 2; k++) {
+                int v = (i + k) & 1;
+                double t0 = clock_seconds();
+                if (v) step_few(m, &ws, x, groups, n);
+                else step_usual(m, &ws, x, y, L, head);
+                t[v] = clock_seconds() - t0;
+            }
+            if (i >= 0) ratio[i] = t[1] / t[0];
+        }
+        if (!ratio) return 1;
+        qsort(ratio, (size_t)pairs, sizeof *ratio, compare_doubles);
+        printf("%s: %d of %d layers%s: steps in 3 loops / as the decode runs them: median %.4f of %d pairs (quartiles %.4f, %.4f)\n",
+               qwen_model_describe(m), L, c->n_layers, head ? " and the head" : "", ratio[pairs / 2], pairs, ratio[pairs / 4],
+               ratio[3 * pairs / 4]);
+        free(ratio);
+    }
+    for (int r = -2; !ab && r < reps; r++) { /* two untimed rounds first; a round: STEPS steps back to back, as a decode runs them */
         double t0 = clock_seconds();
         for (int step = 0; step < STEPS; step++) {
-            for (int l = 0; l < L; l++) {
-                const layer_weights *w = &m->layers[l];
-                matmul_multi(m->pool, &ws, x, 1, 3, (matmul_out[]){ { y[0], &w->wq, w->bq }, { y[1], &w->wk, w->bk }, { y[2], &w->wv, w->bv } });
-                matmul(m->pool, &ws, y[0], x, 1, &w->wo, NULL);
-                matmul_multi(m->pool, &ws, x, 1, 2, (matmul_out[]){ { y[0], &w->gate, NULL }, { y[1], &w->up, NULL } });
-                matmul(m->pool, &ws, y[0], x, 1, &w->down, NULL);
-            }
-            if (head) matmul(m->pool, &ws, y[0], x, 1, &m->lm_head, NULL);
+            if (few) step_few(m, &ws, x, groups, n);
+            else step_usual(m, &ws, x, y, L, head);
         }
         double t1 = clock_seconds();
         if (r >= 0) {
@@ -87,13 +155,17 @@ int main(int argc, char **argv) {
             if (head) reads[r] = bw_probe_between(&probe); /* a slice (--layers) stays in the caches */
         }
     }
-    for (int r = 0; !head && r < reps; r++) reads[r] = bw_probe_between(&probe); /* then the probes, for the slice */
-    qsort(times, (size_t)reps, sizeof *times, compare_doubles);
-    qsort(reads, (size_t)reps, sizeof *reads, compare_doubles);
-    double gbs = (double)bytes / times[reps / 2] / 1e9, probe_gbs = reads[reps / 2];
-    printf("%s: %d of %d layers%s, %.1f MB of weights a step: median %.3f ms = %.1f GB/s; probe between them (median) %.1f GB/s (%.0f%%)\n",
-           qwen_model_describe(m), L, c->n_layers, head ? " and the head" : "", (double)bytes / 1e6, times[reps / 2] * 1e3, gbs, probe_gbs,
-           100 * gbs / probe_gbs);
+    if (!ab) {
+        for (int r = 0; !head && r < reps; r++) reads[r] = bw_probe_between(&probe); /* then the probes, for the slice */
+        qsort(times, (size_t)reps, sizeof *times, compare_doubles);
+        qsort(reads, (size_t)reps, sizeof *reads, compare_doubles);
+        double gbs = (double)bytes / times[reps / 2] / 1e9, probe_gbs = reads[reps / 2];
+        printf("%s: %d of %d layers%s%s, %.1f MB of weights a step: median %.3f ms = %.1f GB/s; probe between them (median) %.1f GB/s (%.0f%%)\n",
+               qwen_model_describe(m), L, c->n_layers, head ? " and the head" : "", few ? " in 3 loops" : "", (double)bytes / 1e6,
+               times[reps / 2] * 1e3, gbs, probe_gbs, 100 * gbs / probe_gbs);
+    }
+    free(groups);
+    free(out);
     bw_probe_close(&probe);
     workspace_free(&ws);
     qwen_model_close(m);
