@@ -95,37 +95,34 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) bytes += qtensor_bytes(ts[i]);
     }
     workspace ws = { 0 };
-    /* --few / --ab: the groups of the three loops, each product into its own rows of `out` */
+    /* --few / --ab: the groups of the three loops (see step_few), each product into its own rows of `out` */
     matmul_group *groups = calloc(7 * (size_t)L + 1, sizeof *groups);
-    size_t out_rows = head ? (size_t)m->lm_head.rows : 0;
-    for (int l = 0; l < L; l++) {
-        const layer_weights *w = &m->layers[l];
-        out_rows += (size_t)(w->wq.rows + w->wk.rows + w->wv.rows + w->wo.rows + w->gate.rows + w->up.rows + w->down.rows);
-    }
-    float *out = calloc(out_rows, sizeof *out), *o = out;
-    int n[3] = { 0, 0, 0 };
-    if (!groups || !out) {
+    const qtensor **mats = calloc(7 * (size_t)L + 1, sizeof *mats);
+    double *ratio = ab ? calloc((size_t)reps * STEPS, sizeof *ratio) : NULL;
+    if (!groups || !mats || (ab && !ratio)) {
         fprintf(stderr, "bench_matmul_stream: out of memory\n");
         return 1;
     }
-    for (int k = 0, g = 0; k < 3; k++)
-        for (int l = 0; l <= L; l++) {
-            const layer_weights *w = l < L ? &m->layers[l] : NULL;
-            const qtensor *wide[] = { w ? &w->wq : NULL, w ? &w->wk : NULL, w ? &w->wv : NULL, w ? &w->gate : NULL, w ? &w->up : NULL };
-            const qtensor *ts[5] = { NULL };
-            if (k == 0 && w) memcpy(ts, wide, sizeof ts);
-            else if (k == 0 && head) ts[0] = &m->lm_head;
-            else if (k == 1 && w) ts[0] = &w->wo;
-            else if (k == 2 && w) ts[0] = &w->down;
-            for (int i = 0; i < 5 && ts[i]; i++, n[k]++) {
-                groups[g++] = (matmul_group){ 0, 1, ts[i], o };
-                o += ts[i]->rows;
-            }
-        }
+    int n[3] = { 0, 0, 0 }, g = 0;
+    for (int l = 0; l < L; l++) {
+        const layer_weights *w = &m->layers[l];
+        const qtensor *wide[] = { &w->wq, &w->wk, &w->wv, &w->gate, &w->up };
+        for (int i = 0; i < 5; i++) mats[g++] = wide[i], n[0]++;
+    }
+    if (head) mats[g++] = &m->lm_head, n[0]++;
+    for (int l = 0; l < L; l++) mats[g++] = &m->layers[l].wo, n[1]++;
+    for (int l = 0; l < L; l++) mats[g++] = &m->layers[l].down, n[2]++;
+    size_t out_rows = 0;
+    for (int i = 0; i < g; i++) out_rows += (size_t)mats[i]->rows;
+    float *out = calloc(out_rows, sizeof *out), *o = out;
+    if (!out) {
+        fprintf(stderr, "bench_matmul_stream: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < g; o += mats[i++]->rows) groups[i] = (matmul_group){ 0, 1, mats[i], o };
     if (ab) { /* usual and few in alternate steps, the order swapped from pair to pair */
         int pairs = reps * STEPS;
-        double *ratio = calloc((size_t)pairs, sizeof *ratio);
-        for (int i = -4; ratio && i < pairs; i++) {
+        for (int i = -4; i < pairs; i++) {
             double t[2];
             for (int k = 0; k < 2; k++) {
                 int v = (i + k) & 1;
@@ -136,12 +133,10 @@ int main(int argc, char **argv) {
             }
             if (i >= 0) ratio[i] = t[1] / t[0];
         }
-        if (!ratio) return 1;
         qsort(ratio, (size_t)pairs, sizeof *ratio, compare_doubles);
         printf("%s: %d of %d layers%s: steps in 3 loops / as the decode runs them: median %.4f of %d pairs (quartiles %.4f, %.4f)\n",
                qwen_model_describe(m), L, c->n_layers, head ? " and the head" : "", ratio[pairs / 2], pairs, ratio[pairs / 4],
                ratio[3 * pairs / 4]);
-        free(ratio);
     }
     for (int r = -2; !ab && r < reps; r++) { /* two untimed rounds first; a round: STEPS steps back to back, as a decode runs them */
         double t0 = clock_seconds();
@@ -164,8 +159,11 @@ int main(int argc, char **argv) {
                qwen_model_describe(m), L, c->n_layers, head ? " and the head" : "", few ? " in 3 loops" : "", (double)bytes / 1e6,
                times[reps / 2] * 1e3, gbs, probe_gbs, 100 * gbs / probe_gbs);
     }
+    free(x), free(y[0]), free(y[1]), free(y[2]), free(times), free(reads);
     free(groups);
+    free(mats);
     free(out);
+    free(ratio);
     bw_probe_close(&probe);
     workspace_free(&ws);
     qwen_model_close(m);

@@ -163,8 +163,6 @@ static inline __attribute__((always_inline)) void q8_superblock(const uint8_t *s
 
 static inline __attribute__((always_inline)) void q4_superblock(const uint8_t *sb, const block_q8_0 *x, float xd, float xs, __m256 acc[2]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    /* 16-bit sums of the block's 16 products per row pair, widened once: |each| <= 16 * 15 * 127
-     * (with VNNI: 32-bit sums directly) */
     __m256i p0 = _mm256_setzero_si256(), p1 = p0;
 #ifdef AVX_VNNI
     /* the high nibbles masked in place, no shift (16 x their sums, at most 4 x 4 x 240 x 127 a
@@ -182,6 +180,7 @@ static inline __attribute__((always_inline)) void q4_superblock(const uint8_t *s
     }
     __m256i s0 = _mm256_add_epi32(p0, _mm256_srai_epi32(e0, 4)), s1 = _mm256_add_epi32(p1, _mm256_srai_epi32(e1, 4));
 #else
+    /* 16-bit sums of the block's 16 products per row pair, widened once: |each| <= 16 * 15 * 127 */
     for (int g = 0; g < 4; g++) {
         __m256i lo = bcast4(x->qs + 4 * g), hi = bcast4(x->qs + 16 + 4 * g);
         __m256i v0 = _mm256_loadu_si256((const __m256i *)(sb + 32 + 64 * g)), v1 = _mm256_loadu_si256((const __m256i *)(sb + 64 + 64 * g));
