@@ -18,8 +18,9 @@ void strbuf_put(strbuf *b, const char *s, size_t n) {
 }
 
 void strbuf_consume(strbuf *b, size_t n) {
+    if (!b->data) return; /* nothing was ever appended (and memmove may not be given NULL) */
     if (n > b->len) n = b->len;
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
-    if (b->data) b->data[b->len] = 0;
+    b->data[b->len] = 0;
 }

@@ -4,6 +4,8 @@
  * filters, tests and the string/dict methods chat templates call. */
 #include "chat/jinja_internal.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,12 +126,34 @@ static const char *describe_node(const node *n, char *buf, size_t cap) {
 static int64_t as_int(render *r, const node *at, jv v) {
     if (v.kind == JV_INT) return v.i;
     if (v.kind == JV_BOOL) return v.b;
-    if (v.kind == JV_FLOAT) return (int64_t)v.f;
+    if (v.kind == JV_FLOAT) {
+        if (!(v.f >= -9223372036854775808.0 && v.f < 9223372036854775808.0)) fail(r, at, "integer out of range: %g", v.f); /* NaN too */
+        return (int64_t)v.f;
+    }
     fail(r, at, "expected an integer, got %s", jv_type_name(v));
 }
 
+/* Widths of indentation (the indent filter, tojson's indent): what a template could mean, with room */
+enum { MAX_INDENT = 1024 };
+/* range()'s most items: jinja2's sandbox (transformers renders chat templates in one) refuses more */
+enum { MAX_RANGE = 100000 };
+
 static bool is_num(jv v) { return v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL; }
 static double num(jv v) { return v.kind == JV_FLOAT ? v.f : v.kind == JV_INT ? (double)v.i : v.b; }
+/* An int or bool's value, exactly (num goes through a double). */
+static int64_t int_of(jv v) { return v.kind == JV_INT ? v.i : v.b; }
+
+/* x ** y for y >= 0 by squaring; false where the result leaves int64 (Python's ints would grow). */
+static bool int_pow(int64_t x, int64_t y, int64_t *out) {
+    int64_t result = 1;
+    while (y > 0) {
+        if ((y & 1) && __builtin_mul_overflow(result, x, &result)) return false;
+        y >>= 1;
+        if (y > 0 && __builtin_mul_overflow(x, x, &x)) return false;
+    }
+    *out = result;
+    return true;
+}
 
 /* Code point offsets of a UTF-8 string: returns byte offset of code point `cp_index`. */
 static size_t cp_offset(const jstr *s, int64_t cp_index) {
@@ -457,9 +481,10 @@ static jv call_builtin(render *r, const node *at, const char *name, const call_a
         else fail(r, at, "range() needs arguments");
         if (step == 0) fail(r, at, "range() step must not be zero");
         jv l = jv_list(&r->a, 8);
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            if (l.l->len > 1000000) fail(r, at, "range() too large");
+        for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
+            if (l.l->len >= MAX_RANGE) fail(r, at, "range() too large: more than %d items", MAX_RANGE);
             jv_list_push(&r->a, l, jv_int(i));
+            if (__builtin_add_overflow(i, step, &i)) break; /* past int64: past stop too */
         }
         return l;
     }
@@ -515,8 +540,11 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
         jv indent = kwarg(a, "indent", 2, jv_none());
         jv ascii = kwarg(a, "ensure_ascii", 1, jv_bool(false));
         jv seps = kwarg(a, "separators", 3, jv_none());
-        json_style st = { indent.kind == JV_NONE || indent.kind == JV_UNDEF ? -1 : (int)as_int(r, n, indent), NULL, ": ",
-                          jv_truthy(kwarg(a, "sort_keys", 4, jv_bool(false))), jv_truthy(ascii) };
+        bool flat = indent.kind == JV_NONE || indent.kind == JV_UNDEF;
+        int64_t width = flat ? -1 : as_int(r, n, indent);
+        if (width > MAX_INDENT) fail(r, n, "tojson indent %lld too large", (long long)width);
+        /* a negative indent is Python's: new lines, no spaces (st.indent -1 is None's: one line) */
+        json_style st = { flat ? -1 : width < 0 ? 0 : (int)width, NULL, ": ", jv_truthy(kwarg(a, "sort_keys", 4, jv_bool(false))), jv_truthy(ascii) };
         st.item_sep = st.indent >= 0 ? "," : ", ";
         if (seps.kind == JV_LIST && seps.l->len == 2 && seps.l->items[0].kind == JV_STR && seps.l->items[1].kind == JV_STR) {
             st.item_sep = seps.l->items[0].s->data;
@@ -594,8 +622,26 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
         return str_replace(r, s, a->pos[1], to_string_value(r, a->pos[2]), a->n_pos > 3 ? as_int(r, n, a->pos[3]) : -1);
     }
     if (!strcmp(name, "int")) {
-        if (v.kind == JV_STR) return jv_int(strtoll(v.s->data, NULL, 10));
-        return is_num(v) ? jv_int((int64_t)num(v)) : kwarg(a, "default", 1, jv_int(0));
+        /* jinja2's: int(value), else int(float(value)), else the default; int64 where Python's grows */
+        jv dflt = kwarg(a, "default", 1, jv_int(0));
+        if (v.kind == JV_INT || v.kind == JV_BOOL) return jv_int(int_of(v));
+        if (v.kind == JV_STR) {
+            const char *text = v.s->data;
+            char *end;
+            errno = 0;
+            long long i = strtoll(text, &end, 10);
+            while (isspace((unsigned char)*end)) end++;
+            if (end != text && !*end) {
+                if (errno == ERANGE) fail(r, n, "int: '%s' out of range", text);
+                return jv_int(i);
+            }
+            double d = strtod(text, &end);
+            while (isspace((unsigned char)*end)) end++;
+            if (end == text || *end) return dflt;
+            v = jv_float(d);
+        }
+        if (v.kind != JV_FLOAT || isnan(v.f)) return dflt;
+        return jv_int(as_int(r, n, v));
     }
     if (!strcmp(name, "float")) {
         if (v.kind == JV_STR) return jv_float(strtod(v.s->data, NULL));
@@ -653,6 +699,7 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
     if (!strcmp(name, "indent")) {
         jv s = to_string_value(r, v);
         int64_t width = as_int(r, n, kwarg(a, "width", 1, jv_int(4)));
+        if (width > MAX_INDENT) fail(r, n, "indent width %lld too large", (long long)width);
         bool first = jv_truthy(kwarg(a, "first", 2, jv_bool(false)));
         strbuf b = { 0 };
         for (size_t i = 0; i < s.s->len; i++) {
@@ -759,11 +806,17 @@ static jv binary(render *r, const node *n, jv a, jv b) {
     }
     if (is_num(a) && is_num(b)) {
         bool ints = a.kind != JV_FLOAT && b.kind != JV_FLOAT;
-        int64_t x = ints ? (int64_t)num(a) : 0, y = ints ? (int64_t)num(b) : 0;
+        int64_t x = ints ? int_of(a) : 0, y = ints ? int_of(b) : 0, z = 0;
         double fx = num(a), fy = num(b);
-        if (!strcmp(op, "+")) return ints ? jv_int(x + y) : jv_float(fx + fy);
-        if (!strcmp(op, "-")) return ints ? jv_int(x - y) : jv_float(fx - fy);
-        if (!strcmp(op, "*")) return ints ? jv_int(x * y) : jv_float(fx * fy);
+        /* int64 where Python's ints would grow: an error rather than a wrapped or undefined result */
+        bool over = ints && ((!strcmp(op, "+") && __builtin_add_overflow(x, y, &z)) || (!strcmp(op, "-") && __builtin_sub_overflow(x, y, &z)) ||
+                             (!strcmp(op, "*") && __builtin_mul_overflow(x, y, &z)) ||
+                             ((!strcmp(op, "//") || !strcmp(op, "%")) && x == INT64_MIN && y == -1) ||
+                             (!strcmp(op, "**") && y >= 0 && !int_pow(x, y, &z)));
+        if (over) fail(r, n, "integer overflow in '%s'", op);
+        if (!strcmp(op, "+")) return ints ? jv_int(z) : jv_float(fx + fy);
+        if (!strcmp(op, "-")) return ints ? jv_int(z) : jv_float(fx - fy);
+        if (!strcmp(op, "*")) return ints ? jv_int(z) : jv_float(fx * fy);
         if (!strcmp(op, "/")) { if (fy == 0) fail(r, n, "division by zero"); return jv_float(fx / fy); }
         if (!strcmp(op, "//")) {
             if (fy == 0) fail(r, n, "integer division or modulo by zero");
@@ -777,12 +830,13 @@ static jv binary(render *r, const node *n, jv a, jv b) {
             if (m != 0 && ((m < 0) != (fy < 0))) m += fy;
             return jv_float(m);
         }
-        if (!strcmp(op, "**")) return ints && y >= 0 ? jv_int((int64_t)pow((double)x, (double)y)) : jv_float(pow(fx, fy));
+        if (!strcmp(op, "**")) return ints && y >= 0 ? jv_int(z) : jv_float(pow(fx, fy));
     }
     if (!strcmp(op, "*") && ((a.kind == JV_STR && b.kind == JV_INT) || (a.kind == JV_INT && b.kind == JV_STR))) {
         jv s = a.kind == JV_STR ? a : b;
         int64_t times = a.kind == JV_INT ? a.i : b.i;
-        if (times * (int64_t)s.s->len > (1 << 24)) fail(r, n, "string repetition too large");
+        if (times <= 0 || s.s->len == 0) return str_of(r, "", 0);
+        if ((uint64_t)times > (uint64_t)(1 << 24) / s.s->len) fail(r, n, "string repetition too large");
         strbuf buf = { 0 };
         for (int64_t i = 0; i < times; i++) strbuf_put(&buf, s.s->data, s.s->len);
         jv out = str_of(r, buf.data ? buf.data : "", buf.len);
@@ -827,12 +881,18 @@ static jv slice_value(render *r, const node *n, jv obj, jv start, jv stop, jv st
     else { hi = as_int(r, n, stop); if (hi < 0) hi += len; if (hi < 0) hi = st > 0 ? 0 : -1; if (hi >= len) hi = st > 0 ? len : len - 1; }
     if (obj.kind == JV_LIST) {
         jv l = jv_list(&r->a, 8);
-        for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) jv_list_push(&r->a, l, obj.l->items[i]);
+        for (int64_t i = lo; st > 0 ? i < hi : i > hi;) {
+            jv_list_push(&r->a, l, obj.l->items[i]);
+            if (__builtin_add_overflow(i, st, &i)) break; /* a step past int64 leaves the sequence */
+        }
         return l;
     }
     jv chars = list_from_items(r, obj, n);
     strbuf b = { 0 };
-    for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) jv_to_str(&b, chars.l->items[i]);
+    for (int64_t i = lo; st > 0 ? i < hi : i > hi;) {
+        jv_to_str(&b, chars.l->items[i]);
+        if (__builtin_add_overflow(i, st, &i)) break;
+    }
     jv out = str_of(r, b.data ? b.data : "", b.len);
     free(b.data);
     return out;
@@ -893,7 +953,9 @@ static jv eval(render *r, frame *f, const node *n) {
         jv v = eval(r, f, n->a);
         if (!is_num(v)) fail(r, n, "bad operand type for unary %c: '%s'", n->kind == N_NEG ? '-' : '+', jv_type_name(v));
         if (n->kind == N_POS) return v;
-        return v.kind == JV_FLOAT ? jv_float(-v.f) : jv_int(-(int64_t)num(v));
+        if (v.kind == JV_FLOAT) return jv_float(-v.f);
+        if (int_of(v) == INT64_MIN) fail(r, n, "integer overflow in unary '-'");
+        return jv_int(-int_of(v));
     }
     case N_NOT: return jv_bool(!jv_truthy(eval(r, f, n->a)));
     case N_AND: { jv a = eval(r, f, n->a); return jv_truthy(a) ? eval(r, f, n->b) : a; }

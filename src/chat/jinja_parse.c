@@ -3,6 +3,7 @@
 #include "chat/jinja_internal.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,12 +153,19 @@ static size_t lex_tag(parser *p, size_t i, char close, bool *strip_after, int op
                     while (j < p->len && isdigit((unsigned char)p->src[j])) j++;
                 }
             }
-            char num[64];
+            char num[512];
             size_t n = 0;
-            for (size_t k = i; k < j && n < sizeof num - 1; k++) if (p->src[k] != '_') num[n++] = p->src[k];
+            for (size_t k = i; k < j; k++) {
+                if (p->src[k] == '_') continue;
+                if (n == sizeof num - 1) fail_at(p, t->line, t->col, "number literal too long");
+                num[n++] = p->src[k];
+            }
             num[n] = 0;
+            errno = 0;
             if (is_float) { t->kind = T_FLOAT; t->f = strtod(num, NULL); }
             else t->i = strtoll(num, NULL, 10);
+            /* an integer beyond int64 (Python's would grow; a float beyond double is inf, as Python's) */
+            if (errno == ERANGE && !is_float) fail_at(p, t->line, t->col, "integer literal out of range");
             i = j;
         } else if (isalpha((unsigned char)*s) || *s == '_') {
             token *t = push_tok(p, T_NAME, i);

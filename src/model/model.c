@@ -2,6 +2,8 @@
  * RoPE frequencies, generation defaults, the tokenizer. */
 #include "model/model.h"
 
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -426,6 +428,12 @@ static qwen_status init_rope(qwen_model *m, qwen_error **err) {
     return QWEN_OK;
 }
 
+/* A JSON number as a float, saturating (a double beyond float's range may not be converted). */
+static float json_float(const json_t *v) {
+    double x = json_number_value(v);
+    return x > FLT_MAX ? INFINITY : x < -FLT_MAX ? -INFINITY : (float)x;
+}
+
 static void load_generation_config(qwen_model *m, const char *dir) {
     qwen_sampling d = { .temperature = 0, .top_k = 0, .top_p = 1, .min_p = 0, .repetition_penalty = 1, .presence_penalty = 0, .seed = 0 };
     char *path = path_join(dir, "generation_config.json");
@@ -434,12 +442,15 @@ static void load_generation_config(qwen_model *m, const char *dir) {
     if (g) {
         json_t *v;
         bool sample = json_is_true(json_object_get(g, "do_sample"));
-        if (sample && json_is_number(v = json_object_get(g, "temperature"))) d.temperature = (float)json_number_value(v);
+        if (sample && json_is_number(v = json_object_get(g, "temperature"))) d.temperature = json_float(v);
         else if (sample) d.temperature = 1.0f;
-        if (json_is_integer(v = json_object_get(g, "top_k"))) d.top_k = (int)json_integer_value(v);
-        if (json_is_number(v = json_object_get(g, "top_p"))) d.top_p = (float)json_number_value(v);
-        if (json_is_number(v = json_object_get(g, "min_p"))) d.min_p = (float)json_number_value(v);
-        if (json_is_number(v = json_object_get(g, "repetition_penalty"))) d.repetition_penalty = (float)json_number_value(v);
+        if (json_is_integer(v = json_object_get(g, "top_k"))) { /* any value: <= 0 is off, beyond int as good as all */
+            json_int_t k = json_integer_value(v);
+            d.top_k = k < 0 ? 0 : k > INT_MAX ? INT_MAX : (int)k;
+        }
+        if (json_is_number(v = json_object_get(g, "top_p"))) d.top_p = json_float(v);
+        if (json_is_number(v = json_object_get(g, "min_p"))) d.min_p = json_float(v);
+        if (json_is_number(v = json_object_get(g, "repetition_penalty"))) d.repetition_penalty = json_float(v);
         json_t *eos = json_object_get(g, "eos_token_id");
         if (eos) {
             m->cfg.n_eos = 0; /* generation_config's list is the authority when present */

@@ -67,6 +67,7 @@ static void check(const char *label, const char *text, bool in_reasoning, const 
 }
 
 int main(void) {
+    check("empty output", "", false, "", "", NULL, 0); /* a parser finished without any text (the fuzzer found a NULL memmove here) */
     check("thinking+content", "<think>\nLet me think.\nStep two.\n</think>\n\nHello there!", false, "Let me think.\nStep two.", "Hello there!", NULL, 0);
     check("content only", "Hello there. How are you?\n", false, "", "Hello there. How are you?\n", NULL, 0);
     check("thinking off", "<think>\n\n</think>\n\nHi!", false, "", "Hi!", NULL, 0);

@@ -75,6 +75,39 @@ static void test_engine(void) {
     expect_render("a{% raw %}{{ not evaluated }}{% endraw %}b", "{}", "a{{ not evaluated }}b");
     expect_render("{% for m in ms %}{% generation %}{{ m }}{% endgeneration %}{% endfor %}", "{\"ms\": [1, 2]}", "12");
 
+    /* integers stay exact in int64 (Python's would grow: beyond int64, an error, never a wrapped or
+     * undefined value); floats beyond double are inf, as Python's */
+    expect_render("{{ -9223372036854775807 - 1 }}|{{ 2 ** 62 }}|{{ 9007199254740993 + 0 }}|{{ 2 ** -1 }}|{{ 1e999 }}|{{ '' * 1000000000000000000 }}|{{ 'ab' * 2 }}",
+                  "{}", "-9223372036854775808|4611686018427387904|9007199254740993|0.5|inf||abab");
+    expect_render("{{ range(9223372036854775800, 9223372036854775807, 5) | list }}|{{ 'abc'[2::9223372036854775807] }}|{{ [1, 2, 3][1::9223372036854775807] }}|"
+                  "{{ range(-9223372036854775800, -9223372036854775807 - 1, -7) | list | length }}", "{}", "[9223372036854775800, 9223372036854775805]|c|[2]|2");
+    expect_error("{{ range(1e30) }}", "{}", "integer out of range");
+    expect_render("{{ range(100000) | list | length }}", "{}", "100000");
+    expect_error("{{ range(100001) | list | length }}", "{}", "range() too large");
+    /* the int filter as jinja2's (int(x), else int(float(x)), else the default), exact in int64 */
+    expect_render("{{ '12' | int }}|{{ ' 12 ' | int }}|{{ '12abc' | int }}|{{ '3.7' | int }}|{{ 'x' | int(5) }}|{{ -3.9 | int }}|{{ true | int }}|"
+                  "{{ '9007199254740993' | int }}|{{ none | int }}|{{ '1e3' | int }}|{{ 'nan' | int }}",
+                  "{}", "12|12|0|3|5|-3|1|9007199254740993|0|1000|0");
+    expect_error("{{ 1e30 | int }}", "{}", "integer out of range");
+    expect_error("{{ '99999999999999999999' | int }}", "{}", "out of range");
+    /* indentation widths: Python's for negative ones, bounded (a width of 10^12 would never end) */
+    expect_render("{{ [1] | tojson(indent=-3) }}|{{ 'a\nb' | indent(-2) }}", "{}", "[\n1\n]|a\nb");
+    expect_error("{{ 'a\nb' | indent(1000000000000) }}", "{}", "indent width 1000000000000 too large");
+    expect_error("{{ [1] | tojson(indent=4294967297) }}", "{}", "tojson indent 4294967297 too large");
+    expect_error("{{ 2 ** 63 }}", "{}", "integer overflow in '**'");
+    expect_error("{{ 9223372036854775807 + 1 }}", "{}", "integer overflow in '+'");
+    expect_error("{{ -9223372036854775807 - 2 }}", "{}", "integer overflow in '-'");
+    expect_error("{{ 4611686018427387904 * 2 }}", "{}", "integer overflow in '*'");
+    expect_error("{{ (-9223372036854775807 - 1) // -1 }}", "{}", "integer overflow in '//'");
+    expect_error("{{ (-9223372036854775807 - 1) % -1 }}", "{}", "integer overflow in '%'");
+    expect_error("{{ -(-9223372036854775807 - 1) }}", "{}", "integer overflow in unary '-'");
+    expect_error("{{ 9223372036854775808 }}", "{}", "integer literal out of range");
+    expect_error("{{ 1234567890123456789012345678901234567890123456789012345678901234567890 }}", "{}", "integer literal out of range");
+    expect_error("{{ 'ab' * 9223372036854775807 }}", "{}", "string repetition too large");
+    char long_literal[700] = "{{ 0.";
+    memset(long_literal + 5, '1', 600);
+    memcpy(long_literal + 605, " }}", 4);
+    expect_error(long_literal, "{}", "number literal too long");
     expect_error("{{ raise_exception('boom') }}", "{}", "boom");
     expect_error("{{ missing.attr }}", "{}", "'missing' is undefined");
     expect_error("{% if x %}", "{}", "line 1");

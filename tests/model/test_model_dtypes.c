@@ -1,5 +1,6 @@
 /* The same checkpoint stored as f32, f16 and bf16 (one file instead of shards) gives the same
  * logits up to the rounding of the weights: exercises the f16/bf16 paths end to end. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,6 +47,36 @@ static float *logits_of(const char *dir, const char *quant, const int32_t *ids, 
     return logits_mapped(dir, quant, false, NULL, ids, n, vocab);
 }
 
+/* A model directory's files: what copy_tiny_model copies, qwenc quantize writes and remove_model removes. */
+static const char *const MODEL_FILES[] = { "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" };
+enum { N_MODEL_FILES = sizeof MODEL_FILES / sizeof *MODEL_FILES };
+
+/* Copies the golden Qwen3-tiny's files into `dir` (a writable model). */
+static void copy_tiny_model(const char *dir) {
+    char *golden = golden_path("models/qwen3-tiny");
+    for (size_t f = 0; f < N_MODEL_FILES; f++) {
+        char *from = path_join(golden, MODEL_FILES[f]), *to = path_join(dir, MODEL_FILES[f]);
+        size_t len;
+        char *data = file_read_all(from, &len, NULL);
+        FILE *o = data ? fopen(to, "wb") : NULL;
+        REQUIRE(o && fwrite(data, 1, len, o) == len && fclose(o) == 0, "copy %s", MODEL_FILES[f]);
+        free(data);
+        free(from);
+        free(to);
+    }
+    free(golden);
+}
+
+/* Removes a model directory made by a test (its MODEL_FILES, then the directory). */
+static void remove_model(const char *dir) {
+    for (size_t f = 0; f < N_MODEL_FILES; f++) {
+        char *p = path_join(dir, MODEL_FILES[f]);
+        unlink(p);
+        free(p);
+    }
+    rmdir(dir);
+}
+
 /* qwen_model_save_quantized writes a directory that maps to exactly the load-time quantized model;
  * MoE experts and shared experts are quantized too (routers stay as stored). */
 static void test_saved_quantized(void) {
@@ -87,13 +118,7 @@ static void test_saved_quantized(void) {
                 }
                 st_close(&ck);
             }
-            const char *files[] = { "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" };
-            for (size_t f = 0; f < 5; f++) {
-                char *p = path_join(dir, files[f]);
-                unlink(p);
-                free(p);
-            }
-            rmdir(dir);
+            remove_model(dir);
             free(src);
         }
 }
@@ -108,24 +133,41 @@ static long file_size(const char *dir, const char *name) {
     return n;
 }
 
+/* generation_config.json's sampling defaults: numbers beyond a float's range saturate, a top_k
+ * beyond an int's range means all (and a negative one none), never an undefined conversion. */
+static void test_generation_config_bounds(void) {
+    char dir[] = "/tmp/qwenc-genconfig-XXXXXX";
+    REQUIRE(mkdtemp(dir), "mkdtemp");
+    copy_tiny_model(dir);
+    const char *configs[] = { "{\"do_sample\": true, \"temperature\": 1e300, \"top_k\": 1000000000000000, \"top_p\": -1e300, \"min_p\": 0.05}",
+                              "{\"do_sample\": true, \"top_k\": -5, \"repetition_penalty\": 1e39}" };
+    for (int c = 0; c < 2; c++) {
+        char *path = path_join(dir, "generation_config.json");
+        FILE *f = fopen(path, "wb");
+        REQUIRE(f && fputs(configs[c], f) >= 0 && fclose(f) == 0, "write generation_config.json");
+        free(path);
+        qwen_error *err = NULL;
+        qwen_model *m = qwen_model_open(dir, NULL, &err);
+        REQUIRE(m, "open: %s", qwen_error_message(err));
+        qwen_sampling d = qwen_model_default_sampling(m);
+        if (c == 0)
+            CHECK(isinf(d.temperature) && d.temperature > 0 && d.top_k == INT_MAX && isinf(d.top_p) && d.top_p < 0 && d.min_p == 0.05f,
+                  "saturated defaults: temperature %g top_k %d top_p %g min_p %g", d.temperature, d.top_k, d.top_p, d.min_p);
+        else
+            CHECK(d.temperature == 1.0f && d.top_k == 0 && isinf(d.repetition_penalty), "defaults: temperature %g top_k %d repetition_penalty %g",
+                  d.temperature, d.top_k, d.repetition_penalty);
+        qwen_model_close(m);
+    }
+    remove_model(dir);
+}
+
 /* qwenc quantize never writes over weights: not into the model's own directory (the mapped file
  * it reads would be truncated: data lost, then SIGBUS), not into a directory that already holds a
  * checkpoint; both fail naming the directory, and nothing there changes. */
 static void test_quantize_refuses_overwrite(void) {
-    char *golden = golden_path("models/qwen3-tiny");
     char dir[] = "/tmp/qwenc-inplace-XXXXXX", out[] = "/tmp/qwenc-inplace-out-XXXXXX";
     REQUIRE(mkdtemp(dir) && mkdtemp(out), "mkdtemp");
-    const char *files[] = { "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" };
-    for (size_t f = 0; f < 5; f++) { /* a writable copy of the model */
-        char *from = path_join(golden, files[f]), *to = path_join(dir, files[f]);
-        size_t len;
-        char *data = file_read_all(from, &len, NULL);
-        FILE *o = data ? fopen(to, "wb") : NULL;
-        REQUIRE(o && fwrite(data, 1, len, o) == len && fclose(o) == 0, "copy %s", files[f]);
-        free(data);
-        free(from);
-        free(to);
-    }
+    copy_tiny_model(dir); /* a writable copy of the model */
     long before = file_size(dir, "model.safetensors");
     qwen_error *err = NULL;
     CHECK(qwen_model_save_quantized(dir, dir, "q8_0", 2, &err) != QWEN_OK && strstr(qwen_error_message(err), "own directory"),
@@ -155,16 +197,8 @@ static void test_quantize_refuses_overwrite(void) {
     CHECK(qwen_model_save_quantized(dir, NULL, "q8_0", 2, &err) == QWEN_ERR_INVALID_ARG && err, "quantize with no OUT_DIR accepted");
     qwen_error_free(err);
     free(fresh);
-    for (size_t f = 0; f < 5; f++) {
-        char *p = path_join(dir, files[f]), *o = path_join(out, files[f]);
-        unlink(p);
-        unlink(o);
-        free(p);
-        free(o);
-    }
-    rmdir(dir);
-    rmdir(out);
-    free(golden);
+    remove_model(dir);
+    remove_model(out);
 }
 
 /* The API refuses missing arguments with an error (its getters answer empty) instead of crashing. */
@@ -277,6 +311,7 @@ int main(void) {
     test_planes("q4_0");
     check_kernel_choice();
     test_quantize_refuses_overwrite();
+    test_generation_config_bounds();
     char *src = golden_path("models/qwen2-untied-f32");
     const int32_t ids[] = { 1, 17, 300, 2000, 5, 99, 1024, 7, 42, 1500 };
     size_t n = sizeof ids / sizeof *ids;
