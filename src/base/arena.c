@@ -1,5 +1,6 @@
 #include "base/arena.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,12 +11,16 @@ struct arena_chunk {
 };
 
 void *arena_alloc(arena *a, size_t size) {
+    if (a->failed) return NULL; /* sticky: what follows a failed allocation never half-succeeds */
     size = (size + 7) & ~(size_t)7;
     arena_chunk *c = a->head;
     if (!c || c->cap - c->used < size) {
         size_t cap = size > (1u << 20) ? size : (1u << 20);
-        c = malloc(sizeof *c + cap);
-        if (!c) return NULL;
+        if (size > SIZE_MAX / 2 || (a->limit && (cap > a->limit || a->total > a->limit - cap)) || !(c = malloc(sizeof *c + cap))) {
+            a->failed = true;
+            return NULL;
+        }
+        a->total += cap;
         c->next = a->head;
         c->used = 0;
         c->cap = cap;
@@ -42,4 +47,6 @@ void arena_free(arena *a) {
         c = next;
     }
     a->head = NULL;
+    a->total = 0;
+    a->failed = false;
 }

@@ -56,6 +56,20 @@ static void __attribute__((noreturn, format(printf, 3, 4))) fail(render *r, cons
     longjmp(r->fail, 1);
 }
 
+/* What a render may allocate (its values, and its output): far beyond any chat template's needs,
+ * a bound on a runaway one's (a string doubled in a loop) before the machine runs out. */
+enum { RENDER_MEMORY = 256 << 20 };
+
+static void __attribute__((noreturn)) out_of_memory(render *r, const node *at) {
+    fail(r, at, "out of memory: rendering a template may use %d MB at most", RENDER_MEMORY >> 20);
+}
+
+/* Fails the render when its memory ran out or passed RENDER_MEMORY (checked between statements:
+ * until then a failed allocation yields empty values, see jinja_value.c). */
+static void check_memory(render *r, const node *at) {
+    if (r->a.failed || r->out.oom || r->out.len > RENDER_MEMORY) out_of_memory(r, at);
+}
+
 static jv str_of(render *r, const char *s, size_t n) { return jv_str(&r->a, s, n); }
 static jv cstr(render *r, const char *s) { return jv_str(&r->a, s, strlen(s)); }
 
@@ -72,7 +86,7 @@ static jv to_string_value(render *r, jv v) {
 
 static frame *frame_new(render *r, frame *parent) {
     frame *f = arena_alloc(&r->a, sizeof *f);
-    if (!f) fail(r, NULL, "out of memory");
+    if (!f) out_of_memory(r, NULL);
     memset(f, 0, sizeof *f);
     f->parent = parent;
     return f;
@@ -85,7 +99,7 @@ static void frame_set(render *r, frame *f, const char *name, size_t len, jv v) {
         size_t cap = f->cap ? f->cap * 2 : 8;
         jstr **names = arena_alloc(&r->a, cap * sizeof *names);
         jv *vals = arena_alloc(&r->a, cap * sizeof *vals);
-        if (!names || !vals) fail(r, NULL, "out of memory");
+        if (!names || !vals) out_of_memory(r, NULL);
         if (f->len) { memcpy(names, f->names, f->len * sizeof *names); memcpy(vals, f->vals, f->len * sizeof *vals); }
         f->names = names;
         f->vals = vals;
@@ -99,7 +113,7 @@ static const char *BUILTINS[] = { "range", "namespace", "raise_exception", "dict
 
 static jv make_func(render *r, fn_kind kind, const char *name, const node *macro, jv self) {
     jfunc *fn = arena_alloc(&r->a, sizeof *fn);
-    if (!fn) fail(r, NULL, "out of memory");
+    if (!fn) out_of_memory(r, NULL);
     *fn = (jfunc){ kind, name, macro, self };
     return (jv){ .kind = JV_FUNC, .fn = fn };
 }
@@ -789,7 +803,7 @@ static jv binary(render *r, const node *n, jv a, jv b) {
         if (a.kind == JV_STR && b.kind == JV_STR) {
             jv out = jv_str(&r->a, "", 0);
             jstr *s = arena_alloc(&r->a, sizeof(jstr) + a.s->len + b.s->len + 1);
-            if (!s) fail(r, n, "out of memory");
+            if (!s) out_of_memory(r, n);
             s->len = a.s->len + b.s->len;
             memcpy(s->data, a.s->data, a.s->len);
             memcpy(s->data + a.s->len, b.s->data, b.s->len);
@@ -1060,7 +1074,7 @@ static flow exec(render *r, frame *f, const node_list *body) {
         case N_CONTINUE: return FLOW_CONTINUE;
         default: fail(r, n, "not a statement");
         }
-        if (r->out.oom) fail(r, n, "out of memory");
+        check_memory(r, n);
     }
     return FLOW_NORMAL;
 }
@@ -1069,13 +1083,14 @@ char *jinja_render(const jinja_template *t, json_t *context, size_t *out_len, qw
     render *volatile r = calloc(1, sizeof *r);
     if (!r) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
     r->err = err;
+    r->a.limit = RENDER_MEMORY;
     char *volatile result = NULL;
     if (setjmp(r->fail) == 0) {
         if (!json_is_object(context)) fail(r, NULL, "the context must be a JSON object");
         r->context = jv_from_json(&r->a, context);
         r->root = frame_new(r, NULL);
         exec(r, r->root, &t->body);
-        if (r->out.oom) fail(r, NULL, "out of memory");
+        check_memory(r, NULL);
         result = r->out.data ? r->out.data : strdup("");
         if (out_len) *out_len = r->out.data ? r->out.len : 0;
         r->out.data = NULL;

@@ -14,9 +14,16 @@ jv jv_bool(bool b) { return (jv){ .kind = JV_BOOL, .b = b }; }
 jv jv_int(int64_t i) { return (jv){ .kind = JV_INT, .i = i }; }
 jv jv_float(double f) { return (jv){ .kind = JV_FLOAT, .f = f }; }
 
+/* What the constructors return when the arena fails (a->failed, which the renderer checks between
+ * statements): empty values that read safely and are never written, the arena failing every
+ * later allocation (a push or set that would grow them is dropped). */
+static union { jstr s; char room[sizeof(jstr) + 8]; } empty_str; /* "" (zeroed: a length and a NUL) */
+static jlist empty_list;
+static jdict empty_dict;
+
 jv jv_str(arena *a, const char *s, size_t n) {
     jstr *p = arena_alloc(a, sizeof(jstr) + n + 1);
-    if (!p) return jv_none();
+    if (!p) return (jv){ .kind = JV_STR, .s = &empty_str.s };
     p->len = n;
     if (n) memcpy(p->data, s, n);
     p->data[n] = 0;
@@ -25,31 +32,30 @@ jv jv_str(arena *a, const char *s, size_t n) {
 
 jv jv_list(arena *a, size_t cap) {
     jlist *l = arena_alloc(a, sizeof *l);
-    if (!l) return jv_none();
-    l->len = 0;
-    l->cap = cap ? cap : 4;
-    l->items = arena_alloc(a, l->cap * sizeof(jv));
+    jv *items = l ? arena_alloc(a, (cap ? cap : 4) * sizeof(jv)) : NULL;
+    if (!items) return (jv){ .kind = JV_LIST, .l = &empty_list };
+    *l = (jlist){ .items = items, .len = 0, .cap = cap ? cap : 4 };
     return (jv){ .kind = JV_LIST, .l = l };
 }
 
 jv jv_dict(arena *a, size_t cap) {
     jdict *d = arena_alloc(a, sizeof *d);
-    if (!d) return jv_none();
-    d->len = 0;
-    d->cap = cap ? cap : 4;
-    d->keys = arena_alloc(a, d->cap * sizeof(jstr *));
-    d->vals = arena_alloc(a, d->cap * sizeof(jv));
+    jstr **keys = d ? arena_alloc(a, (cap ? cap : 4) * sizeof(jstr *)) : NULL;
+    jv *vals = keys ? arena_alloc(a, (cap ? cap : 4) * sizeof(jv)) : NULL;
+    if (!vals) return (jv){ .kind = JV_DICT, .d = &empty_dict };
+    *d = (jdict){ .keys = keys, .vals = vals, .len = 0, .cap = cap ? cap : 4 };
     return (jv){ .kind = JV_DICT, .d = d };
 }
 
 void jv_list_push(arena *a, jv list, jv item) {
     jlist *l = list.l;
     if (l->len == l->cap) {
-        jv *items = arena_alloc(a, l->cap * 2 * sizeof(jv));
+        size_t cap = l->cap ? 2 * l->cap : 4;
+        jv *items = arena_alloc(a, cap * sizeof(jv));
         if (!items) return;
-        memcpy(items, l->items, l->len * sizeof(jv));
+        if (l->len) memcpy(items, l->items, l->len * sizeof(jv));
         l->items = items;
-        l->cap *= 2;
+        l->cap = cap;
     }
     l->items[l->len++] = item;
 }
@@ -66,16 +72,19 @@ void jv_dict_set(arena *a, jv dict, const char *key, size_t klen, jv val) {
     for (size_t i = 0; i < d->len; i++)
         if (d->keys[i]->len == klen && !memcmp(d->keys[i]->data, key, klen)) { d->vals[i] = val; return; }
     if (d->len == d->cap) {
-        jstr **keys = arena_alloc(a, d->cap * 2 * sizeof(jstr *));
-        jv *vals = arena_alloc(a, d->cap * 2 * sizeof(jv));
+        size_t cap = d->cap ? 2 * d->cap : 4;
+        jstr **keys = arena_alloc(a, cap * sizeof(jstr *));
+        jv *vals = arena_alloc(a, cap * sizeof(jv));
         if (!keys || !vals) return;
-        memcpy(keys, d->keys, d->len * sizeof(jstr *));
-        memcpy(vals, d->vals, d->len * sizeof(jv));
+        if (d->len) memcpy(keys, d->keys, d->len * sizeof(jstr *));
+        if (d->len) memcpy(vals, d->vals, d->len * sizeof(jv));
         d->keys = keys;
         d->vals = vals;
-        d->cap *= 2;
+        d->cap = cap;
     }
-    d->keys[d->len] = jv_str(a, key, klen).s;
+    jv k = jv_str(a, key, klen);
+    if (a->failed) return;
+    d->keys[d->len] = k.s;
     d->vals[d->len++] = val;
 }
 

@@ -94,6 +94,11 @@ static void test_engine(void) {
     expect_render("{{ [1] | tojson(indent=-3) }}|{{ 'a\nb' | indent(-2) }}", "{}", "[\n1\n]|a\nb");
     expect_error("{{ 'a\nb' | indent(1000000000000) }}", "{}", "indent width 1000000000000 too large");
     expect_error("{{ [1] | tojson(indent=4294967297) }}", "{}", "tojson indent 4294967297 too large");
+    /* a runaway template (its values past 256 MB: a string, a list doubled in a loop) fails cleanly */
+    expect_error("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}", "{}",
+                 "may use 256 MB at most");
+    expect_error("{% set ns = namespace(l=[0]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}", "{}",
+                 "may use 256 MB at most");
     expect_error("{{ 2 ** 63 }}", "{}", "integer overflow in '**'");
     expect_error("{{ 9223372036854775807 + 1 }}", "{}", "integer overflow in '+'");
     expect_error("{{ -9223372036854775807 - 2 }}", "{}", "integer overflow in '-'");
