@@ -4,6 +4,7 @@
 
 void strbuf_put(strbuf *b, const char *s, size_t n) {
     if (b->oom) return;
+    if (b->limit && (n > b->limit || b->len > b->limit - n)) { b->oom = true; return; }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1) cap *= 2;

@@ -1,5 +1,6 @@
 /* strbuf: a growing, malloc'ed, always NUL-terminated byte string. Zero-initialise to start;
- * free(b.data) when done. Out of memory sets `oom` and drops further text instead of crashing. */
+ * free(b.data) when done. Out of memory (or past `limit`) sets `oom` and drops further text instead of
+ * crashing. */
 #ifndef QWENC_BASE_STRBUF_H
 #define QWENC_BASE_STRBUF_H
 
@@ -10,6 +11,7 @@
 typedef struct strbuf {
     char *data;
     size_t len, cap;
+    size_t limit; /* 0: none; else text that would take len past it is dropped, setting oom */
     bool oom;
 } strbuf;
 

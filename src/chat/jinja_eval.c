@@ -67,19 +67,30 @@ static void __attribute__((noreturn)) out_of_memory(render *r, const node *at) {
 /* Fails the render when its memory ran out or passed RENDER_MEMORY (checked between statements:
  * until then a failed allocation yields empty values, see jinja_value.c). */
 static void check_memory(render *r, const node *at) {
-    if (r->a.failed || r->out.oom || r->out.len > RENDER_MEMORY) out_of_memory(r, at);
+    if (r->a.failed || r->out.oom) out_of_memory(r, at);
 }
 
 static jv str_of(render *r, const char *s, size_t n) { return jv_str(&r->a, s, n); }
 static jv cstr(render *r, const char *s) { return jv_str(&r->a, s, strlen(s)); }
 
+/* A buffer for text that a filter or an operator builds, bounded as the render is. */
+static strbuf text_buf(void) { return (strbuf){ .limit = RENDER_MEMORY }; }
+
+/* The text built in *b as a string value (b's memory freed); fails the render where b ran out. */
+static jv take_text(render *r, const node *at, strbuf *b) {
+    bool oom = b->oom;
+    jv out = oom ? jv_none() : str_of(r, b->data ? b->data : "", b->len);
+    free(b->data);
+    b->data = NULL;
+    if (oom) out_of_memory(r, at);
+    return out;
+}
+
 static jv to_string_value(render *r, jv v) {
     if (v.kind == JV_STR) return v;
-    strbuf b = { 0 };
+    strbuf b = text_buf();
     jv_to_str(&b, v);
-    jv s = str_of(r, b.data ? b.data : "", b.len);
-    free(b.data);
-    return s;
+    return take_text(r, NULL, &b);
 }
 
 /* ---- scopes ---- */
@@ -249,7 +260,7 @@ static jv strip(render *r, jv s, const jstr *chars, bool left, bool right) {
 }
 
 static jv case_map(render *r, jv s, int mode /* 0 lower, 1 upper, 2 capitalize, 3 title */) {
-    strbuf b = { 0 };
+    strbuf b = text_buf();
     bool start = true, first = true;
     for (size_t i = 0; i < s.s->len;) {
         uint32_t c;
@@ -269,14 +280,12 @@ static jv case_map(render *r, jv s, int mode /* 0 lower, 1 upper, 2 capitalize, 
         strbuf_put(&b, (const char *)tmp, (size_t)utf8_encode(m, tmp));
         i += (size_t)n;
     }
-    jv out = str_of(r, b.data ? b.data : "", b.len);
-    free(b.data);
-    return out;
+    return take_text(r, NULL, &b);
 }
 
 static jv str_replace(render *r, jv s, jv old, jv new_, int64_t count) {
     if (old.s->len == 0) return s;
-    strbuf b = { 0 };
+    strbuf b = text_buf();
     size_t i = 0;
     int64_t done = 0;
     while (i < s.s->len) {
@@ -289,9 +298,7 @@ static jv str_replace(render *r, jv s, jv old, jv new_, int64_t count) {
             i++;
         }
     }
-    jv out = str_of(r, b.data ? b.data : "", b.len);
-    free(b.data);
-    return out;
+    return take_text(r, NULL, &b);
 }
 
 static jv str_split(render *r, jv s, jv sep, int64_t maxsplit) {
@@ -422,14 +429,12 @@ static jv call_method(render *r, const node *at, jv self, const char *name, cons
         }
         if (!strcmp(name, "join")) {
             jv items = list_from_items(r, arg0, at);
-            strbuf b = { 0 };
+            strbuf b = text_buf();
             for (size_t i = 0; i < items.l->len; i++) {
                 if (i) strbuf_put(&b, self.s->data, self.s->len);
                 jv_to_str(&b, items.l->items[i]);
             }
-            jv out = str_of(r, b.data ? b.data : "", b.len);
-            free(b.data);
-            return out;
+            return take_text(r, at, &b);
         }
     } else if (self.kind == JV_DICT && !self.is_namespace) {
         if (!strcmp(name, "items")) {
@@ -564,11 +569,13 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
             st.item_sep = seps.l->items[0].s->data;
             st.key_sep = seps.l->items[1].s->data;
         }
-        strbuf b = { 0 };
-        if (!jv_to_json(&b, v, &st, 0)) { free(b.data); fail(r, n, "Object of type %s is not JSON serializable", jv_type_name(v)); }
-        jv out = str_of(r, b.data ? b.data : "", b.len);
-        free(b.data);
-        return out;
+        strbuf b = text_buf();
+        if (!jv_to_json(&b, v, &st, 0)) {
+            free(b.data);
+            if (jv_nests_deeper(v, JV_MAX_NESTING)) fail(r, n, "tojson: lists or dicts nested more than %d deep", JV_MAX_NESTING);
+            fail(r, n, "Object of type %s is not JSON serializable", jv_type_name(v));
+        }
+        return take_text(r, n, &b);
     }
     if (!strcmp(name, "trim")) {
         jv s = to_string_value(r, v);
@@ -594,16 +601,14 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
         jv sep = kwarg(a, "d", 1, cstr(r, ""));
         jv attr = kwarg(a, "attribute", 2, jv_none());
         jv items = list_from_items(r, v, n);
-        strbuf b = { 0 };
+        strbuf b = text_buf();
         for (size_t i = 0; i < items.l->len; i++) {
             if (i && sep.kind == JV_STR) strbuf_put(&b, sep.s->data, sep.s->len);
             jv item = items.l->items[i];
             if (attr.kind == JV_STR) item = attr_of(r, n, item, attr.s->data, attr.s->len);
             jv_to_str(&b, item);
         }
-        jv out = str_of(r, b.data ? b.data : "", b.len);
-        free(b.data);
-        return out;
+        return take_text(r, n, &b);
     }
     if (!strcmp(name, "first") || !strcmp(name, "last")) {
         jv items = list_from_items(r, v, n);
@@ -619,11 +624,9 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
     if (!strcmp(name, "reverse")) {
         if (v.kind == JV_STR) {
             jv chars = list_from_items(r, v, n);
-            strbuf b = { 0 };
+            strbuf b = text_buf();
             for (size_t i = chars.l->len; i-- > 0;) jv_to_str(&b, chars.l->items[i]);
-            jv out = str_of(r, b.data ? b.data : "", b.len);
-            free(b.data);
-            return out;
+            return take_text(r, n, &b);
         }
         jv items = list_from_items(r, v, n);
         jv rev = jv_list(&r->a, items.l->len);
@@ -715,16 +718,14 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
         int64_t width = as_int(r, n, kwarg(a, "width", 1, jv_int(4)));
         if (width > MAX_INDENT) fail(r, n, "indent width %lld too large", (long long)width);
         bool first = jv_truthy(kwarg(a, "first", 2, jv_bool(false)));
-        strbuf b = { 0 };
-        for (size_t i = 0; i < s.s->len; i++) {
+        strbuf b = text_buf();
+        for (size_t i = 0; i < s.s->len && !b.oom; i++) {
             if (i == 0 && first) for (int64_t k = 0; k < width; k++) strbuf_puts(&b, " ");
             strbuf_put(&b, s.s->data + i, 1);
             if (s.s->data[i] == '\n' && i + 1 < s.s->len && s.s->data[i + 1] != '\n')
                 for (int64_t k = 0; k < width; k++) strbuf_puts(&b, " ");
         }
-        jv out = str_of(r, b.data ? b.data : "", b.len);
-        free(b.data);
-        return out;
+        return take_text(r, n, &b);
     }
     fail(r, n, "unknown filter '%s'", name);
 }
@@ -792,12 +793,10 @@ static int compare_order(render *r, const node *at, jv a, jv b) {
 static jv binary(render *r, const node *n, jv a, jv b) {
     const char *op = n->name;
     if (!strcmp(op, "~")) {
-        strbuf buf = { 0 };
+        strbuf buf = text_buf();
         jv_to_str(&buf, a);
         jv_to_str(&buf, b);
-        jv out = str_of(r, buf.data ? buf.data : "", buf.len);
-        free(buf.data);
-        return out;
+        return take_text(r, n, &buf);
     }
     if (!strcmp(op, "+")) {
         if (a.kind == JV_STR && b.kind == JV_STR) {
@@ -851,11 +850,9 @@ static jv binary(render *r, const node *n, jv a, jv b) {
         int64_t times = a.kind == JV_INT ? a.i : b.i;
         if (times <= 0 || s.s->len == 0) return str_of(r, "", 0);
         if ((uint64_t)times > (uint64_t)(1 << 24) / s.s->len) fail(r, n, "string repetition too large");
-        strbuf buf = { 0 };
+        strbuf buf = text_buf();
         for (int64_t i = 0; i < times; i++) strbuf_put(&buf, s.s->data, s.s->len);
-        jv out = str_of(r, buf.data ? buf.data : "", buf.len);
-        free(buf.data);
-        return out;
+        return take_text(r, n, &buf);
     }
     fail(r, n, "unsupported operand type(s) for %s: '%s' and '%s'", op, jv_type_name(a), jv_type_name(b));
 }
@@ -902,14 +899,12 @@ static jv slice_value(render *r, const node *n, jv obj, jv start, jv stop, jv st
         return l;
     }
     jv chars = list_from_items(r, obj, n);
-    strbuf b = { 0 };
+    strbuf b = text_buf();
     for (int64_t i = lo; st > 0 ? i < hi : i > hi;) {
         jv_to_str(&b, chars.l->items[i]);
         if (__builtin_add_overflow(i, st, &i)) break;
     }
-    jv out = str_of(r, b.data ? b.data : "", b.len);
-    free(b.data);
-    return out;
+    return take_text(r, n, &b);
 }
 
 static jv eval(render *r, frame *f, const node *n) {
@@ -1084,6 +1079,7 @@ char *jinja_render(const jinja_template *t, json_t *context, size_t *out_len, qw
     if (!r) { qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); return NULL; }
     r->err = err;
     r->a.limit = RENDER_MEMORY;
+    r->out.limit = RENDER_MEMORY;
     char *volatile result = NULL;
     if (setjmp(r->fail) == 0) {
         if (!json_is_object(context)) fail(r, NULL, "the context must be a JSON object");

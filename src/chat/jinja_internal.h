@@ -51,6 +51,12 @@ void jv_dict_set(arena *a, jv dict, const char *key, size_t klen, jv val);
 /* Returns the value for a key, or JV_UNDEF. */
 jv jv_dict_get(jv dict, const char *key, size_t klen);
 bool jv_truthy(jv v);
+/* Nesting that equality, printing and tojson follow: Python's default recursion limit (a template
+ * whose values nest deeper fails there with a RecursionError). Here deeper lists and dicts compare
+ * unequal, print as [...] / {...} and fail tojson, so that no input overflows the stack. */
+enum { JV_MAX_NESTING = 1000 };
+/* Whether v holds lists or dicts nested more than `limit` deep. */
+bool jv_nests_deeper(jv v, int limit);
 bool jv_equal(jv a, jv b);
 /* Python str() of a value (strings as they are, None, True, lists as repr...). */
 void jv_to_str(strbuf *b, jv v);

@@ -105,7 +105,7 @@ bool jv_truthy(jv v) {
 static bool is_number(jv v) { return v.kind == JV_INT || v.kind == JV_FLOAT || v.kind == JV_BOOL; }
 static double as_double(jv v) { return v.kind == JV_FLOAT ? v.f : v.kind == JV_INT ? (double)v.i : v.b; }
 
-bool jv_equal(jv a, jv b) {
+static bool equal_at(jv a, jv b, int depth) {
     if (is_number(a) && is_number(b)) {
         if (a.kind != JV_FLOAT && b.kind != JV_FLOAT) return (a.kind == JV_INT ? a.i : a.b) == (b.kind == JV_INT ? b.i : b.b);
         return as_double(a) == as_double(b);
@@ -115,20 +115,22 @@ bool jv_equal(jv a, jv b) {
     case JV_UNDEF: case JV_NONE: return true;
     case JV_STR: return a.s->len == b.s->len && !memcmp(a.s->data, b.s->data, a.s->len);
     case JV_LIST:
-        if (a.l->len != b.l->len) return false;
-        for (size_t i = 0; i < a.l->len; i++) if (!jv_equal(a.l->items[i], b.l->items[i])) return false;
+        if (a.l->len != b.l->len || depth >= JV_MAX_NESTING) return false;
+        for (size_t i = 0; i < a.l->len; i++) if (!equal_at(a.l->items[i], b.l->items[i], depth + 1)) return false;
         return true;
     case JV_DICT:
-        if (a.d->len != b.d->len) return false;
+        if (a.d->len != b.d->len || depth >= JV_MAX_NESTING) return false;
         for (size_t i = 0; i < a.d->len; i++) {
             jv o = jv_dict_get(b, a.d->keys[i]->data, a.d->keys[i]->len);
-            if (o.kind == JV_UNDEF || !jv_equal(a.d->vals[i], o)) return false;
+            if (o.kind == JV_UNDEF || !equal_at(a.d->vals[i], o, depth + 1)) return false;
         }
         return true;
     case JV_FUNC: return a.fn == b.fn;
     default: return false;
     }
 }
+
+bool jv_equal(jv a, jv b) { return equal_at(a, b, 0); }
 
 const char *jv_type_name(jv v) {
     static const char *names[] = { "undefined", "NoneType", "bool", "int", "float", "str", "list", "dict", "function" };
@@ -200,31 +202,35 @@ static void repr_str(strbuf *b, const char *s, size_t n) {
     strbuf_put(b, &q, 1);
 }
 
-void jv_repr(strbuf *b, jv v) {
+static void repr_at(strbuf *b, jv v, int depth) {
     switch (v.kind) {
     case JV_STR: repr_str(b, v.s->data, v.s->len); return;
     case JV_LIST:
+        if (depth >= JV_MAX_NESTING) { strbuf_puts(b, "[...]"); return; }
         strbuf_puts(b, "[");
         for (size_t i = 0; i < v.l->len; i++) {
             if (i) strbuf_puts(b, ", ");
-            jv_repr(b, v.l->items[i]);
+            repr_at(b, v.l->items[i], depth + 1);
         }
         strbuf_puts(b, "]");
         return;
     case JV_DICT:
         if (v.is_namespace) { strbuf_puts(b, "<Namespace>"); return; }
+        if (depth >= JV_MAX_NESTING) { strbuf_puts(b, "{...}"); return; }
         strbuf_puts(b, "{");
         for (size_t i = 0; i < v.d->len; i++) {
             if (i) strbuf_puts(b, ", ");
             repr_str(b, v.d->keys[i]->data, v.d->keys[i]->len);
             strbuf_puts(b, ": ");
-            jv_repr(b, v.d->vals[i]);
+            repr_at(b, v.d->vals[i], depth + 1);
         }
         strbuf_puts(b, "}");
         return;
     default: jv_to_str(b, v);
     }
 }
+
+void jv_repr(strbuf *b, jv v) { repr_at(b, v, 0); }
 
 void jv_to_str(strbuf *b, jv v) {
     switch (v.kind) {
@@ -281,8 +287,10 @@ static void json_str(strbuf *b, const char *s, size_t n, bool ascii) {
 }
 
 static void newline_indent(strbuf *b, int indent, int depth) {
+    if (b->oom) return; /* past its limit: nothing more is kept, so no need to count spaces */
+    static const char spaces[] = "                                                                "; /* 64 */
     strbuf_puts(b, "\n");
-    for (int i = 0; i < indent * depth; i++) strbuf_puts(b, " ");
+    for (long left = (long)indent * depth; left > 0; left -= 64) strbuf_put(b, spaces, left < 64 ? (size_t)left : 64);
 }
 
 static int key_cmp(const void *x, const void *y) {
@@ -292,9 +300,18 @@ static int key_cmp(const void *x, const void *y) {
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
+bool jv_nests_deeper(jv v, int limit) {
+    if (v.kind != JV_LIST && v.kind != JV_DICT) return false;
+    if (limit <= 0) return true;
+    size_t n = v.kind == JV_LIST ? v.l->len : v.d->len;
+    for (size_t i = 0; i < n; i++)
+        if (jv_nests_deeper(v.kind == JV_LIST ? v.l->items[i] : v.d->vals[i], limit - 1)) return true;
+    return false;
+}
+
 bool jv_to_json(strbuf *b, jv v, const json_style *st, int depth) {
     int indent = st->indent;
-    if (depth > 200) return false;
+    if (depth >= JV_MAX_NESTING) return false;
     switch (v.kind) {
     case JV_NONE: strbuf_puts(b, "null"); return true;
     case JV_BOOL: strbuf_puts(b, v.b ? "true" : "false"); return true;

@@ -99,6 +99,18 @@ static void test_engine(void) {
                  "may use 256 MB at most");
     expect_error("{% set ns = namespace(l=[0]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}", "{}",
                  "may use 256 MB at most");
+    /* text that filters build is bounded too: a 16 MB separator joined 100 times, 330 MB of indentation */
+    expect_error("{{ range(100) | join('x' * 16000000) }}", "{}", "may use 256 MB at most");
+    expect_error("{% set l = range(30000) | list %}{{ [[[[[[[[[[l]]]]]]]]]] | tojson(indent=1024) }}", "{}", "may use 256 MB at most");
+    expect_render("{{ {'a': [1, {'b': 2}]} | tojson(indent=70) | length }}", "{}", "796"); /* json.dumps's 796 characters */
+    /* values nested 1000 deep (Python's recursion limit) print, compare and serialize; deeper ones
+     * never overflow the stack (300000 deep crashed before): [...], unequal, a tojson error */
+    expect_render("{% set ns = namespace(l=[]) %}{% for i in range(999) %}{% set ns.l = [ns.l] %}{% endfor %}"
+                  "{{ ns.l | tojson | length }}|{{ ns.l | string | length }}|{{ ns.l == ns.l }}", "{}", "2000|2000|True");
+    expect_render("{% set ns = namespace(l=[]) %}{% for j in range(3) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{% endfor %}"
+                  "{{ ns.l | string | length }}|{{ (ns.l | string)[995:1010] }}|{{ ns.l == ns.l }}", "{}", "2005|[[[[[[...]]]]]]|False");
+    expect_error("{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l | tojson }}", "{}",
+                 "nested more than 1000 deep");
     expect_error("{{ 2 ** 63 }}", "{}", "integer overflow in '**'");
     expect_error("{{ 9223372036854775807 + 1 }}", "{}", "integer overflow in '+'");
     expect_error("{{ -9223372036854775807 - 2 }}", "{}", "integer overflow in '-'");
