@@ -18,6 +18,16 @@ void strbuf_put(strbuf *b, const char *s, size_t n) {
     b->data[b->len] = 0;
 }
 
+void strbuf_repeat(strbuf *b, char c, size_t n) {
+    char run[64];
+    memset(run, c, sizeof run);
+    while (n > 0 && !b->oom) {
+        size_t k = n < sizeof run ? n : sizeof run;
+        strbuf_put(b, run, k);
+        n -= k;
+    }
+}
+
 void strbuf_consume(strbuf *b, size_t n) {
     if (!b->data) return; /* nothing was ever appended (and memmove may not be given NULL) */
     if (n > b->len) n = b->len;

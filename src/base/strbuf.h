@@ -17,6 +17,8 @@ typedef struct strbuf {
 
 void strbuf_put(strbuf *b, const char *s, size_t n);
 static inline void strbuf_puts(strbuf *b, const char *s) { strbuf_put(b, s, strlen(s)); }
+/* Appends n copies of the byte c (nothing once oom is set). */
+void strbuf_repeat(strbuf *b, char c, size_t n);
 /* Removes the first n bytes. */
 void strbuf_consume(strbuf *b, size_t n);
 

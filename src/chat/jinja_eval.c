@@ -168,6 +168,11 @@ static double num(jv v) { return v.kind == JV_FLOAT ? v.f : v.kind == JV_INT ? (
 /* An int or bool's value, exactly (num goes through a double). */
 static int64_t int_of(jv v) { return v.kind == JV_INT ? v.i : v.b; }
 
+/* Python's ints would grow past int64 here: an error, never a wrapped or undefined value. */
+static void __attribute__((noreturn)) int_overflow(render *r, const node *at, const char *op) {
+    fail(r, at, "integer overflow in '%s'", op);
+}
+
 /* x ** y for y >= 0 by squaring; false where the result leaves int64 (Python's ints would grow). */
 static bool int_pow(int64_t x, int64_t y, int64_t *out) {
     int64_t result = 1;
@@ -719,11 +724,11 @@ static jv apply_filter(render *r, frame *f, const node *n, const char *name, jv 
         if (width > MAX_INDENT) fail(r, n, "indent width %lld too large", (long long)width);
         bool first = jv_truthy(kwarg(a, "first", 2, jv_bool(false)));
         strbuf b = text_buf();
+        size_t spaces = width > 0 ? (size_t)width : 0;
         for (size_t i = 0; i < s.s->len && !b.oom; i++) {
-            if (i == 0 && first) for (int64_t k = 0; k < width; k++) strbuf_puts(&b, " ");
+            if (i == 0 && first) strbuf_repeat(&b, ' ', spaces);
             strbuf_put(&b, s.s->data + i, 1);
-            if (s.s->data[i] == '\n' && i + 1 < s.s->len && s.s->data[i + 1] != '\n')
-                for (int64_t k = 0; k < width; k++) strbuf_puts(&b, " ");
+            if (s.s->data[i] == '\n' && i + 1 < s.s->len && s.s->data[i + 1] != '\n') strbuf_repeat(&b, ' ', spaces);
         }
         return take_text(r, n, &b);
     }
@@ -818,19 +823,15 @@ static jv binary(render *r, const node *n, jv a, jv b) {
         }
     }
     if (is_num(a) && is_num(b)) {
+        /* ints stay exact in int64: where Python's would grow past it, an error (int_overflow) */
         bool ints = a.kind != JV_FLOAT && b.kind != JV_FLOAT;
         int64_t x = ints ? int_of(a) : 0, y = ints ? int_of(b) : 0, z = 0;
         double fx = num(a), fy = num(b);
-        /* int64 where Python's ints would grow: an error rather than a wrapped or undefined result */
-        bool over = ints && ((!strcmp(op, "+") && __builtin_add_overflow(x, y, &z)) || (!strcmp(op, "-") && __builtin_sub_overflow(x, y, &z)) ||
-                             (!strcmp(op, "*") && __builtin_mul_overflow(x, y, &z)) ||
-                             ((!strcmp(op, "//") || !strcmp(op, "%")) && x == INT64_MIN && y == -1) ||
-                             (!strcmp(op, "**") && y >= 0 && !int_pow(x, y, &z)));
-        if (over) fail(r, n, "integer overflow in '%s'", op);
-        if (!strcmp(op, "+")) return ints ? jv_int(z) : jv_float(fx + fy);
-        if (!strcmp(op, "-")) return ints ? jv_int(z) : jv_float(fx - fy);
-        if (!strcmp(op, "*")) return ints ? jv_int(z) : jv_float(fx * fy);
+        if (!strcmp(op, "+")) { if (ints && __builtin_add_overflow(x, y, &z)) int_overflow(r, n, op); return ints ? jv_int(z) : jv_float(fx + fy); }
+        if (!strcmp(op, "-")) { if (ints && __builtin_sub_overflow(x, y, &z)) int_overflow(r, n, op); return ints ? jv_int(z) : jv_float(fx - fy); }
+        if (!strcmp(op, "*")) { if (ints && __builtin_mul_overflow(x, y, &z)) int_overflow(r, n, op); return ints ? jv_int(z) : jv_float(fx * fy); }
         if (!strcmp(op, "/")) { if (fy == 0) fail(r, n, "division by zero"); return jv_float(fx / fy); }
+        if (ints && x == INT64_MIN && y == -1 && (!strcmp(op, "//") || !strcmp(op, "%"))) int_overflow(r, n, op);
         if (!strcmp(op, "//")) {
             if (fy == 0) fail(r, n, "integer division or modulo by zero");
             if (ints) { int64_t q = x / y; if ((x % y != 0) && ((x < 0) != (y < 0))) q--; return jv_int(q); }
@@ -843,7 +844,11 @@ static jv binary(render *r, const node *n, jv a, jv b) {
             if (m != 0 && ((m < 0) != (fy < 0))) m += fy;
             return jv_float(m);
         }
-        if (!strcmp(op, "**")) return ints && y >= 0 ? jv_int(z) : jv_float(pow(fx, fy));
+        if (!strcmp(op, "**")) {
+            if (!ints || y < 0) return jv_float(pow(fx, fy));
+            if (!int_pow(x, y, &z)) int_overflow(r, n, op);
+            return jv_int(z);
+        }
     }
     if (!strcmp(op, "*") && ((a.kind == JV_STR && b.kind == JV_INT) || (a.kind == JV_INT && b.kind == JV_STR))) {
         jv s = a.kind == JV_STR ? a : b;

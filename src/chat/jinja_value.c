@@ -287,10 +287,8 @@ static void json_str(strbuf *b, const char *s, size_t n, bool ascii) {
 }
 
 static void newline_indent(strbuf *b, int indent, int depth) {
-    if (b->oom) return; /* past its limit: nothing more is kept, so no need to count spaces */
-    static const char spaces[] = "                                                                "; /* 64 */
     strbuf_puts(b, "\n");
-    for (long left = (long)indent * depth; left > 0; left -= 64) strbuf_put(b, spaces, left < 64 ? (size_t)left : 64);
+    strbuf_repeat(b, ' ', (size_t)indent * (size_t)depth);
 }
 
 static int key_cmp(const void *x, const void *y) {
