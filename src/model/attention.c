@@ -296,7 +296,8 @@ typedef struct attn_job {
     int batches_per_head; /* batches of BATCH query rows per KV head */
     bool store;           /* each item first stores its KV head's keys and values (one batch per head) */
     int parts;            /* > 1: items are (KV head, part): a decode step's head split over positions */
-    int blocks;           /* blocks holding the batch's positions (parts split them) */
+    int first, blocks;    /* blocks [first, blocks) hold the positions the batch attends to (parts split them) */
+    int window;           /* a sliding-window layer's window (model_layer_window), else 0 */
 } attn_job;
 
 /* Combines the `parts` results of KV head kvh's rows (m, l and P·V sums each, see part_floats)
@@ -372,7 +373,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
     int group = c->n_heads / c->n_kv_heads, d = c->head_dim, dpad = (int)round_up((size_t)d, TILE);
     int part = item % j->parts, kvh = item / j->parts / j->batches_per_head, r0 = item / j->parts % j->batches_per_head * BATCH;
     /* this item's blocks: all, or a part's (the last part's holds the blocks this step writes) */
-    int b_lo = part * j->blocks / j->parts, b_hi = (part + 1) * j->blocks / j->parts;
+    int b_lo = j->first + part * (j->blocks - j->first) / j->parts, b_hi = j->first + (part + 1) * (j->blocks - j->first) / j->parts;
     if (j->store && j->parts == 1 && j->T == 1) prefetch_decode_item(s, j->layer, kvh, j->pos0);
     if (j->store && part == j->parts - 1) store_head(&(store_job){ s, j->layer, j->pos0, j->T }, kvh, thread_index);
     int rows = j->T * group - r0 < BATCH ? j->T * group - r0 : BATCH;
@@ -390,6 +391,7 @@ static void attend_batch(void *ctx, int item, int thread_index) {
         l[r] = 0;
     }
     int n = pos[rows - 1] + 1; /* the batch's latest position, plus one */
+    if (j->window && j->parts == 1 && pos[0] - j->window + 1 > b_lo * TILE) b_lo = (pos[0] - j->window + 1) / TILE; /* its earliest row's window */
     int n_end = n < b_hi * TILE ? n : b_hi * TILE; /* and of this item's blocks */
     int complete = (j->pos0 + j->T) / TILE * TILE; /* positions below are in tiles, the rest staged */
     bool f16 = s->model->kv == KV_F16, q8 = s->model->kv == KV_Q8;
@@ -404,7 +406,10 @@ static void attend_batch(void *ctx, int item, int thread_index) {
             float *sr = sc + (size_t)r * ld, cm = m[r];
             int valid = pos[r] + 1 - p0 < np ? pos[r] + 1 - p0 : np; /* causal: this row's positions here */
             if (valid < 0) valid = 0;
-            float sum = k->exp_sum(sr, valid, &cm);
+            int skip = j->window ? pos[r] - j->window + 1 - p0 : 0; /* positions before the row's window */
+            skip = skip < 0 ? 0 : skip < valid ? skip : valid;
+            memset(sr, 0, (size_t)skip * sizeof(float));
+            float sum = skip < valid ? k->exp_sum(sr + skip, valid - skip, &cm) : 0.0f;
             float alpha = m[r] == cm ? 1.0f : expf(m[r] - cm); /* 0 on the first pass (m = -inf) */
             l[r] = l[r] * alpha + sum;
             if (valid < np) memset(sr + valid, 0, (size_t)(np - valid) * sizeof(float)); /* later positions weigh 0 */
@@ -446,13 +451,14 @@ static void attend_batch(void *ctx, int item, int thread_index) {
 void attention(qwen_session *s, int layer, int T, int pos0) {
     const model_config *c = &s->model->cfg;
     int group = c->n_heads / c->n_kv_heads;
-    int n = pos0 + T;
-    attn_job j = { s, layer, T, pos0, (T * group + BATCH - 1) / BATCH, false, 1, (n + TILE - 1) / TILE };
+    int n = pos0 + T, window = model_layer_window(c, layer);
+    int first = window && pos0 - window + 1 > 0 ? (pos0 - window + 1) / TILE : 0; /* the first token's window */
+    attn_job j = { s, layer, T, pos0, (T * group + BATCH - 1) / BATCH, false, 1, first, (n + TILE - 1) / TILE, window };
     /* one batch per KV head (decode, short batches): the head's store and its attention in one
      * item, one pool loop; otherwise every head is stored before any batch reads it */
     if (j.batches_per_head == 1) {
         j.store = true;
-        if (s->att_parts) j.parts = decode_parts(s->model, n);
+        if (s->att_parts) j.parts = decode_parts(s->model, n - first * TILE);
         for (int h = 0; j.parts > 1 && h < c->n_kv_heads; h++) atomic_store_explicit(&s->att_parts_done[h], 0, memory_order_relaxed);
     } else {
         thread_pool_run(s->model->pool, c->n_kv_heads, store_head, &(store_job){ s, layer, pos0, T });

@@ -75,6 +75,42 @@ static qwen_status load_rope_scaling(model_config *cfg, json_t *rs, qwen_error *
     return QWEN_OK;
 }
 
+/* use_sliding_window, as transformers reads it: with a window (sliding_window, when
+ * use_sliding_window is true), the layers `layer_types` marks "sliding_attention", or without
+ * layer_types every layer from max_window_layers on (Qwen2, Qwen3, Qwen2-MoE) or every layer
+ * (Qwen3-MoE, whose attention takes config.sliding_window as it is). */
+static qwen_status load_sliding_window(model_config *cfg, json_t *root, qwen_error **err) {
+    if (!json_is_true(json_object_get(root, "use_sliding_window"))) return QWEN_OK;
+    int window, from;
+    if (get_int(root, "sliding_window", 0, false, &window, err) || get_int(root, "max_window_layers", 28, false, &from, err))
+        return QWEN_ERR_FORMAT;
+    json_t *types = json_object_get(root, "layer_types");
+    if (window == 0) return QWEN_OK; /* null: no window */
+    if (cfg->n_layers > MAX_SLIDING_LAYERS)
+        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: sliding-window attention with more than %d layers is not supported", MAX_SLIDING_LAYERS);
+    if (types && !json_is_null(types) && (!json_is_array(types) || json_array_size(types) != (size_t)cfg->n_layers))
+        return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: 'layer_types' must list one type per layer (%d)", cfg->n_layers);
+    cfg->sliding_window = window;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        bool slides;
+        if (json_is_array(types)) {
+            json_t *t = json_array_get(types, (size_t)l);
+            if (!json_is_string(t) || (strcmp(json_string_value(t), "sliding_attention") && strcmp(json_string_value(t), "full_attention")))
+                return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: layer_types[%d] must be \"full_attention\" or \"sliding_attention\"", l);
+            slides = !strcmp(json_string_value(t), "sliding_attention");
+        } else {
+            slides = !strcmp(cfg->model_type, "qwen3_moe") || l >= from;
+        }
+        if (slides) cfg->sliding_layers[l / 64] |= 1ull << (l % 64);
+    }
+    return QWEN_OK;
+}
+
+int model_layer_window(const model_config *cfg, int l) {
+    if (!cfg->sliding_window || l < 0 || l >= MAX_SLIDING_LAYERS) return 0;
+    return (cfg->sliding_layers[l / 64] >> (l % 64)) & 1 ? cfg->sliding_window : 0;
+}
+
 qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **err) {
     memset(cfg, 0, sizeof *cfg);
     char *path = path_join(dir, "config.json");
@@ -122,10 +158,16 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
     cfg->rope_theta = theta;
     json_t *tie = json_object_get(root, "tie_word_embeddings");
     cfg->tie_embeddings = tie ? json_is_true(tie) : false;
-    /* Qwen2 always has q/k/v biases; Qwen3 has them only with attention_bias. */
-    cfg->qkv_bias = qwen3 ? json_is_true(json_object_get(root, "attention_bias")) : true;
+    /* Qwen2 has q/k/v biases (Qwen2-MoE unless its qkv_bias is false) and none on o_proj; Qwen3
+     * has biases on all four projections exactly when attention_bias is true. */
+    json_t *qkv = json_object_get(root, "qkv_bias");
+    cfg->qkv_bias = qwen3 ? json_is_true(json_object_get(root, "attention_bias")) : !(moe && json_is_false(qkv));
+    cfg->o_bias = qwen3 && cfg->qkv_bias;
     cfg->qk_norm = qwen3;
-    if ((st = load_rope_scaling(cfg, json_object_get(root, "rope_scaling"), err))) { json_decref(root); return st; }
+    if ((st = load_rope_scaling(cfg, json_object_get(root, "rope_scaling"), err)) || (st = load_sliding_window(cfg, root, err))) {
+        json_decref(root);
+        return st;
+    }
     cfg->ffn_scratch = cfg->intermediate;
     if (moe) {
         if (get_int(root, "num_experts", 0, true, &cfg->n_experts, err) || get_int(root, "num_experts_per_tok", 0, true, &cfg->n_experts_used, err) ||

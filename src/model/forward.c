@@ -190,7 +190,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
         double a0 = profile ? clock_seconds() : 0;
         attention(s, l, T, pos0); /* q/k norms and RoPE, stores k and v, attends */
         if (profile) s->profile.attention_s += clock_seconds() - a0;
-        matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, NULL);
+        matmul(pool, &s->ws, s->xb, s->att, T, &w->wo, w->bo);
         k->axpy(s->x, 1.0f, s->xb, (int64_t)T * H); /* x += xb, the residual (exact: one rounding, as a sum) */
 
         tj.norm = w->mlp_norm;

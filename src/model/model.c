@@ -111,6 +111,7 @@ static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
              (st = bind_vector(m, &w->bk, NAME("self_attn.k_proj.bias"), KV, err)) ||
              (st = bind_vector(m, &w->bv, NAME("self_attn.v_proj.bias"), KV, err))))
             return st;
+        if (c->o_bias && (st = bind_vector(m, &w->bo, NAME("self_attn.o_proj.bias"), H, err))) return st;
         if (c->qk_norm &&
             ((st = bind_vector(m, &w->q_norm, NAME("self_attn.q_norm.weight"), c->head_dim, err)) ||
              (st = bind_vector(m, &w->k_norm, NAME("self_attn.k_norm.weight"), c->head_dim, err))))

@@ -16,6 +16,8 @@
 
 typedef enum rope_kind { ROPE_DEFAULT, ROPE_YARN } rope_kind;
 
+enum { MAX_SLIDING_LAYERS = 256 }; /* layers a sliding-window model may have */
+
 typedef struct model_config {
     char model_type[32];     /* "qwen2" or "qwen3" */
     int vocab;               /* rows of the embedding table and the logits */
@@ -30,8 +32,13 @@ typedef struct model_config {
     rope_kind rope;
     double yarn_factor, yarn_original_max, yarn_beta_fast, yarn_beta_slow, yarn_attn_factor;
     bool tie_embeddings;
-    bool qkv_bias;           /* Qwen2: biases on q/k/v projections */
+    bool qkv_bias;           /* biases on q/k/v projections (Qwen2; Qwen3 with attention_bias) */
+    bool o_bias;             /* a bias on o_proj too (Qwen3 with attention_bias) */
     bool qk_norm;            /* Qwen3: per-head RMSNorm of q and k before RoPE */
+    /* sliding-window attention (use_sliding_window): a layer whose bit is set here attends to the
+     * last sliding_window positions only, its own included; 0: every layer attends to all */
+    int sliding_window;
+    uint64_t sliding_layers[MAX_SLIDING_LAYERS / 64];
     /* mixture of experts (Qwen2-MoE, Qwen3-MoE); n_experts == 0 for dense models */
     int n_experts, n_experts_used; /* routed experts, and how many each token uses */
     int moe_intermediate;    /* a routed expert's SwiGLU width */
@@ -46,15 +53,18 @@ typedef struct model_config {
 
 /* Parses config.json. */
 qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **err);
+/* Positions layer l attends to back from a query's own (that one included); 0: all of them. */
+int model_layer_window(const model_config *cfg, int l);
 /* Adds an eos id, or each id of a JSON list, to cfg->eos (duplicates and overflow ignored). */
 void model_config_add_eos(model_config *cfg, json_t *ids);
 
 typedef struct layer_weights {
     const float *attn_norm;             /* [hidden] */
     qtensor wq, wk, wv;                 /* [n_heads*head_dim, hidden], [n_kv*head_dim, hidden] x2 */
-    const float *bq, *bk, *bv;          /* biases (Qwen2) or NULL */
+    const float *bq, *bk, *bv;          /* biases (Qwen2; Qwen3 with attention_bias) or NULL */
     const float *q_norm, *k_norm;       /* [head_dim] (Qwen3) or NULL */
     qtensor wo;                         /* [hidden, n_heads*head_dim] */
+    const float *bo;                    /* [hidden]: o_proj's bias (Qwen3 with attention_bias) or NULL */
     const float *mlp_norm;              /* [hidden] */
     qtensor gate, up;                   /* [intermediate, hidden] */
     qtensor down;                       /* [hidden, intermediate] */
