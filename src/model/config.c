@@ -86,8 +86,8 @@ static qwen_status load_sliding_window(model_config *cfg, json_t *root, qwen_err
         return QWEN_ERR_FORMAT;
     json_t *types = json_object_get(root, "layer_types");
     if (window == 0) return QWEN_OK; /* null: no window */
-    if (cfg->n_layers > MAX_SLIDING_LAYERS)
-        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: sliding-window attention with more than %d layers is not supported", MAX_SLIDING_LAYERS);
+    if (cfg->n_layers > MAX_LAYER_BITS)
+        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: sliding-window attention with more than %d layers is not supported", MAX_LAYER_BITS);
     if (types && !json_is_null(types) && (!json_is_array(types) || json_array_size(types) != (size_t)cfg->n_layers))
         return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: 'layer_types' must list one type per layer (%d)", cfg->n_layers);
     cfg->sliding_window = window;
@@ -107,7 +107,7 @@ static qwen_status load_sliding_window(model_config *cfg, json_t *root, qwen_err
 }
 
 int model_layer_window(const model_config *cfg, int l) {
-    if (!cfg->sliding_window || l < 0 || l >= MAX_SLIDING_LAYERS) return 0;
+    if (!cfg->sliding_window || l < 0 || l >= MAX_LAYER_BITS) return 0;
     return (cfg->sliding_layers[l / 64] >> (l % 64)) & 1 ? cfg->sliding_window : 0;
 }
 
@@ -164,7 +164,20 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
     cfg->qkv_bias = qwen3 ? json_is_true(json_object_get(root, "attention_bias")) : !(moe && json_is_false(qkv));
     cfg->o_bias = qwen3 && cfg->qkv_bias;
     cfg->qk_norm = qwen3;
-    if ((st = load_rope_scaling(cfg, json_object_get(root, "rope_scaling"), err)) || (st = load_sliding_window(cfg, root, err))) {
+    json_t *act = json_object_get(root, "hidden_act"); /* every Qwen's SwiGLU is SiLU-gated; another would be silently wrong */
+    if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
+        st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: hidden_act '%s' is not supported (silu is)", json_is_string(act) ? json_string_value(act) : "?");
+        json_decref(root);
+        return st;
+    }
+    /* transformers 5 saves rope_theta and rope_scaling's members together as rope_parameters */
+    json_t *rope = json_object_get(root, "rope_scaling"), *params = json_object_get(root, "rope_parameters");
+    if (json_is_object(params)) {
+        json_t *top = json_object_get(root, "rope_theta");
+        if ((!top || json_is_null(top)) && get_num(params, "rope_theta", 10000.0, &cfg->rope_theta, err)) { json_decref(root); return QWEN_ERR_FORMAT; }
+        if (!rope || json_is_null(rope)) rope = params;
+    }
+    if ((st = load_rope_scaling(cfg, rope, err)) || (st = load_sliding_window(cfg, root, err))) {
         json_decref(root);
         return st;
     }
@@ -185,8 +198,14 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
         cfg->norm_topk_prob = json_is_true(json_object_get(root, "norm_topk_prob"));
         json_t *only = json_object_get(root, "mlp_only_layers"), *v;
         size_t i;
-        json_array_foreach(only, i, v) if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 64)
-            cfg->mlp_only_layers |= 1ull << json_integer_value(v);
+        json_array_foreach(only, i, v) {
+            json_int_t l = json_is_integer(v) ? json_integer_value(v) : -1;
+            if (l < 0 || (l >= MAX_LAYER_BITS && l < cfg->n_layers)) {
+                json_decref(root);
+                return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: mlp_only_layers must list layer numbers below %d", MAX_LAYER_BITS);
+            }
+            if (l < MAX_LAYER_BITS) cfg->mlp_only_layers[l / 64] |= 1ull << (l % 64);
+        }
         int64_t routed = (int64_t)cfg->n_experts_used * cfg->moe_intermediate; /* a token's experts side by side (moe_ffn) */
         if (routed > (1 << 26)) {
             json_decref(root);

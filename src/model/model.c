@@ -77,7 +77,7 @@ static qwen_status bind_weights(qwen_model *m, qwen_error **err) {
             (st = bind_matrix(m, &w->wo, NAME("self_attn.o_proj.weight"), H, Q, err)) ||
             (st = bind_vector(m, &w->mlp_norm, NAME("post_attention_layernorm.weight"), H, err)))
             return st;
-        w->sparse = c->n_experts > 0 && !(l < 64 && (c->mlp_only_layers >> l) & 1) && (l + 1) % c->decoder_sparse_step == 0;
+        w->sparse = c->n_experts > 0 && !(l < MAX_LAYER_BITS && (c->mlp_only_layers[l / 64] >> (l % 64)) & 1) && (l + 1) % c->decoder_sparse_step == 0;
         if (!w->sparse) {
             if ((st = bind_matrix(m, &w->gate, NAME("mlp.gate_proj.weight"), I, H, err)) ||
                 (st = bind_matrix(m, &w->up, NAME("mlp.up_proj.weight"), I, H, err)) ||

@@ -16,7 +16,7 @@
 
 typedef enum rope_kind { ROPE_DEFAULT, ROPE_YARN } rope_kind;
 
-enum { MAX_SLIDING_LAYERS = 256 }; /* layers a sliding-window model may have */
+enum { MAX_LAYER_BITS = 256 }; /* layers a per-layer list (sliding windows, dense MoE layers) may name */
 
 typedef struct model_config {
     char model_type[32];     /* "qwen2" or "qwen3" */
@@ -38,14 +38,14 @@ typedef struct model_config {
     /* sliding-window attention (use_sliding_window): a layer whose bit is set here attends to the
      * last sliding_window positions only, its own included; 0: every layer attends to all */
     int sliding_window;
-    uint64_t sliding_layers[MAX_SLIDING_LAYERS / 64];
+    uint64_t sliding_layers[MAX_LAYER_BITS / 64];
     /* mixture of experts (Qwen2-MoE, Qwen3-MoE); n_experts == 0 for dense models */
     int n_experts, n_experts_used; /* routed experts, and how many each token uses */
     int moe_intermediate;    /* a routed expert's SwiGLU width */
     int shared_intermediate; /* Qwen2-MoE's always-on shared expert (0: none) */
     bool norm_topk_prob;     /* renormalise the chosen experts' weights to sum to 1 */
     int decoder_sparse_step; /* layer l is sparse when (l + 1) % step == 0 ... */
-    uint64_t mlp_only_layers;/* ... and its bit is not set here (layers < 64) */
+    uint64_t mlp_only_layers[MAX_LAYER_BITS / 64]; /* ... and its bit is not set here */
     int ffn_scratch;         /* the widest feed-forward activation: max of the widths above */
     int32_t eos[8];          /* stop ids */
     int n_eos;

@@ -4,7 +4,8 @@
  *   projection of zeros with a bias c makes every head attend to exactly c, so its output is
  *   W_o c; the same model with c moved into o_proj's bias instead gives the same logits.
  * - Qwen2-MoE with qkv_bias false: no q/k/v biases, the same as zero ones.
- * - Sliding-window attention (use_sliding_window): see check_window. */
+ * - Sliding-window attention (use_sliding_window): see check_window.
+ * - transformers 5's rope_parameters. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -381,7 +382,7 @@ static void test_window_layers(void) {
     for (int c = 2; c < 5; c++) CHECK(rel_diff(out[c], out[5], all) == 0, "config %s slides a layer", configs[c]);
     const char *bad[] = { "{\"use_sliding_window\": true, \"sliding_window\": 5, \"layer_types\": [\"full_attention\"]}",
                           "{\"use_sliding_window\": true, \"sliding_window\": 5, \"layer_types\": [\"full_attention\", \"local\"]}",
-                          "{\"use_sliding_window\": true, \"sliding_window\": -3}" };
+                          "{\"use_sliding_window\": true, \"sliding_window\": -3}", "{\"hidden_act\": \"gelu\"}" };
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
         char *d = variant_write(&v, base, bad[b]);
         qwen_error_free(err);
@@ -399,7 +400,46 @@ static void test_window_layers(void) {
     free(base);
 }
 
+/* transformers 5's rope_parameters (rope_theta and the scaling in one object) read as
+ * rope_theta and rope_scaling are: the same logits bit for bit. */
+static void test_rope_parameters(void) {
+    char *base = golden_path("models/qwen3-yarn-tiny");
+    st_checkpoint ck;
+    REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+    variant v;
+    variant_from(&v, &ck);
+    const char *configs[] = {
+        "{\"rope_theta\": 50000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 128}}",
+        "{\"rope_theta\": null, \"rope_scaling\": null, \"rope_parameters\": {\"rope_type\": \"yarn\", \"rope_theta\": 50000.0, "
+        "\"factor\": 4.0, \"original_max_position_embeddings\": 128}}",
+        "{\"rope_theta\": 50000.0, \"rope_scaling\": null}",
+        "{\"rope_theta\": null, \"rope_scaling\": null, \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 50000.0}}",
+        "{\"rope_theta\": null, \"rope_scaling\": null}",
+    };
+    enum { N = 200, C = sizeof configs / sizeof *configs };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (7 + 131 * i) % 2048;
+    float *out[C];
+    int vocab;
+    qwen_error *err = NULL;
+    for (int c = 0; c < (int)C; c++) {
+        char *d = variant_write(&v, base, configs[c]);
+        out[c] = logits(d, ids, N, &vocab, &err);
+        REQUIRE(out[c], "open %s: %s", configs[c], qwen_error_message(err));
+        remove_variant(d);
+    }
+    size_t all = (size_t)N * vocab;
+    CHECK(rel_diff(out[1], out[0], all) == 0, "rope_parameters with yarn differ from rope_theta and rope_scaling");
+    CHECK(rel_diff(out[3], out[2], all) == 0, "rope_parameters' rope_theta differs from rope_theta");
+    CHECK(rel_diff(out[0], out[2], all) > 1e-3 && rel_diff(out[2], out[4], all) > 1e-3, "neither yarn nor rope_theta changes the logits");
+    for (int c = 0; c < (int)C; c++) free(out[c]);
+    variant_free(&v);
+    st_close(&ck);
+    free(base);
+}
+
 int main(void) {
+    test_rope_parameters();
     check_window(37, 100, 2);
     check_window(600, 700, 4); /* past 512 positions with more threads than KV heads: heads split over positions */
     test_window_layers();
