@@ -136,6 +136,18 @@ static float *logits(const char *dir, const int32_t *ids, int n, int *vocab, qwe
     return logits_run(dir, 2, false, ids, n, vocab, err);
 }
 
+/* out[c] = logits of every position of ids from the variant written with configs[c]. */
+static void logits_per_config(const variant *v, const char *base, const char *const *configs, int n_configs, const int32_t *ids, int n,
+                              float **out, int *vocab) {
+    for (int c = 0; c < n_configs; c++) {
+        qwen_error *err = NULL;
+        char *d = variant_write(v, base, configs[c]);
+        out[c] = logits(d, ids, n, vocab, &err);
+        REQUIRE(out[c], "open %s: %s", configs[c], qwen_error_message(err));
+        remove_variant(d);
+    }
+}
+
 /* max |a - b| / max |b| over n values. */
 static double rel_diff(const float *a, const float *b, size_t n) {
     double worst = 0, scale = 0;
@@ -369,13 +381,8 @@ static void test_window_layers(void) {
     for (int i = 0; i < N; i++) ids[i] = 1000 + 37 * i;
     float *out[C];
     int vocab;
+    logits_per_config(&v, base, configs, C, ids, N, out, &vocab);
     qwen_error *err = NULL;
-    for (int c = 0; c < (int)C; c++) {
-        char *d = variant_write(&v, base, configs[c]);
-        out[c] = logits(d, ids, N, &vocab, &err);
-        REQUIRE(out[c], "open %s: %s", configs[c], qwen_error_message(err));
-        remove_variant(d);
-    }
     size_t all = (size_t)N * vocab;
     CHECK(rel_diff(out[0], out[1], all) == 0, "layer_types and max_window_layers for the same layers differ");
     CHECK(rel_diff(out[0], out[5], all) > 1e-3, "a sliding layer 1 changes nothing");
@@ -421,13 +428,7 @@ static void test_rope_parameters(void) {
     for (int i = 0; i < N; i++) ids[i] = (7 + 131 * i) % 2048;
     float *out[C];
     int vocab;
-    qwen_error *err = NULL;
-    for (int c = 0; c < (int)C; c++) {
-        char *d = variant_write(&v, base, configs[c]);
-        out[c] = logits(d, ids, N, &vocab, &err);
-        REQUIRE(out[c], "open %s: %s", configs[c], qwen_error_message(err));
-        remove_variant(d);
-    }
+    logits_per_config(&v, base, configs, C, ids, N, out, &vocab);
     size_t all = (size_t)N * vocab;
     CHECK(rel_diff(out[1], out[0], all) == 0, "rope_parameters with yarn differ from rope_theta and rope_scaling");
     CHECK(rel_diff(out[3], out[2], all) == 0, "rope_parameters' rope_theta differs from rope_theta");
