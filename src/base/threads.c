@@ -24,10 +24,14 @@ typedef struct share {
     _Alignas(64) atomic_ullong range;
 } share;
 
+/* What a worker prefetches while it waits (thread_pool_prefetch_next): written by the caller,
+ * read by the worker, both relaxed (a stale address only costs a useless prefetch). */
+enum { NEXT_CHUNK = 1024 };
 typedef struct worker {
     struct thread_pool *pool;
     int index;
     pthread_t thread;
+    _Alignas(64) _Atomic uintptr_t next[THREAD_POOL_NEXT_STREAMS]; /* 0: none */
 } worker;
 
 /* What a loop's start hands the workers shares one cache line (the main thread writes it once per
@@ -92,14 +96,29 @@ static void run_share(thread_pool *p, int thread_index) {
     }
 }
 
+/* Prefetches round `round`'s kilobyte of each of w's next streams; false when it has none left. */
+static bool prefetch_next_round(worker *w, int round) {
+    if (round >= THREAD_POOL_NEXT_BYTES / NEXT_CHUNK) return false;
+    bool any = false;
+    for (int s = 0; s < THREAD_POOL_NEXT_STREAMS; s++) {
+        uintptr_t a = atomic_load_explicit(&w->next[s], memory_order_relaxed);
+        if (!a) continue;
+        any = true;
+        a += (uintptr_t)round * NEXT_CHUNK;
+        for (uintptr_t o = 0; o < NEXT_CHUNK; o += 64) __builtin_prefetch((const void *)(a + o), 0, 3);
+    }
+    return any;
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     thread_pool *p = w->pool;
     unsigned long seen = 0;
     for (;;) {
         unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        bool prefetching = true;
         for (int spin = 0; g == seen && spin < SPIN_ROUNDS && !atomic_load(&p->stop); spin++) {
-            cpu_relax();
+            if (!prefetching || !(prefetching = prefetch_next_round(w, spin))) cpu_relax();
             g = atomic_load_explicit(&p->generation, memory_order_acquire);
         }
         if (g == seen) {
@@ -128,7 +147,8 @@ thread_pool *thread_pool_new(int n_threads) {
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
-    p->workers = calloc((size_t)n_threads, sizeof *p->workers);
+    p->workers = aligned_alloc(_Alignof(worker), (size_t)n_threads * sizeof *p->workers); /* a multiple of its alignment */
+    if (p->workers) memset(p->workers, 0, (size_t)n_threads * sizeof *p->workers);
     p->shares = aligned_alloc(_Alignof(share), (size_t)n_threads * sizeof *p->shares);
     if (!p->workers || !p->shares) { free(p->workers); free(p->shares); free(p); return NULL; }
     for (int i = 1; i < n_threads; i++) {
@@ -157,6 +177,12 @@ void thread_pool_free(thread_pool *p) {
 }
 
 int thread_pool_size(const thread_pool *p) { return p ? p->n_threads : 1; }
+
+void thread_pool_prefetch_next(thread_pool *p, int thread, const uintptr_t *streams, int n) {
+    if (!p || thread < 1 || thread >= p->n_threads) return;
+    for (int s = 0; s < THREAD_POOL_NEXT_STREAMS; s++)
+        atomic_store_explicit(&p->workers[thread].next[s], s < n ? streams[s] : 0, memory_order_relaxed);
+}
 
 void thread_pool_run(thread_pool *p, int n, void (*fn)(void *ctx, int i, int thread_index), void *ctx) {
     if (!p || p->n_threads == 1 || n <= 1) {

@@ -3,6 +3,7 @@
 #define QWENC_BASE_THREADS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct thread_pool thread_pool;
 
@@ -18,6 +19,16 @@ int thread_pool_size(const thread_pool *pool);
  * `thread_index` < thread_pool_size(pool) lets a callee use per-thread scratch. A NULL pool runs
  * everything on the calling thread. */
 void thread_pool_run(thread_pool *pool, int n, void (*fn)(void *ctx, int i, int thread_index), void *ctx);
+
+/* Where worker `thread` (1 .. size - 1) begins reading in the pool's next loop that reads memory
+ * (n <= THREAD_POOL_NEXT_STREAMS streams, addresses as integers: prefetched, never dereferenced, so
+ * they may lie anywhere; n == 0 forgets them). Done with the current loop, the worker prefetches
+ * THREAD_POOL_NEXT_BYTES of each, a kilobyte a stream at a time between its looks for the next
+ * loop: memory otherwise idle while the calling thread works alone (the serial steps between a
+ * decode step's matmuls) brings in what the worker reads first. Set before the thread_pool_run
+ * whose end should start it; it holds until changed, through loops that set none. */
+enum { THREAD_POOL_NEXT_STREAMS = 4, THREAD_POOL_NEXT_BYTES = 64 << 10 };
+void thread_pool_prefetch_next(thread_pool *pool, int thread, const uintptr_t *streams, int n);
 
 /* What a pool's loops cost the thread that runs them, while counting is on: loops spread over the
  * threads (not those of one index, or on one thread, which the caller runs alone), their seconds

@@ -387,6 +387,26 @@ static qwen_status pack_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error *
     return QWEN_OK;
 }
 
+/* Links each planar matrix to the one a decode step reads after it (qtensor.plane_next): the
+ * order for_each_matrix visits them, which is the order of their pieces in the planes. */
+typedef struct plane_links { qtensor *first, *last; } plane_links;
+
+static qwen_status link_visit(qwen_model *m, qtensor *t, void *ctx, qwen_error **err) {
+    (void)m, (void)err;
+    plane_links *links = ctx;
+    if (!t->piece_rows) return QWEN_OK;
+    if (links->last) links->last->plane_next = t;
+    else links->first = t;
+    links->last = t;
+    return QWEN_OK;
+}
+
+static void link_planes(qwen_model *m) {
+    plane_links links = { NULL, NULL };
+    for_each_matrix(m, true, link_visit, &links, NULL);
+    if (links.last) links.last->plane_next = links.first;
+}
+
 /* Packs the bf16 matrices for the tile kernels (see QDT_BF16X32) and copies quantized ones still
  * mapped from their files (pack_visit) when the copies fit in the memory available, with 1 GB to
  * spare; otherwise they stay mapped (not an error). */
@@ -484,6 +504,7 @@ qwen_model *qwen_model_open(const char *spec, const qwen_model_opts *opts, qwen_
     }
     if (!st && opts && opts->quant && *opts->quant) st = quantize_weights(m, opts, err);
     if (!st && !(opts && opts->mmap)) st = pack_weights(m, opts, err);
+    if (!st) link_planes(m);
     if (!st) st = init_rope(m, err);
     if (!st) {
         load_generation_config(m, dir);

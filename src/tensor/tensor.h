@@ -68,6 +68,7 @@ typedef struct qtensor {
     int64_t piece_rows;
     int piece_threads;
     size_t plane_gap;
+    const struct qtensor *plane_next; /* the planar matrix a decode step reads next (the last one's: the first) */
 } qtensor;
 
 /* Planar weights. A decode step reads each interleaved Q8_0/Q4_0 matrix as PLANE_STREAMS streams a

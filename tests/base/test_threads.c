@@ -1,7 +1,7 @@
 /* The thread pool runs every index of a loop exactly once, on any number of threads, when one
  * thread is much slower than the others (its share is then taken from the back, in runs that the
  * thieves walk forwards), for loops smaller than the pool, and after pauses long enough for the
- * workers to fall asleep. */
+ * workers to fall asleep, all with the workers prefetching between loops. */
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +33,10 @@ int main(void) {
     for (int threads = 1; threads <= 4; threads++) {
         thread_pool *pool = thread_pool_new(threads);
         REQUIRE(pool && thread_pool_size(pool) == threads, "pool of %d threads", threads);
+        /* the workers prefetch between loops wherever they are told, even where nothing is mapped
+         * (prefetches never fault); threads out of range are ignored */
+        uintptr_t anywhere[] = { 64, (uintptr_t)-4096, (uintptr_t)sizes, 0 };
+        for (int t = -1; t <= threads; t++) thread_pool_prefetch_next(pool, t, anywhere, THREAD_POOL_NEXT_STREAMS);
         for (int slow = -1; slow < threads; slow++)
             for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
                 int n = sizes[s];
