@@ -24,8 +24,9 @@ typedef struct share {
     _Alignas(64) atomic_ullong range;
 } share;
 
-/* What a worker prefetches while it waits (thread_pool_prefetch_next): written by the caller,
- * read by the worker, both relaxed (a stale address only costs a useless prefetch). */
+/* What a thread prefetches while it waits (thread_pool_prefetch_next; workers[0], which is no
+ * thread, holds the caller's): written by the caller, read by the worker, both relaxed (a stale
+ * address only costs a useless prefetch). */
 enum { NEXT_CHUNK = 1024 };
 typedef struct worker {
     struct thread_pool *pool;
@@ -179,7 +180,7 @@ void thread_pool_free(thread_pool *p) {
 int thread_pool_size(const thread_pool *p) { return p ? p->n_threads : 1; }
 
 void thread_pool_prefetch_next(thread_pool *p, int thread, const uintptr_t *streams, int n) {
-    if (!p || thread < 1 || thread >= p->n_threads) return;
+    if (!p || thread < 0 || thread >= p->n_threads) return;
     for (int s = 0; s < THREAD_POOL_NEXT_STREAMS; s++)
         atomic_store_explicit(&p->workers[thread].next[s], s < n ? streams[s] : 0, memory_order_relaxed);
 }
@@ -210,7 +211,8 @@ void thread_pool_run(thread_pool *p, int n, void (*fn)(void *ctx, int i, int thr
     }
     run_share(p, 0);
     double t1 = p->counting ? clock_seconds() : 0;
-    while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) cpu_relax();
+    for (int round = 0; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; round++)
+        if (!prefetch_next_round(&p->workers[0], round)) cpu_relax(); /* the caller's own next reads (workers[0] is no thread) */
     if (p->counting) {
         double t2 = clock_seconds();
         p->counts.loops++;

@@ -20,13 +20,15 @@ int thread_pool_size(const thread_pool *pool);
  * everything on the calling thread. */
 void thread_pool_run(thread_pool *pool, int n, void (*fn)(void *ctx, int i, int thread_index), void *ctx);
 
-/* Where worker `thread` (1 .. size - 1) begins reading in the pool's next loop that reads memory
- * (n <= THREAD_POOL_NEXT_STREAMS streams, addresses as integers: prefetched, never dereferenced, so
- * they may lie anywhere; n == 0 forgets them). Done with the current loop, the worker prefetches
- * THREAD_POOL_NEXT_BYTES of each, a kilobyte a stream at a time between its looks for the next
- * loop: memory otherwise idle while the calling thread works alone (the serial steps between a
- * decode step's matmuls) brings in what the worker reads first. Set before the thread_pool_run
- * whose end should start it; it holds until changed, through loops that set none. */
+/* Where thread `thread` (0, the caller, .. size - 1) begins reading in the pool's next loop that
+ * reads memory (n <= THREAD_POOL_NEXT_STREAMS streams, addresses as integers: prefetched, never
+ * dereferenced, so they may lie anywhere; n == 0 forgets them). Done with its share of the current
+ * loop, a thread prefetches up to THREAD_POOL_NEXT_BYTES of each, a kilobyte a stream at a time
+ * between its looks at the others (the caller until the loop ends, a worker until the next loop
+ * starts): memory otherwise idle while the threads wait for each other and the caller works alone
+ * (the serial steps between a decode step's matmuls) brings in what each reads first. Set before
+ * the thread_pool_run whose end should start it; it holds until changed, through loops that set
+ * none. */
 enum { THREAD_POOL_NEXT_STREAMS = 4, THREAD_POOL_NEXT_BYTES = 64 << 10 };
 void thread_pool_prefetch_next(thread_pool *pool, int thread, const uintptr_t *streams, int n);
 

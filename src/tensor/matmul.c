@@ -499,17 +499,18 @@ static bool alike(int n, const matmul_group *groups) {
 /* Runs jobs made from `base` (prepared for all the activations, x [rows][cols]) in one pool loop:
  * group i multiplies its rows of x by its matrix into its y (+ bias[i] when bias is not NULL);
  * groups without rows are skipped. jobs [n] and first_block [n + 1] are the caller's memory. */
-/* Where the pool's workers read next, for them to prefetch once done with this loop (see
+/* Where the pool's threads read next, for them to prefetch once done with this loop (see
  * thread_pool_prefetch_next): after a planar decode loop, the start of their shares of the next
  * planar matrix, whose pieces follow this one's in each plane (the first matrix after the last:
  * the next step's); after any other loop nothing (a prefill's next reads are not known here).
  * The serial steps between a decode step's loops leave the workers idle for a few microseconds
- * each: prefetching then made Q4_0 and Q8_0 steps 0.5-1.5% faster, token by token (BENCHMARKS.md,
- * twenty-fourth session). */
+ * each: their prefetching then made Q4_0 and Q8_0 steps 0.5-2% faster, token by token, and the
+ * caller's while it waits at a loop's end another 0.5-1% (BENCHMARKS.md, twenty-fourth session).
+ * Prefetching the caller's next reads into a worker's caches too was slower (1.002-1.012). */
 static void tell_next_reads(thread_pool *pool, const matmul_job *last) {
     int threads = thread_pool_size(pool);
     const qtensor *next = last && planar_decode(last, threads) ? last->w->plane_next : NULL;
-    for (int t = 1; t < threads; t++) {
+    for (int t = 0; t < threads; t++) {
         uintptr_t streams[PLANE_STREAMS];
         for (int s = 0; next && s < PLANE_STREAMS; s++)
             streams[s] = (uintptr_t)next->data + (uintptr_t)(PLANE_STREAMS * t + s) * next->plane_gap;
