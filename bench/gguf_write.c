@@ -51,9 +51,11 @@ int main(int argc, char **argv) {
     model_config cfg;
     st_checkpoint ck;
     if (model_config_load(&cfg, dir, &err) || st_open_dir(&ck, dir, &err)) { fprintf(stderr, "%s\n", qwen_error_message(err)); return 1; }
-    bool moe = cfg.n_experts > 0;
-    if (cfg.rope != ROPE_DEFAULT || (moe && (strcmp(cfg.model_type, "qwen3_moe") || cfg.shared_intermediate || cfg.mlp_only_layers || cfg.decoder_sparse_step != 1))) {
-        fprintf(stderr, "only dense Qwen2/Qwen3 and all-sparse Qwen3-MoE models with default RoPE\n");
+    bool moe = cfg.n_experts > 0, dense_layers = false;
+    for (size_t i = 0; i < sizeof cfg.mlp_only_layers / sizeof *cfg.mlp_only_layers; i++) dense_layers |= cfg.mlp_only_layers[i] != 0;
+    if (cfg.rope != ROPE_DEFAULT || cfg.sliding_window || cfg.o_bias ||
+        (moe && (strcmp(cfg.model_type, "qwen3_moe") || cfg.shared_intermediate || dense_layers || cfg.decoder_sparse_step != 1))) {
+        fprintf(stderr, "only dense Qwen2/Qwen3 and all-sparse Qwen3-MoE models with default RoPE, full attention and no o_proj bias\n");
         return 1;
     }
     char *tj_path = path_join(dir, "tokenizer.json");
