@@ -149,7 +149,10 @@ thread_pool *thread_pool_new(int n_threads) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     p->workers = aligned_alloc(_Alignof(worker), (size_t)n_threads * sizeof *p->workers); /* a multiple of its alignment */
-    if (p->workers) memset(p->workers, 0, (size_t)n_threads * sizeof *p->workers);
+    for (int i = 0; p->workers && i < n_threads; i++) {
+        memset(&p->workers[i], 0, sizeof p->workers[i]);
+        for (int s = 0; s < THREAD_POOL_NEXT_STREAMS; s++) atomic_init(&p->workers[i].next[s], 0);
+    }
     p->shares = aligned_alloc(_Alignof(share), (size_t)n_threads * sizeof *p->shares);
     if (!p->workers || !p->shares) { free(p->workers); free(p->shares); free(p); return NULL; }
     for (int i = 1; i < n_threads; i++) {
