@@ -75,10 +75,10 @@ static qwen_status load_rope_scaling(model_config *cfg, json_t *rs, qwen_error *
     return QWEN_OK;
 }
 
-/* use_sliding_window, as transformers reads it: with a window (sliding_window, when
- * use_sliding_window is true), the layers `layer_types` marks "sliding_attention", or without
- * layer_types every layer from max_window_layers on (Qwen2, Qwen3, Qwen2-MoE) or every layer
- * (Qwen3-MoE, whose attention takes config.sliding_window as it is). */
+/* use_sliding_window, as transformers (5) reads it: with a window (sliding_window, when
+ * use_sliding_window is true), Qwen3-MoE's attention takes it in every layer; the others in the
+ * layers `layer_types` marks "sliding_attention", by default (no layer_types) Qwen2's and Qwen3's
+ * layers from max_window_layers on, Qwen2-MoE's even-numbered layers below max_window_layers. */
 static qwen_status load_sliding_window(model_config *cfg, json_t *root, qwen_error **err) {
     if (!json_is_true(json_object_get(root, "use_sliding_window"))) return QWEN_OK;
     int window, from;
@@ -93,13 +93,15 @@ static qwen_status load_sliding_window(model_config *cfg, json_t *root, qwen_err
     cfg->sliding_window = window;
     for (int l = 0; l < cfg->n_layers; l++) {
         bool slides;
-        if (json_is_array(types)) {
+        if (!strcmp(cfg->model_type, "qwen3_moe")) {
+            slides = true;
+        } else if (json_is_array(types)) {
             json_t *t = json_array_get(types, (size_t)l);
             if (!json_is_string(t) || (strcmp(json_string_value(t), "sliding_attention") && strcmp(json_string_value(t), "full_attention")))
                 return qwen_fail(err, QWEN_ERR_FORMAT, "config.json: layer_types[%d] must be \"full_attention\" or \"sliding_attention\"", l);
             slides = !strcmp(json_string_value(t), "sliding_attention");
         } else {
-            slides = !strcmp(cfg->model_type, "qwen3_moe") || l >= from;
+            slides = !strcmp(cfg->model_type, "qwen2_moe") ? l % 2 == 0 && l < from : l >= from;
         }
         if (slides) cfg->sliding_layers[l / 64] |= 1ull << (l % 64);
     }

@@ -439,7 +439,42 @@ static void test_rope_parameters(void) {
     free(base);
 }
 
+/* The MoE models' own rules: Qwen2-MoE's even-numbered layers below max_window_layers slide by
+ * default (layer_types otherwise), Qwen3-MoE's every layer whatever layer_types says. */
+static void test_moe_window_layers(void) {
+    enum { N = 24 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (11 + 97 * i) % 2048;
+    const char *models[] = { "models/qwen2-moe-tiny", "models/qwen3-moe-tiny" };
+    const char *configs[2][3] = {
+        { "{\"use_sliding_window\": true, \"sliding_window\": 3, \"max_window_layers\": 2}",
+          "{\"use_sliding_window\": true, \"sliding_window\": 3, \"layer_types\": [\"sliding_attention\", \"full_attention\"]}",
+          "{\"use_sliding_window\": true, \"sliding_window\": 3, \"layer_types\": [\"full_attention\", \"sliding_attention\"]}" },
+        { "{\"use_sliding_window\": true, \"sliding_window\": 3}",
+          "{\"use_sliding_window\": true, \"sliding_window\": 3, \"layer_types\": [\"full_attention\", \"full_attention\", \"full_attention\"]}",
+          "{\"use_sliding_window\": false, \"sliding_window\": 3}" },
+    };
+    for (int k = 0; k < 2; k++) {
+        char *base = golden_path(models[k]);
+        st_checkpoint ck;
+        REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+        variant v;
+        variant_from(&v, &ck);
+        float *out[3];
+        int vocab;
+        logits_per_config(&v, base, configs[k], 3, ids, N, out, &vocab);
+        size_t all = (size_t)N * vocab;
+        CHECK(rel_diff(out[0], out[1], all) == 0, "%s: the default sliding layers differ from the expected ones", models[k]);
+        CHECK(rel_diff(out[0], out[2], all) > 1e-3, "%s: other sliding layers give the same logits", models[k]);
+        for (int c = 0; c < 3; c++) free(out[c]);
+        variant_free(&v);
+        st_close(&ck);
+        free(base);
+    }
+}
+
 int main(void) {
+    test_moe_window_layers();
     test_rope_parameters();
     check_window(37, 100, 2);
     check_window(600, 700, 4); /* past 512 positions with more threads than KV heads: heads split over positions */
