@@ -72,6 +72,8 @@ static qwen_status load_rope_scaling(model_config *cfg, json_t *rs, qwen_error *
             attn = f <= 1 ? 1 : 0.1 * log(f) + 1;
     }
     cfg->yarn_attn_factor = attn;
+    json_t *truncate = json_object_get(rs, "truncate");
+    cfg->yarn_truncate = !json_is_false(truncate);
     return QWEN_OK;
 }
 
@@ -174,6 +176,16 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
     }
     /* transformers 5 saves rope_theta and rope_scaling's members together as rope_parameters */
     json_t *rope = json_object_get(root, "rope_scaling"), *params = json_object_get(root, "rope_parameters");
+    double partial = 1.0; /* RoPE on part of each head only: no Qwen does that */
+    if (get_num(root, "partial_rotary_factor", 1.0, &partial, err) ||
+        (json_is_object(params) && partial == 1.0 && get_num(params, "partial_rotary_factor", 1.0, &partial, err))) {
+        json_decref(root);
+        return QWEN_ERR_FORMAT;
+    }
+    if (partial != 1.0) {
+        json_decref(root);
+        return qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: partial_rotary_factor %g is not supported (1 is)", partial);
+    }
     if (json_is_object(params)) {
         json_t *top = json_object_get(root, "rope_theta");
         if ((!top || json_is_null(top)) && get_num(params, "rope_theta", 10000.0, &cfg->rope_theta, err)) { json_decref(root); return QWEN_ERR_FORMAT; }

@@ -430,8 +430,12 @@ static qwen_status init_rope(qwen_model *m, qwen_error **err) {
     for (int i = 0; i < half; i++) m->inv_freq[i] = 1.0 / pow(c->rope_theta, (2.0 * i) / c->head_dim);
     if (c->rope != ROPE_YARN) return QWEN_OK;
     double dim = c->head_dim, base = c->rope_theta, orig = c->yarn_original_max;
-    double low = floor(dim * log(orig / (c->yarn_beta_fast * 2 * M_PI)) / (2 * log(base)));
-    double high = ceil(dim * log(orig / (c->yarn_beta_slow * 2 * M_PI)) / (2 * log(base)));
+    double low = dim * log(orig / (c->yarn_beta_fast * 2 * M_PI)) / (2 * log(base));
+    double high = dim * log(orig / (c->yarn_beta_slow * 2 * M_PI)) / (2 * log(base));
+    if (c->yarn_truncate) {
+        low = floor(low);
+        high = ceil(high);
+    }
     if (low < 0) low = 0;
     if (high > dim - 1) high = dim - 1;
     if (low == high) high += 0.001;

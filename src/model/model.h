@@ -31,6 +31,7 @@ typedef struct model_config {
     double rope_theta;
     rope_kind rope;
     double yarn_factor, yarn_original_max, yarn_beta_fast, yarn_beta_slow, yarn_attn_factor;
+    bool yarn_truncate;      /* the ramp's ends rounded to whole dimensions (transformers' default) */
     bool tie_embeddings;
     bool qkv_bias;           /* biases on q/k/v projections (Qwen2; Qwen3 with attention_bias) */
     bool o_bias;             /* a bias on o_proj too (Qwen3 with attention_bias) */

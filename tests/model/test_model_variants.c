@@ -5,7 +5,7 @@
  *   W_o c; the same model with c moved into o_proj's bias instead gives the same logits.
  * - Qwen2-MoE with qkv_bias false: no q/k/v biases, the same as zero ones.
  * - Sliding-window attention (use_sliding_window): see check_window.
- * - transformers 5's rope_parameters. */
+ * - transformers 5's rope_parameters, YaRN's truncate; partial_rotary_factor refused. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -389,7 +389,8 @@ static void test_window_layers(void) {
     for (int c = 2; c < 5; c++) CHECK(rel_diff(out[c], out[5], all) == 0, "config %s slides a layer", configs[c]);
     const char *bad[] = { "{\"use_sliding_window\": true, \"sliding_window\": 5, \"layer_types\": [\"full_attention\"]}",
                           "{\"use_sliding_window\": true, \"sliding_window\": 5, \"layer_types\": [\"full_attention\", \"local\"]}",
-                          "{\"use_sliding_window\": true, \"sliding_window\": -3}", "{\"hidden_act\": \"gelu\"}" };
+                          "{\"use_sliding_window\": true, \"sliding_window\": -3}", "{\"hidden_act\": \"gelu\"}",
+                          "{\"partial_rotary_factor\": 0.5}" };
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
         char *d = variant_write(&v, base, bad[b]);
         qwen_error_free(err);
@@ -422,6 +423,10 @@ static void test_rope_parameters(void) {
         "{\"rope_theta\": 50000.0, \"rope_scaling\": null}",
         "{\"rope_theta\": null, \"rope_scaling\": null, \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 50000.0}}",
         "{\"rope_theta\": null, \"rope_scaling\": null}",
+        "{\"rope_theta\": 50000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 128, "
+        "\"truncate\": true}}",
+        "{\"rope_theta\": 50000.0, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 128, "
+        "\"truncate\": false}}",
     };
     enum { N = 200, C = sizeof configs / sizeof *configs };
     int32_t ids[N];
@@ -433,6 +438,9 @@ static void test_rope_parameters(void) {
     CHECK(rel_diff(out[1], out[0], all) == 0, "rope_parameters with yarn differ from rope_theta and rope_scaling");
     CHECK(rel_diff(out[3], out[2], all) == 0, "rope_parameters' rope_theta differs from rope_theta");
     CHECK(rel_diff(out[0], out[2], all) > 1e-3 && rel_diff(out[2], out[4], all) > 1e-3, "neither yarn nor rope_theta changes the logits");
+    /* yarn's truncate (transformers 5): true is the default; false keeps the ramp's ends fractional */
+    CHECK(rel_diff(out[5], out[0], all) == 0, "yarn with truncate true differs from the default");
+    CHECK(rel_diff(out[6], out[0], all) > 1e-6, "yarn's truncate false changes nothing");
     for (int c = 0; c < (int)C; c++) free(out[c]);
     variant_free(&v);
     st_close(&ck);
