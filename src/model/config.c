@@ -168,6 +168,16 @@ qwen_status model_config_load(model_config *cfg, const char *dir, qwen_error **e
     cfg->qkv_bias = qwen3 ? json_is_true(json_object_get(root, "attention_bias")) : !(moe && json_is_false(qkv));
     cfg->o_bias = qwen3 && cfg->qkv_bias;
     cfg->qk_norm = qwen3;
+    json_t *quant = json_object_get(root, "quantization_config"); /* GPTQ, AWQ, FP8 ...: other tensors, other arithmetic */
+    if (quant && !json_is_null(quant)) {
+        json_t *method = json_object_get(quant, "quant_method");
+        st = qwen_fail(err, QWEN_ERR_UNSUPPORTED,
+                       "config.json: a pre-quantized checkpoint (quant_method '%s') is not supported: use the model's bf16 checkpoint "
+                       "(--quant q8|q4 or `qwenc quantize` make 8- and 4-bit weights from it)",
+                       json_is_string(method) ? json_string_value(method) : "?");
+        json_decref(root);
+        return st;
+    }
     json_t *act = json_object_get(root, "hidden_act"); /* every Qwen's SwiGLU is SiLU-gated; another would be silently wrong */
     if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "silu"))) {
         st = qwen_fail(err, QWEN_ERR_UNSUPPORTED, "config.json: hidden_act '%s' is not supported (silu is)", json_is_string(act) ? json_string_value(act) : "?");

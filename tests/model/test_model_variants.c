@@ -390,7 +390,7 @@ static void test_window_layers(void) {
     const char *bad[] = { "{\"use_sliding_window\": true, \"sliding_window\": 5, \"layer_types\": [\"full_attention\"]}",
                           "{\"use_sliding_window\": true, \"sliding_window\": 5, \"layer_types\": [\"full_attention\", \"local\"]}",
                           "{\"use_sliding_window\": true, \"sliding_window\": -3}", "{\"hidden_act\": \"gelu\"}",
-                          "{\"partial_rotary_factor\": 0.5}" };
+                          "{\"partial_rotary_factor\": 0.5}", "{\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}}" };
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
         char *d = variant_write(&v, base, bad[b]);
         qwen_error_free(err);
