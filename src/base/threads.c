@@ -117,9 +117,10 @@ static void *worker_main(void *arg) {
     unsigned long seen = 0;
     for (;;) {
         unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        bool prefetching = true;
+        bool prefetching = true; /* until its next streams are done (or it has none) */
         for (int spin = 0; g == seen && spin < SPIN_ROUNDS && !atomic_load(&p->stop); spin++) {
-            if (!prefetching || !(prefetching = prefetch_next_round(w, spin))) cpu_relax();
+            if (prefetching) prefetching = prefetch_next_round(w, spin);
+            if (!prefetching) cpu_relax();
             g = atomic_load_explicit(&p->generation, memory_order_acquire);
         }
         if (g == seen) {
@@ -184,8 +185,11 @@ int thread_pool_size(const thread_pool *p) { return p ? p->n_threads : 1; }
 
 void thread_pool_prefetch_next(thread_pool *p, int thread, const uintptr_t *streams, int n) {
     if (!p || thread < 0 || thread >= p->n_threads) return;
-    for (int s = 0; s < THREAD_POOL_NEXT_STREAMS; s++)
-        atomic_store_explicit(&p->workers[thread].next[s], s < n ? streams[s] : 0, memory_order_relaxed);
+    for (int s = 0; s < THREAD_POOL_NEXT_STREAMS; s++) { /* written only when it changes: the worker reads this line */
+        uintptr_t a = s < n ? streams[s] : 0;
+        if (atomic_load_explicit(&p->workers[thread].next[s], memory_order_relaxed) != a)
+            atomic_store_explicit(&p->workers[thread].next[s], a, memory_order_relaxed);
+    }
 }
 
 void thread_pool_run(thread_pool *p, int n, void (*fn)(void *ctx, int i, int thread_index), void *ctx) {

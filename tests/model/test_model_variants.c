@@ -85,6 +85,19 @@ static void variant_free(variant *v) {
     for (size_t i = 0; i < v->n; i++) free(v->owned[i]);
 }
 
+/* The golden model at `rel` (under the golden directory): its directory (malloc'ed) and its
+ * tensors opened into *ck; close_golden undoes both. */
+static char *open_golden(const char *rel, st_checkpoint *ck) {
+    char *dir = golden_path(rel);
+    REQUIRE(st_open_dir(ck, dir, NULL) == QWEN_OK, "open %s", dir);
+    return dir;
+}
+
+static void close_golden(char *dir, st_checkpoint *ck) {
+    st_close(ck);
+    free(dir);
+}
+
 /* Writes the variant with the base model's config.json changed by `edits` (a JSON object whose
  * members replace the config's) into a new temporary directory, returned (malloc'ed). */
 static char *variant_write(const variant *v, const char *base_dir, const char *edits) {
@@ -173,9 +186,8 @@ static float random_unit(unsigned *state) {
 }
 
 static void test_qwen3_attention_bias(void) {
-    char *base = golden_path("models/qwen3-tiny");
     st_checkpoint ck;
-    REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+    char *base = open_golden("models/qwen3-tiny", &ck);
     const int H = 64, HEADS = 4, KV_HEADS = 2, D = 32, Q = HEADS * D, KV = KV_HEADS * D, LAYERS = 2;
     const int32_t ids[] = { 9707, 11, 1879, 0, 220, 16, 17, 18, 151644, 872 };
     int n = (int)(sizeof ids / sizeof *ids), vocab;
@@ -263,16 +275,14 @@ static void test_qwen3_attention_bias(void) {
     remove_variant(db);
     remove_variant(db0);
     remove_variant(dn);
-    st_close(&ck);
-    free(base);
+    close_golden(base, &ck);
 }
 
 /* Qwen2-MoE's qkv_bias (true unless the config says false): without it the q/k/v biases are not
  * in the checkpoint, and the model is the same one with zero biases. */
 static void test_qwen2_moe_qkv_bias(void) {
-    char *base = golden_path("models/qwen2-moe-tiny");
     st_checkpoint ck;
-    REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+    char *base = open_golden("models/qwen2-moe-tiny", &ck);
     const int32_t ids[] = { 1, 17, 300, 1000, 5, 99, 12, 7 };
     int n = (int)(sizeof ids / sizeof *ids), vocab;
     variant zero, none;
@@ -305,8 +315,7 @@ static void test_qwen2_moe_qkv_bias(void) {
     remove_variant(dz);
     remove_variant(dn);
     remove_variant(dmissing);
-    st_close(&ck);
-    free(base);
+    close_golden(base, &ck);
 }
 
 /* Sliding-window attention with window W over n tokens, `threads` threads:
@@ -316,9 +325,8 @@ static void test_qwen2_moe_qkv_bias(void) {
  *   the window gives others);
  * - decode steps give what one batch of all the tokens gives (each path masks on its own). */
 static void check_window(int W, int n, int threads) {
-    char *base = golden_path("models/qwen3-tiny");
     st_checkpoint ck;
-    REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+    char *base = open_golden("models/qwen3-tiny", &ck);
     variant v;
     variant_from(&v, &ck);
     char edits[256];
@@ -356,16 +364,14 @@ static void check_window(int W, int n, int threads) {
     variant_free(&v);
     remove_variant(dw);
     remove_variant(df);
-    st_close(&ck);
-    free(base);
+    close_golden(base, &ck);
 }
 
 /* Which layers slide: layer_types as given, else those from max_window_layers on; without
  * use_sliding_window (or with a null window) none; a malformed layer_types is an error. */
 static void test_window_layers(void) {
-    char *base = golden_path("models/qwen3-tiny");
     st_checkpoint ck;
-    REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+    char *base = open_golden("models/qwen3-tiny", &ck);
     variant v;
     variant_from(&v, &ck);
     const char *configs[] = {
@@ -404,16 +410,14 @@ static void test_window_layers(void) {
     qwen_error_free(err);
     for (int c = 0; c < (int)C; c++) free(out[c]);
     variant_free(&v);
-    st_close(&ck);
-    free(base);
+    close_golden(base, &ck);
 }
 
 /* transformers 5's rope_parameters (rope_theta and the scaling in one object) read as
  * rope_theta and rope_scaling are: the same logits bit for bit. */
 static void test_rope_parameters(void) {
-    char *base = golden_path("models/qwen3-yarn-tiny");
     st_checkpoint ck;
-    REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+    char *base = open_golden("models/qwen3-yarn-tiny", &ck);
     variant v;
     variant_from(&v, &ck);
     const char *configs[] = {
@@ -443,8 +447,7 @@ static void test_rope_parameters(void) {
     CHECK(rel_diff(out[6], out[0], all) > 1e-6, "yarn's truncate false changes nothing");
     for (int c = 0; c < (int)C; c++) free(out[c]);
     variant_free(&v);
-    st_close(&ck);
-    free(base);
+    close_golden(base, &ck);
 }
 
 /* The MoE models' own rules: Qwen2-MoE's even-numbered layers below max_window_layers slide by
@@ -463,9 +466,8 @@ static void test_moe_window_layers(void) {
           "{\"use_sliding_window\": false, \"sliding_window\": 3}" },
     };
     for (int k = 0; k < 2; k++) {
-        char *base = golden_path(models[k]);
         st_checkpoint ck;
-        REQUIRE(st_open_dir(&ck, base, NULL) == QWEN_OK, "open %s", base);
+        char *base = open_golden(models[k], &ck);
         variant v;
         variant_from(&v, &ck);
         float *out[3];
@@ -476,8 +478,7 @@ static void test_moe_window_layers(void) {
         CHECK(rel_diff(out[0], out[2], all) > 1e-3, "%s: other sliding layers give the same logits", models[k]);
         for (int c = 0; c < 3; c++) free(out[c]);
         variant_free(&v);
-        st_close(&ck);
-        free(base);
+        close_golden(base, &ck);
     }
 }
 
