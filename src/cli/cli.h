@@ -22,14 +22,16 @@ int cmd_rerank(int argc, char **argv);
 
 /* Generation options shared by run and chat. */
 typedef struct cli_gen_opts {
-    int n_predict, threads;
+    int n_predict; /* -1: until end-of-sequence or the context is full; 0: the prompt only */
+    int threads;
     const char *quant, *kv_type;
     bool ignore_eos, mmap, bf16_prefill;
-    bool have_temp, have_top_k, have_top_p, have_min_p, have_rep, have_pres, have_seed;
+    bool have_n, have_temp, have_top_k, have_top_p, have_min_p, have_rep, have_pres, have_seed;
     qwen_sampling over;
 } cli_gen_opts;
 #define CLI_GEN_HELP \
-    "  -n N              tokens to generate at most (default 256 for run, 4096 for chat)\n" \
+    "  -n N              tokens to generate at most (default 256 for run, 4096 for chat; -1: until\n" \
+    "                    end-of-sequence or the context is full)\n" \
     "  --temp T          temperature; 0 = greedy (default: the model's generation_config.json)\n" \
     "  --top-k K         keep the K most likely tokens (0 = off)\n" \
     "  --top-p P         nucleus sampling threshold (1 = off)\n" \

@@ -76,7 +76,8 @@ int cmd_chat(int argc, char **argv) {
         else { fprintf(stderr, "qwenc chat: unknown option '%s'\n", argv[i]); chat_usage(stderr); return 2; }
     }
     if (!model) { fprintf(stderr, "qwenc chat: -m MODEL is required\n"); chat_usage(stderr); return 2; }
-    if (g.n_predict < 0) g.n_predict = 4096;
+    if (!g.have_n) g.n_predict = 4096;
+    if (g.n_predict == 0) { fprintf(stderr, "qwenc chat: -n 0 leaves no room for an answer (-1: until end-of-sequence or the context is full)\n"); return 2; }
     qwen_error *err = NULL;
     qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .bf16_prefill = g.bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
     if (!m) return cli_fail("chat", err);
@@ -128,7 +129,7 @@ int cmd_chat(int argc, char **argv) {
         struct sigaction sa = { 0 }, old;
         sa.sa_handler = on_sigint;
         sigaction(SIGINT, &sa, &old);
-        qwen_generate_opts go = { .max_tokens = g.n_predict, .ignore_eos = g.ignore_eos, .stop = &chat_interrupted };
+        qwen_generate_opts go = { .max_tokens = g.n_predict < 0 ? 0 : g.n_predict, .ignore_eos = g.ignore_eos, .stop = &chat_interrupted };
         qwen_generate_stats stats;
         qwen_status st = qwen_chat_reply(chat, &sp, &go, print_delta, &d, &stats, &err);
         sigaction(SIGINT, &old, NULL);

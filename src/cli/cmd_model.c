@@ -116,7 +116,7 @@ int cmd_run(int argc, char **argv) {
         else { fprintf(stderr, "qwenc run: unknown option '%s'\n", argv[i]); run_usage(stderr); return 2; }
     }
     if (!model || !prompt) { fprintf(stderr, "qwenc run: -m MODEL and -p TEXT are required\n"); run_usage(stderr); return 2; }
-    if (g.n_predict < 0) g.n_predict = 256;
+    if (!g.have_n) g.n_predict = 256;
     qwen_error *err = NULL;
     double t_load = clock_seconds();
     qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .bf16_prefill = g.bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
@@ -133,18 +133,22 @@ int cmd_run(int argc, char **argv) {
     size_t n_prompt = 0;
     if (qwen_tokenize(tok, prompt, strlen(prompt), NULL, &ids, &n_prompt, &err)) { qwen_model_close(m); return cli_fail("run", err); }
     if (n_prompt == 0) { free(ids); qwen_model_close(m); fprintf(stderr, "qwenc run: the prompt is empty\n"); return 2; }
-    int ctx = (int)n_prompt + (g.n_predict > 0 ? g.n_predict : 0) + 1;
-    if (ctx > qwen_model_max_context(m)) ctx = qwen_model_max_context(m);
+    int max_ctx = qwen_model_max_context(m);
+    int ctx = g.n_predict < 0 || (size_t)max_ctx < n_prompt + 1 + (size_t)g.n_predict ? max_ctx : (int)n_prompt + g.n_predict + 1;
     int rc = 0;
     qwen_session *s = qwen_session_new(m, ctx, &err);
     if (!s) {
         rc = cli_fail("run", err);
     } else {
         signal(SIGINT, on_sigint);
-        qwen_generate_opts go = { .max_tokens = g.n_predict, .ignore_eos = g.ignore_eos, .stop = &interrupted };
-        qwen_generate_stats stats;
-        if (qwen_generate(s, ids, n_prompt, &sp, &go, print_token, NULL, &stats, &err)) rc = cli_fail("run", err);
+        qwen_generate_opts go = { .max_tokens = g.n_predict < 0 ? 0 : g.n_predict, .ignore_eos = g.ignore_eos, .stop = &interrupted };
+        qwen_generate_stats stats = { .prompt_tokens = n_prompt };
+        double t0 = clock_seconds();
+        if (g.n_predict == 0 ? qwen_session_forward(s, ids, n_prompt, NULL, false, &err) /* -n 0: the prompt only */
+                             : qwen_generate(s, ids, n_prompt, &sp, &go, print_token, NULL, &stats, &err))
+            rc = cli_fail("run", err);
         else {
+            if (g.n_predict == 0) stats.prefill_seconds = clock_seconds() - t0;
             if (isatty(STDOUT_FILENO)) fputc('\n', stdout); /* piped output is exactly the continuation */
             cli_print_stats(&stats);
         }

@@ -119,12 +119,15 @@ void cli_load_progress(void *user, const char *stage, double fraction) {
 
 void cli_gen_opts_init(cli_gen_opts *g) {
     memset(g, 0, sizeof *g);
-    g->n_predict = -1;
 }
 
 int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i) {
     const char *v;
-    if (cli_flag_value(argc, argv, i, "-n", &v)) g->n_predict = cli_int("-n", v);
+    if (cli_flag_value(argc, argv, i, "-n", &v)) {
+        g->n_predict = cli_int("-n", v);
+        if (g->n_predict < -1) bad_number("-n", v, "a whole number from -1 (-1: until end-of-sequence or the context is full)");
+        g->have_n = true;
+    }
     else if (cli_flag_value(argc, argv, i, "-t", &v)) g->threads = cli_int("-t", v);
     else if (cli_flag_value(argc, argv, i, "--quant", &v)) g->quant = v;
     else if (cli_flag_value(argc, argv, i, "--kv-type", &v)) g->kv_type = v;

@@ -77,6 +77,15 @@ got = subprocess.run([binary, 'run', '-m', model, '-p', c['text'], '--temp', '0'
 assert got == want, (got, want)
 PY
 
+# -n 0: the prompt is processed and nothing generated; -n -1: until end-of-sequence or the context is full (a copy of
+# qwen3-tiny whose context is 24 positions: the 3-token prompt, 21 new tokens cached after it and a last one sampled from the last position)
+got=$($bin run -m $golden/models/qwen3-tiny -p "Hello there" -n 0 2>$tmp/n0.err); rc=$?
+[ $rc -eq 0 ] && [ -z "$got" ] && grep -q "prompt 2 tokens .*generated 0 tokens" $tmp/n0.err && ok "run -n 0" || bad "run -n 0: rc=$rc [$got] [$(cat $tmp/n0.err)]"
+mkdir -p $tmp/ctx24 && for f in model.safetensors tokenizer.json tokenizer_config.json generation_config.json; do ln -s "$(cd $golden/models/qwen3-tiny && pwd)/$f" $tmp/ctx24/; done
+sed 's/"max_position_embeddings": [0-9]*/"max_position_embeddings": 24/' $golden/models/qwen3-tiny/config.json > $tmp/ctx24/config.json
+$bin run -m $tmp/ctx24 -p "Hi you all" -n -1 --temp 0 --ignore-eos >/dev/null 2>$tmp/n1.err && grep -q "prompt 3 tokens .*generated 22 tokens" $tmp/n1.err \
+  && ok "run -n -1" || bad "run -n -1 [$(cat $tmp/n1.err)]"
+
 # sampling runs and is reproducible with a seed
 a=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
 b=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
@@ -183,6 +192,8 @@ check_error bench-negative-depth $bin bench -m $golden/models/qwen3-tiny -d -1
 check_error bench-huge-depth $bin bench -m $golden/models/qwen3-tiny -d 2147483647
 check_error bench-bad-number $bin bench -m $golden/models/qwen3-tiny -p 12x
 check_error run-bad-count $bin run -m $golden/models/qwen3-tiny -p hi -n 5x
+check_error run-negative-count $bin run -m $golden/models/qwen3-tiny -p hi -n -2
+check_error chat-zero-count $bin chat -m $golden/models/qwen3-tiny -n 0
 check_error run-bad-temp $bin run -m $golden/models/qwen3-tiny -p hi --temp abc
 check_error run-negative-seed $bin run -m $golden/models/qwen3-tiny -p hi --seed -1
 mkdir -p $tmp/empty && echo '{"model_type": "qwen3"' > $tmp/empty/config.json
