@@ -128,6 +128,7 @@ const char *qwen_model_dir(const qwen_model *model);
 const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *model);
 int32_t qwen_model_vocab_size(const qwen_model *model);   /* rows of the logits */
 int32_t qwen_model_max_context(const qwen_model *model);  /* max_position_embeddings */
+int32_t qwen_model_hidden_size(const qwen_model *model);  /* hidden_size: what qwen_embed writes at most */
 /* Writes `in_spec`'s model to `out_dir` as a Hugging Face directory whose matrices are stored
  * quantized ("q8_0" or "q4_0"; U8 tensors of blocks, marked in the safetensors metadata), so that
  * later opens map them instead of quantizing at load time. The embedding table keeps its dtype; a

@@ -547,6 +547,7 @@ const qwen_tokenizer *qwen_model_tokenizer(const qwen_model *m) { return m ? m->
 const char *qwen_model_dir(const qwen_model *m) { return m ? m->dir : NULL; }
 int32_t qwen_model_vocab_size(const qwen_model *m) { return m ? m->cfg.vocab : 0; }
 int32_t qwen_model_max_context(const qwen_model *m) { return m ? m->cfg.max_positions : 0; }
+int32_t qwen_model_hidden_size(const qwen_model *m) { return m ? m->cfg.hidden : 0; }
 qwen_sampling qwen_model_default_sampling(const qwen_model *m) { return m ? m->defaults : (qwen_sampling){ 0 }; }
 
 bool qwen_model_is_eos(const qwen_model *m, int32_t id) {

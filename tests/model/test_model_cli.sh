@@ -109,6 +109,24 @@ for p in r["pairs"]:
     assert abs(float(got) - p["score"]) < 1e-5, (got, p["score"])
 PY
 
+# embed / rerank: every input line gets its output line, empty ones too (Qwen3-Embedding's tokenizer appends
+# <|endoftext|> to an empty text; an empty document is still a document); --dims renormalises the first N
+python3 - "$golden" "$bin" <<'PY' && ok embed-rerank-lines || bad embed-rerank-lines
+import json, subprocess, sys
+golden, binary = sys.argv[1:]
+run = lambda args, data: subprocess.run([binary] + args, input=data, capture_output=True, check=True).stdout.decode().splitlines()
+out = run(["embed", "-m", f"{golden}/models/qwen3-embedding-tiny"], b"first\n\nthird\n")
+assert len(out) == 3, out
+full = [json.loads(l) for l in out]
+assert full[0] != full[1] != full[2] and all(abs(sum(x * x for x in v) - 1) < 1e-4 for v in full)
+cut = [json.loads(l) for l in run(["embed", "-m", f"{golden}/models/qwen3-embedding-tiny", "--dims", "8"], b"first\n\nthird\n")]
+for v, w in zip(cut, full):
+    n = sum(x * x for x in w[:8]) ** 0.5
+    assert len(v) == 8 and max(abs(a - b / n) for a, b in zip(v, w[:8])) < 1e-5, (v, w[:8])
+scores = run(["rerank", "-m", f"{golden}/models/qwen3-tiny", "-q", "hi"], b"doc\n\nother doc\n")
+assert len(scores) == 3 and all(0 <= float(x) <= 1 for x in scores), scores
+PY
+
 # embed / rerank --bf16-prefill: close to the reference (cosine > 0.999 with each golden embedding, scores within
 # 0.05) and, where the CPU has AVX512-BF16, in effect
 python3 - "$golden" "$bin" $bf16 <<'PY' && ok embed-rerank-bf16-prefill || bad embed-rerank-bf16-prefill
@@ -194,6 +212,9 @@ check_error bench-bad-number $bin bench -m $golden/models/qwen3-tiny -p 12x
 check_error run-bad-count $bin run -m $golden/models/qwen3-tiny -p hi -n 5x
 check_error run-negative-count $bin run -m $golden/models/qwen3-tiny -p hi -n -2
 check_error chat-zero-count $bin chat -m $golden/models/qwen3-tiny -n 0
+check_error embed-negative-dims $bin embed -m $golden/models/qwen3-embedding-tiny --dims -1
+check_error embed-too-many-dims $bin embed -m $golden/models/qwen3-embedding-tiny --dims 65
+check_error embed-empty-line-no-eos sh -c "printf 'x\\n\\n' | $bin embed -m $golden/models/qwen2.5-tiny"
 check_error run-bad-temp $bin run -m $golden/models/qwen3-tiny -p hi --temp abc
 check_error run-negative-seed $bin run -m $golden/models/qwen3-tiny -p hi --seed -1
 mkdir -p $tmp/empty && echo '{"model_type": "qwen3"' > $tmp/empty/config.json
