@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "base/clock.h"
 #include "base/error.h"
+#include "base/file.h"
 
 /* Parses "1,2,3" into a malloc'ed array. Returns NULL on a malformed list. */
 static int32_t *parse_ids(const char *s, size_t *n) {
@@ -91,8 +92,9 @@ static volatile int interrupted;
 static void on_sigint(int sig) { (void)sig; interrupted = 1; }
 
 static void run_usage(FILE *f) {
-    fprintf(f, "usage: qwenc run -m MODEL -p TEXT [options]\n\n"
+    fprintf(f, "usage: qwenc run -m MODEL (-p TEXT | -f FILE) [options]\n\n"
                "Streams a continuation of the raw prompt TEXT (no chat template) to stdout.\n"
+               "  -f FILE           read the prompt from FILE as it is (- : standard input)\n"
                "%s"
                "Speed is reported on stderr.\n", CLI_GEN_HELP);
 }
@@ -105,21 +107,12 @@ static bool print_token(int32_t id, const char *text, size_t len, void *user) {
     return true;
 }
 
-int cmd_run(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL;
-    cli_gen_opts g;
-    cli_gen_opts_init(&g);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { run_usage(stdout); return 0; }
-        else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "-p", &prompt)) {}
-        else if (cli_gen_opts_parse(&g, argc, argv, &i)) {}
-        else { fprintf(stderr, "qwenc run: unknown option '%s'\n", argv[i]); run_usage(stderr); return 2; }
-    }
-    if (!model || !prompt) { fprintf(stderr, "qwenc run: -m MODEL and -p TEXT are required\n"); run_usage(stderr); return 2; }
-    if (!g.have_n) g.n_predict = 256;
+/* Loads `model`, continues the prompt's `len` bytes as g asks and prints the continuation; returns
+ * the exit status. */
+static int run_prompt(const char *model, const char *prompt, size_t len, const cli_gen_opts *g) {
     qwen_error *err = NULL;
     double t_load = clock_seconds();
-    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g.threads, .quant = g.quant, .kv_type = g.kv_type, .mmap = g.mmap, .bf16_prefill = g.bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
+    qwen_model *m = qwen_model_open(model, &(qwen_model_opts){ .threads = g->threads, .quant = g->quant, .kv_type = g->kv_type, .mmap = g->mmap, .bf16_prefill = g->bf16_prefill, .progress = cli_load_progress, .progress_user = &(int){ -1 } }, &err);
     if (!m) return cli_fail("run", err);
     fprintf(stderr, "qwenc: loaded %s in %.2f s\n", qwen_model_describe(m), clock_seconds() - t_load);
     const qwen_tokenizer *tok = qwen_model_tokenizer(m);
@@ -128,27 +121,27 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "qwenc run: %s has no tokenizer.json\n", model);
         return 1;
     }
-    qwen_sampling sp = cli_gen_sampling(&g, m);
+    qwen_sampling sp = cli_gen_sampling(g, m);
     int32_t *ids = NULL;
     size_t n_prompt = 0;
-    if (qwen_tokenize(tok, prompt, strlen(prompt), NULL, &ids, &n_prompt, &err)) { qwen_model_close(m); return cli_fail("run", err); }
+    if (qwen_tokenize(tok, prompt, len, NULL, &ids, &n_prompt, &err)) { qwen_model_close(m); return cli_fail("run", err); }
     if (n_prompt == 0) { free(ids); qwen_model_close(m); fprintf(stderr, "qwenc run: the prompt is empty\n"); return 2; }
     int max_ctx = qwen_model_max_context(m);
-    int ctx = g.n_predict < 0 || (size_t)max_ctx < n_prompt + 1 + (size_t)g.n_predict ? max_ctx : (int)n_prompt + g.n_predict + 1;
+    int ctx = g->n_predict < 0 || (size_t)max_ctx < n_prompt + 1 + (size_t)g->n_predict ? max_ctx : (int)n_prompt + g->n_predict + 1;
     int rc = 0;
     qwen_session *s = qwen_session_new(m, ctx, &err);
     if (!s) {
         rc = cli_fail("run", err);
     } else {
         signal(SIGINT, on_sigint);
-        qwen_generate_opts go = { .max_tokens = g.n_predict < 0 ? 0 : g.n_predict, .ignore_eos = g.ignore_eos, .stop = &interrupted };
+        qwen_generate_opts go = { .max_tokens = g->n_predict < 0 ? 0 : g->n_predict, .ignore_eos = g->ignore_eos, .stop = &interrupted };
         qwen_generate_stats stats = { .prompt_tokens = n_prompt };
         double t0 = clock_seconds();
-        if (g.n_predict == 0 ? qwen_session_forward(s, ids, n_prompt, NULL, false, &err) /* -n 0: the prompt only */
-                             : qwen_generate(s, ids, n_prompt, &sp, &go, print_token, NULL, &stats, &err))
+        if (g->n_predict == 0 ? qwen_session_forward(s, ids, n_prompt, NULL, false, &err) /* -n 0: the prompt only */
+                              : qwen_generate(s, ids, n_prompt, &sp, &go, print_token, NULL, &stats, &err))
             rc = cli_fail("run", err);
         else {
-            if (g.n_predict == 0) stats.prefill_seconds = clock_seconds() - t0;
+            if (g->n_predict == 0) stats.prefill_seconds = clock_seconds() - t0;
             if (isatty(STDOUT_FILENO)) fputc('\n', stdout); /* piped output is exactly the continuation */
             cli_print_stats(&stats);
         }
@@ -156,5 +149,33 @@ int cmd_run(int argc, char **argv) {
     qwen_session_free(s);
     free(ids);
     qwen_model_close(m);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *model = NULL, *prompt = NULL, *prompt_file = NULL;
+    cli_gen_opts g;
+    cli_gen_opts_init(&g);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { run_usage(stdout); return 0; }
+        else if (cli_flag_value(argc, argv, &i, "-m", &model) || cli_flag_value(argc, argv, &i, "-p", &prompt) ||
+                 cli_flag_value(argc, argv, &i, "-f", &prompt_file)) {}
+        else if (cli_gen_opts_parse(&g, argc, argv, &i)) {}
+        else { fprintf(stderr, "qwenc run: unknown option '%s'\n", argv[i]); run_usage(stderr); return 2; }
+    }
+    if (prompt && prompt_file) { fprintf(stderr, "qwenc run: -p and -f both give a prompt: use one\n"); return 2; }
+    if (!model || (!prompt && !prompt_file)) {
+        fprintf(stderr, "qwenc run: -m MODEL and one of -p TEXT or -f FILE are required\n");
+        run_usage(stderr);
+        return 2;
+    }
+    if (!g.have_n) g.n_predict = 256;
+    if (prompt) return run_prompt(model, prompt, strlen(prompt), &g);
+    qwen_error *err = NULL;
+    size_t len;
+    char *text = strcmp(prompt_file, "-") ? file_read_all(prompt_file, &len, &err) : file_read_stream(stdin, &len);
+    if (!text && !err) fprintf(stderr, "qwenc run: cannot read the prompt from standard input\n");
+    int rc = text ? run_prompt(model, text, len, &g) : err ? cli_fail("run", err) : 1;
+    free(text);
     return rc;
 }

@@ -86,6 +86,15 @@ sed 's/"max_position_embeddings": [0-9]*/"max_position_embeddings": 24/' $golden
 $bin run -m $tmp/ctx24 -p "Hi you all" -n -1 --temp 0 --ignore-eos >/dev/null 2>$tmp/n1.err && grep -q "prompt 3 tokens .*generated 22 tokens" $tmp/n1.err \
   && ok "run -n -1" || bad "run -n -1 [$(cat $tmp/n1.err)]"
 
+# -f FILE / -f -: the prompt read from a file or standard input as it is (trailing newline included) gives what -p gives
+printf 'The capital of France is\n' > $tmp/prompt.txt
+want=$($bin run -m $golden/models/qwen3-tiny -p "The capital of France is
+" --temp 0 -n 6 --ignore-eos 2>/dev/null)
+got=$($bin run -m $golden/models/qwen3-tiny -f $tmp/prompt.txt --temp 0 -n 6 --ignore-eos 2>/dev/null)
+got2=$($bin run -m $golden/models/qwen3-tiny -f - --temp 0 -n 6 --ignore-eos < $tmp/prompt.txt 2>/dev/null)
+nl=$($bin run -m $golden/models/qwen3-tiny -p "The capital of France is" --temp 0 -n 6 --ignore-eos 2>/dev/null)
+[ -n "$want" ] && [ "$got" == "$want" ] && [ "$got2" == "$want" ] && [ "$nl" != "$want" ] && ok "run -f" || bad "run -f [$want] [$got] [$got2] [$nl]"
+
 # sampling runs and is reproducible with a seed
 a=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
 b=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
@@ -210,6 +219,8 @@ check_error bench-negative-depth $bin bench -m $golden/models/qwen3-tiny -d -1
 check_error bench-huge-depth $bin bench -m $golden/models/qwen3-tiny -d 2147483647
 check_error bench-bad-number $bin bench -m $golden/models/qwen3-tiny -p 12x
 check_error run-bad-count $bin run -m $golden/models/qwen3-tiny -p hi -n 5x
+check_error run-prompt-and-file $bin run -m $golden/models/qwen3-tiny -p hi -f $tmp/prompt.txt
+check_error run-missing-prompt-file $bin run -m $golden/models/qwen3-tiny -f $tmp/nope.txt
 check_error run-negative-count $bin run -m $golden/models/qwen3-tiny -p hi -n -2
 check_error chat-zero-count $bin chat -m $golden/models/qwen3-tiny -n 0
 check_error embed-negative-dims $bin embed -m $golden/models/qwen3-embedding-tiny --dims -1
