@@ -16,6 +16,8 @@ if [ $target = config ]; then
   i=0
   for m in qwen3-yarn-tiny qwen3-moe-tiny qwen2-moe-tiny qwen2-untied-f32; do
     { printf "\\$(printf %o $i)"; cat ../shared/golden/models/$m/config.json; } > $out/corpus-$target/seed-$m
+    { printf "\\$(printf %o $i)"; cat ../shared/golden/models/$m/config.json; printf '\0'; cat ../shared/golden/models/$m/generation_config.json; } \
+      > $out/corpus-$target/seed-$m-generation
     i=$((i + 1))
   done
 fi
