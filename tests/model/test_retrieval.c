@@ -38,6 +38,7 @@ static void test_embeddings(void) {
         REQUIRE(dims > 0 && dims <= 1024, "embed: %s", qwen_error_message(err));
         json_t *we = json_array_get(want, i);
         CHECK((size_t)dims == json_array_size(we), "dimensions %d", dims);
+        CHECK(dims == qwen_model_hidden_size(m), "qwen_embed's full width %d is qwen_model_hidden_size %d", dims, qwen_model_hidden_size(m));
         double e = 0;
         for (int d = 0; d < dims; d++) e = fmax(e, fabs(emb[i][d] - json_real_value(json_array_get(we, (size_t)d))));
         CHECK(e < 1e-5, "text %zu: embedding max error %g", i, e);
