@@ -91,7 +91,7 @@ void qwen_stream_decoder_free(qwen_stream_decoder *sd);
 typedef struct qwen_model qwen_model;
 
 typedef struct qwen_model_opts {
-    int threads;       /* worker threads for matmuls; 0 = all online CPUs */
+    int threads;       /* worker threads for matmuls; 0 = one per physical core the process may run on */
     const char *quant; /* NULL: weights as stored; "q8_0" or "q4_0" ("q8", "q4"): quantize the matrices
                           at load time (8 or 4 bits per weight in blocks of 32 with an f16 scale) */
     const char *kv_type; /* NULL or "f32": sessions keep keys and values in f32 (the reference's

@@ -1,9 +1,12 @@
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "base/threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,11 +141,34 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-thread_pool *thread_pool_new(int n_threads) {
-    if (n_threads <= 0) {
+int thread_default_count(void) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)n : 1;
+        return n > 0 ? (int)n : 1;
     }
+    /* one per physical core: CPUs whose topology names the same set of hardware threads count once */
+    enum { MAX_CORES = 1024 };
+    static const char SIBLINGS[] = "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list";
+    char(*seen)[64] = malloc(MAX_CORES * sizeof *seen);
+    int allowed_cpus = CPU_COUNT(&allowed), cores = 0;
+    for (int cpu = 0; seen && cpu < CPU_SETSIZE && cores < MAX_CORES; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        char path[96], line[64] = "";
+        snprintf(path, sizeof path, SIBLINGS, cpu);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(line, sizeof line, f)) snprintf(line, sizeof line, "cpu %d", cpu); /* unknown: a core of its own */
+        if (f) fclose(f);
+        int k = 0;
+        while (k < cores && strcmp(seen[k], line)) k++;
+        if (k == cores) memcpy(seen[cores++], line, sizeof line);
+    }
+    free(seen);
+    return cores > 0 ? cores : allowed_cpus > 0 ? allowed_cpus : 1;
+}
+
+thread_pool *thread_pool_new(int n_threads) {
+    if (n_threads <= 0) n_threads = thread_default_count();
     thread_pool *p = aligned_alloc(_Alignof(thread_pool), sizeof *p); /* a multiple of its alignment */
     if (!p) return NULL;
     memset(p, 0, sizeof *p);

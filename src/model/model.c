@@ -749,9 +749,9 @@ const char *qwen_model_describe(qwen_model *m) {
                         : model_owns(m, m->layers[0].wq.data) ? ""
                                                                    : " (mapped)";
     snprintf(m->description, sizeof m->description,
-             "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s%s, %d threads, kernels %s%s", c->model_type,
+             "%s: %d layers, hidden %d, %d/%d heads x %d, ffn %d, vocab %d, weights %s%s, %d thread%s, kernels %s%s", c->model_type,
              c->n_layers, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim, c->intermediate, c->vocab,
              qdtype_name(wt == QDT_BF16X32 ? QDT_BF16 : wt), where,
-             thread_pool_size(m->pool), k->name, bf16_prefill ? ", prefill activations bf16" : "");
+             thread_pool_size(m->pool), thread_pool_size(m->pool) == 1 ? "" : "s", k->name, bf16_prefill ? ", prefill activations bf16" : "");
     return m->description;
 }
