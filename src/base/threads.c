@@ -65,12 +65,16 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* A spinning thread's pause between two looks at what it waits for. With more threads than CPUs
- * it gives up its CPU instead: a spinning thread would otherwise hold the CPU that the thread it
- * waits for needs until the scheduler's time slice ends, a few ms at each of a decode step's loops
- * (a Q4_0 0.6B-shape decode ran 5.7 tok/s with 3 threads on 2 CPUs against 202 with 2). */
-static inline void wait_relax(const struct thread_pool *p) {
-    if (p->yield_waits) sched_yield();
+/* A spinning thread's pause between two looks at what it waits for, its `round`-th. A thread that
+ * has waited long (YIELD_AFTER rounds, ~0.1 ms: a decode step's loops and the serial work between
+ * them take a few us to tens of us), or that shares the CPUs with more threads of its pool than
+ * there are, gives up its CPU instead: spinning on, it would hold the CPU that the thread it waits
+ * for needs until the scheduler's time slice ends, a few ms at each of a decode step's loops (a
+ * Q4_0 0.6B-shape decode ran 5.7 tok/s with 3 threads on 2 CPUs against 202 with 2; two processes
+ * decoding side by side, each with both CPUs: see BENCHMARKS.md, twenty-fifth session). */
+enum { YIELD_AFTER = 4096 };
+static inline void wait_relax(const struct thread_pool *p, int round) {
+    if (p->yield_waits || round >= YIELD_AFTER) sched_yield();
     else cpu_relax();
 }
 
@@ -133,7 +137,7 @@ static void *worker_main(void *arg) {
         bool prefetching = true; /* until its next streams are done (or it has none) */
         for (int spin = 0; g == seen && spin < SPIN_ROUNDS && !atomic_load(&p->stop); spin++) {
             if (prefetching) prefetching = prefetch_next_round(w, spin);
-            if (!prefetching) wait_relax(p);
+            if (!prefetching) wait_relax(p, spin);
             g = atomic_load_explicit(&p->generation, memory_order_acquire);
         }
         if (g == seen) {
@@ -263,7 +267,7 @@ void thread_pool_run(thread_pool *p, int n, void (*fn)(void *ctx, int i, int thr
     run_share(p, 0);
     double t1 = p->counting ? clock_seconds() : 0;
     for (int round = 0; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; round++)
-        if (!prefetch_next_round(&p->workers[0], round)) wait_relax(p); /* the caller's own next reads (workers[0] is no thread) */
+        if (!prefetch_next_round(&p->workers[0], round)) wait_relax(p, round); /* the caller's own next reads (workers[0] is no thread) */
     if (p->counting) {
         double t2 = clock_seconds();
         p->counts.loops++;
