@@ -12,7 +12,7 @@
 
 typedef struct bw_probe { uint64_t *buf; size_t n; thread_pool *pool; } bw_probe;
 
-/* Allocates and fills the buffer and starts `threads` threads (0: thread_default_count()). *huge (may be NULL)
+/* Allocates and fills the buffer and starts `threads` threads (0: cpus_default_threads()). *huge (may be NULL)
  * receives the fraction of the buffer on huge pages (-1: unknown); below ~0.9 the reads may
  * understate the bandwidth. False when out of memory (nothing to close). */
 bool bw_probe_open(bw_probe *p, int threads, double *huge);

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#define _GNU_SOURCE /* sched_yield */
 #include "base/threads.h"
 
 #include <pthread.h>
@@ -6,12 +6,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/cpus.h"
 
 /* Workers spin on the job counter for a while before sleeping on a condition variable: a decode
  * step runs a few hundred short loops, and waking sleeping threads for each would cost more than
@@ -155,46 +155,13 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* The CPUs this process may run on; the online ones where its affinity mask cannot be read. */
-static int allowed_cpus(cpu_set_t *allowed) {
-    if (sched_getaffinity(0, sizeof *allowed, allowed) == 0 && CPU_COUNT(allowed) > 0) return CPU_COUNT(allowed);
-    CPU_ZERO(allowed);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-int thread_default_count(void) {
-    cpu_set_t allowed;
-    int allowed_n = allowed_cpus(&allowed);
-    if (CPU_COUNT(&allowed) == 0) return allowed_n;
-    /* one per physical core: CPUs whose topology names the same set of hardware threads count once */
-    enum { MAX_CORES = 1024 };
-    static const char SIBLINGS[] = "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list";
-    char(*seen)[64] = malloc(MAX_CORES * sizeof *seen);
-    int cores = 0;
-    for (int cpu = 0; seen && cpu < CPU_SETSIZE && cores < MAX_CORES; cpu++) {
-        if (!CPU_ISSET(cpu, &allowed)) continue;
-        char path[96], line[64] = "";
-        snprintf(path, sizeof path, SIBLINGS, cpu);
-        FILE *f = fopen(path, "r");
-        if (!f || !fgets(line, sizeof line, f)) snprintf(line, sizeof line, "cpu %d", cpu); /* unknown: a core of its own */
-        if (f) fclose(f);
-        int k = 0;
-        while (k < cores && strcmp(seen[k], line)) k++;
-        if (k == cores) memcpy(seen[cores++], line, sizeof line);
-    }
-    free(seen);
-    return cores > 0 ? cores : allowed_n;
-}
-
 thread_pool *thread_pool_new(int n_threads) {
-    if (n_threads <= 0) n_threads = thread_default_count();
+    if (n_threads <= 0) n_threads = cpus_default_threads();
     thread_pool *p = aligned_alloc(_Alignof(thread_pool), sizeof *p); /* a multiple of its alignment */
     if (!p) return NULL;
     memset(p, 0, sizeof *p);
     p->n_threads = n_threads;
-    cpu_set_t allowed;
-    p->yield_waits = n_threads > allowed_cpus(&allowed);
+    p->yield_waits = n_threads > cpus_allowed();
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     p->workers = aligned_alloc(_Alignof(worker), (size_t)n_threads * sizeof *p->workers); /* a multiple of its alignment */

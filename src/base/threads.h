@@ -7,14 +7,8 @@
 
 typedef struct thread_pool thread_pool;
 
-/* The default thread count: the physical cores among the CPUs this process may run on (its
- * affinity mask, which containers and taskset narrow; hardware threads of one core count once,
- * as llama.cpp counts them: a second thread on a core adds little to these loops and costs a
- * hand-off at each). The online CPU count where the mask cannot be read. */
-int thread_default_count(void);
-
 /* Creates a pool that runs loops on `n_threads` threads in all (the caller's thread counts as
- * one; 0 means thread_default_count()). Returns NULL when threads cannot be started. */
+ * one; 0 means cpus_default_threads(), base/cpus.h). Returns NULL when threads cannot be started. */
 thread_pool *thread_pool_new(int n_threads);
 void thread_pool_free(thread_pool *pool);
 int thread_pool_size(const thread_pool *pool);

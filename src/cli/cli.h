@@ -40,7 +40,7 @@ typedef struct cli_gen_opts {
     "  --presence-penalty X  subtract X from tokens already seen (0 = off)\n" \
     "  --seed S          random seed (default: from the clock)\n" \
     "  --ignore-eos      keep going past end-of-sequence tokens\n" \
-    "  -t THREADS        worker threads (default: one per core this process may run on)\n" \
+    "  -t THREADS        worker threads (default: one per core this process may use)\n" \
     "  --quant q8|q4     quantize the weights at load time (Q8_0 / Q4_0 blocks)\n" \
     "  --kv-type f32|f16|q8_0  KV cache precision (default f32; f16 halves its memory and reads,\n" \
     "                    q8_0 (heads a multiple of 32 wide) keeps 56% of f16's; logits move by ~1e-2)\n" \

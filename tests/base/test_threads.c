@@ -1,10 +1,7 @@
 /* The thread pool runs every index of a loop exactly once, on any number of threads, when one
  * thread is much slower than the others (its share is then taken from the back, in runs that the
  * thieves walk forwards), for loops smaller than the pool, and after pauses long enough for the
- * workers to fall asleep, all with the workers prefetching between loops. The default thread count
- * follows the process's CPU affinity. */
-#define _GNU_SOURCE /* sched_setaffinity */
-#include <sched.h>
+ * workers to fall asleep, all with the workers prefetching between loops. */
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -84,21 +81,6 @@ int main(void) {
         }
         thread_pool_free(pool);
     }
-    /* the default count: at least one, at most the CPUs this process may use, and one once it may use only one */
-    cpu_set_t all, one;
-    REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0, "sched_getaffinity");
-    int n_default = thread_default_count();
-    CHECK(n_default >= 1 && n_default <= CPU_COUNT(&all), "default %d threads for %d allowed CPUs", n_default, CPU_COUNT(&all));
-    int first = 0;
-    while (!CPU_ISSET(first, &all)) first++;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0, "sched_setaffinity");
-    CHECK(thread_default_count() == 1, "default %d threads on one allowed CPU", thread_default_count());
-    thread_pool *narrow = thread_pool_new(0);
-    CHECK(narrow && thread_pool_size(narrow) == 1, "a default pool on one allowed CPU has %d threads", narrow ? thread_pool_size(narrow) : -1);
-    thread_pool_free(narrow);
-    REQUIRE(sched_setaffinity(0, sizeof all, &all) == 0, "sched_setaffinity back");
     thread_pool_run(NULL, 5, count, &(job){ (atomic_int[5]){ 0 }, (atomic_int[5]){ 0 }, (atomic_int[5]){ 0 }, 0, -1, 1, 0 }); /* no pool: inline */
     return test_finish("threads");
 }
