@@ -15,8 +15,9 @@
 
 /* Workers spin on the job counter for a while before sleeping on a condition variable: a decode
  * step runs a few hundred short loops, and waking sleeping threads for each would cost more than
- * the loops themselves. */
-enum { SPIN_ROUNDS = 1 << 16 };
+ * the loops themselves. SPIN_ROUNDS pauses (~1.3 ms here), or SPIN_YIELDS rounds once the waits
+ * yield the CPU (wait_relax; each a system call, ~1.2 us here: ~2.5 ms in all). */
+enum { SPIN_ROUNDS = 1 << 16, SPIN_YIELDS = 1 << 11 };
 
 /* A loop's indices are dealt out as one contiguous share per thread, which its thread walks
  * front to back (a matmul's rows then stream as one sequence per thread, which the prefetchers
@@ -73,9 +74,10 @@ static inline void cpu_relax(void) {
  * Q4_0 0.6B-shape decode ran 5.7 tok/s with 3 threads on 2 CPUs against 202 with 2; two processes
  * decoding side by side, each with both CPUs: see BENCHMARKS.md, twenty-fifth session). */
 enum { YIELD_AFTER = 4096 };
-static inline void wait_relax(const struct thread_pool *p, int round) {
-    if (p->yield_waits || round >= YIELD_AFTER) sched_yield();
-    else cpu_relax();
+static inline bool wait_relax(const struct thread_pool *p, int round) {
+    if (p->yield_waits || round >= YIELD_AFTER) return sched_yield(), true;
+    cpu_relax();
+    return false;
 }
 
 /* Takes part of what is left of a share, at least one index: half of it from its front (the
@@ -135,9 +137,9 @@ static void *worker_main(void *arg) {
     for (;;) {
         unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
         bool prefetching = true; /* until its next streams are done (or it has none) */
-        for (int spin = 0; g == seen && spin < SPIN_ROUNDS && !atomic_load(&p->stop); spin++) {
+        for (int spin = 0, yields = 0; g == seen && spin < SPIN_ROUNDS && yields < SPIN_YIELDS && !atomic_load(&p->stop); spin++) {
             if (prefetching) prefetching = prefetch_next_round(w, spin);
-            if (!prefetching) wait_relax(p, spin);
+            if (!prefetching) yields += wait_relax(p, spin);
             g = atomic_load_explicit(&p->generation, memory_order_acquire);
         }
         if (g == seen) {
