@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "base/file.h"
+#include "base/strbuf.h"
 
 static volatile int chat_interrupted;
 static void on_sigint(int sig) { (void)sig; chat_interrupted = 1; }
@@ -48,7 +49,9 @@ static void chat_usage(FILE *f) {
                "Chat with an instruction-tuned model in the terminal. Type a message and press Enter.\n"
                "Commands: /think and /no_think (thinking on/off for the next turns, Qwen3), /show and /hide\n"
                "(reasoning display), /reset (forget the history), /quit. Ctrl-C stops the current answer;\n"
-               "Ctrl-C or Ctrl-D at the prompt quits.\n\n"
+               "Ctrl-C or Ctrl-D at the prompt quits. A message over several lines: end a line with \\ to go on\n"
+               "with the next, or wrap the lines in \"\"\" (a line that starts with \"\"\" opens the message, one that\n"
+               "ends with \"\"\" closes it).\n\n"
                "  -s, --system TEXT   a system message\n"
                "  --tools FILE        offer the tools in FILE (a JSON array of OpenAI tool objects)\n"
                "  --no-think          start with thinking off (enable_thinking=false)\n"
@@ -56,6 +59,51 @@ static void chat_usage(FILE *f) {
                "  --dump-prompts FILE append each turn's template context and rendered prompt as JSON lines\n"
                "  -c N                context size in tokens (default 8192, at most the model's)\n"
                "%s", CLI_GEN_HELP);
+}
+
+/* Reads one line of stdin into *line (without its newline or CR); its length, or -1 at the end. */
+static ssize_t read_line(char **line, size_t *cap) {
+    ssize_t got = getline(line, cap, stdin);
+    while (got > 0 && ((*line)[got - 1] == '\n' || (*line)[got - 1] == '\r')) (*line)[--got] = 0;
+    return got;
+}
+
+/* Reads the next message: one line; or lines joined by newlines while each ends with a backslash
+ * (dropped), as llama.cpp's chat reads them; or, from a line that starts with """ up to one that
+ * ends with """, the lines between the quotes, as Ollama's does. Leaves it in *msg and returns its
+ * length; -1 at the end of the input (a message cut off there is still returned first). */
+static ssize_t read_message(strbuf *msg, bool tty) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got = read_line(&line, &cap);
+    msg->len = 0;
+    if (msg->data) msg->data[0] = 0;
+    if (got < 0) { free(line); return -1; }
+    bool quoted = got >= 3 && !memcmp(line, "\"\"\"", 3);
+    const char *part = quoted ? line + 3 : line;
+    size_t len = quoted ? (size_t)got - 3 : (size_t)got;
+    for (bool first = true, have = false;; first = false) {
+        bool more;
+        if (quoted) { /* closed by a line that ends with """ (the opening line's own quotes aside) */
+            more = !(len >= 3 && !memcmp(part + len - 3, "\"\"\"", 3));
+            if (!more) len -= 3;
+        } else {
+            more = len > 0 && part[len - 1] == '\\';
+            if (more) len--;
+        }
+        if (!(quoted && len == 0 && (first || !more))) { /* the quotes alone on a line add no line */
+            if (have) strbuf_put(msg, "\n", 1);
+            strbuf_put(msg, part, len);
+            have = true;
+        }
+        if (!more) break;
+        if (tty) { fputs("... ", stdout); fflush(stdout); }
+        if ((got = read_line(&line, &cap)) < 0) break;
+        part = line;
+        len = (size_t)got;
+    }
+    free(line);
+    return (ssize_t)msg->len;
 }
 
 int cmd_chat(int argc, char **argv) {
@@ -97,15 +145,14 @@ int cmd_chat(int argc, char **argv) {
     qwen_sampling sp = cli_gen_sampling(&g, m);
     bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     if (tty) fprintf(stderr, "qwenc chat — %s. /help for commands, Ctrl-D to quit.\n", qwen_model_dir(m));
-    char *line = NULL;
-    size_t cap = 0;
+    strbuf message = { 0 };
     int rc = 0;
     for (;;) {
         if (tty) { fputs("\n> ", stdout); fflush(stdout); }
-        ssize_t got = getline(&line, &cap, stdin);
+        ssize_t got = read_message(&message, tty);
         if (got < 0) break;
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
+        const char *line = message.data;
         if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
         if (!strcmp(line, "/help")) { chat_usage(stdout); continue; }
         if (!strcmp(line, "/think") || !strcmp(line, "/no_think")) {
@@ -149,7 +196,7 @@ int cmd_chat(int argc, char **argv) {
         }
     }
     if (tty) printf("\n");
-    free(line);
+    free(message.data);
     if (dump) fclose(dump);
     qwen_chat_free(chat);
     qwen_model_close(m);

@@ -58,4 +58,14 @@ assert turns[2]["prompt"].endswith("<think>\n\n</think>\n\n")
 assert all("<tools>" in t["prompt"] and "get_time" in t["prompt"] for t in turns)
 PY
 grep -q "thinking off" $tmp/out.txt && ok chat-no-think-command || bad chat-no-think-command
+
+# chat: messages over several lines, wrapped in """ (Ollama) or continued by a trailing backslash (llama.cpp)
+printf '"""First line\nsecond line\n"""\nsplit \\\nover two\n"""one-liner"""\n"""\n\nblank above\n"""\n""""""\n/no_think\n"""cut off at the end\nlast' \
+  | $bin chat -m $model --temp 0 -n 2 --dump-prompts $tmp/multi.jsonl > /dev/null 2>$tmp/err.txt
+python3 - "$tmp/multi.jsonl" <<'PY' && ok chat-multiline || bad "chat-multiline $(cat $tmp/err.txt)"
+import json, sys
+got = [json.loads(l)["messages"][-1]["content"] for l in open(sys.argv[1])]
+want = ["First line\nsecond line", "split \nover two", "one-liner", "\nblank above", "cut off at the end\nlast"]
+assert got == want, got
+PY
 exit $fail
