@@ -48,7 +48,7 @@ static void chat_usage(FILE *f) {
     fprintf(f, "usage: qwenc chat -m MODEL [options]\n\n"
                "Chat with an instruction-tuned model in the terminal. Type a message and press Enter.\n"
                "Commands: /think and /no_think (thinking on/off for the next turns, Qwen3), /show and /hide\n"
-               "(reasoning display), /reset (forget the history), /quit. Ctrl-C stops the current answer;\n"
+               "(reasoning display), /reset or /clear (forget the history), /quit or /bye. Ctrl-C stops the current answer;\n"
                "Ctrl-C or Ctrl-D at the prompt quits. A message over several lines: end a line with \\ to go on\n"
                "with the next, or wrap the lines in \"\"\" (a line that starts with \"\"\" opens the message, one that\n"
                "ends with \"\"\" closes it).\n\n"
@@ -153,7 +153,7 @@ int cmd_chat(int argc, char **argv) {
         if (got < 0) break;
         if (got == 0) continue;
         const char *line = message.data;
-        if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
+        if (!strcmp(line, "/quit") || !strcmp(line, "/exit") || !strcmp(line, "/bye")) break;
         if (!strcmp(line, "/help")) { chat_usage(stdout); continue; }
         if (!strcmp(line, "/think") || !strcmp(line, "/no_think")) {
             qwen_chat_set_thinking(chat, !strcmp(line, "/think"));
@@ -165,7 +165,7 @@ int cmd_chat(int argc, char **argv) {
             printf("[reasoning %s]\n", show_reasoning ? "shown" : "hidden");
             continue;
         }
-        if (!strcmp(line, "/reset")) { qwen_chat_reset(chat); printf("[history cleared]\n"); continue; }
+        if (!strcmp(line, "/reset") || !strcmp(line, "/clear")) { qwen_chat_reset(chat); printf("[history cleared]\n"); continue; }
         if (qwen_chat_add(chat, "user", line, &err)) {
             cli_fail("chat", err);
             err = NULL;

@@ -68,4 +68,8 @@ got = [json.loads(l)["messages"][-1]["content"] for l in open(sys.argv[1])]
 want = ["First line\nsecond line", "split \nover two", "one-liner", "\nblank above", "cut off at the end\nlast"]
 assert got == want, got
 PY
+# chat: Ollama's /clear and /bye as /reset and /quit
+printf 'hi\n/clear\nagain\n/bye\nnot sent\n' | $bin chat -m $model --temp 0 -n 2 --dump-prompts $tmp/clear.jsonl > /dev/null 2>&1
+python3 -c "import json,sys; t=[json.loads(l)['messages'] for l in open(sys.argv[1])]; assert [len(m) for m in t] == [1, 1] and t[1][0]['content'] == 'again', t" $tmp/clear.jsonl \
+  && ok chat-clear-bye || bad chat-clear-bye
 exit $fail
