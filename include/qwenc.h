@@ -234,16 +234,24 @@ typedef struct qwen_generate_opts {
     int max_tokens;                  /* new tokens at most (<= 0: until the context is full) */
     bool ignore_eos;                 /* keep going past end-of-sequence tokens */
     volatile const int *stop;        /* optional: generation stops when *stop becomes non-zero */
+    /* optional: generation stops where the text generated contains one of these (non-empty,
+       UTF-8) strings; the text up to it is passed on, the string itself and what follows are
+       not (OpenAI's `stop`). Text that could be the start of one is held back until it is
+       known not to be. */
+    const char *const *stop_strings;
+    size_t n_stop_strings;
 } qwen_generate_opts;
 
 typedef struct qwen_generate_stats {
     size_t prompt_tokens, reused_tokens, generated_tokens;
     double prefill_seconds, decode_seconds;
     bool hit_eos, hit_limit, stopped;
+    bool hit_stop_string; /* ended by one of opts->stop_strings */
 } qwen_generate_stats;
 
-/* Called with each generated token and the text it completes (complete UTF-8 only, possibly "").
- * Return false to stop. */
+/* Called with each generated token and the text it completes (complete UTF-8 only, possibly "";
+ * with stop strings, the text now sure not to belong to one, not NUL-terminated: use len). Return
+ * false to stop. After the last token, text still held back comes with id -1. */
 typedef bool (*qwen_token_fn)(int32_t id, const char *text, size_t len, void *user);
 
 /* Continues `s` with `prompt` and generates. The cached tokens that the prompt starts with are

@@ -25,6 +25,8 @@ typedef struct cli_gen_opts {
     int n_predict; /* -1: until end-of-sequence or the context is full; 0: the prompt only */
     int threads;
     const char *quant, *kv_type;
+    const char *stops[16]; /* --stop, in the order given */
+    int n_stops;
     bool ignore_eos, mmap, bf16_prefill;
     bool have_n, have_temp, have_top_k, have_top_p, have_min_p, have_rep, have_pres, have_seed;
     qwen_sampling over;
@@ -40,6 +42,8 @@ typedef struct cli_gen_opts {
     "  --presence-penalty X  subtract X from tokens already seen (0 = off)\n" \
     "  --seed S          random seed (default: from the clock)\n" \
     "  --ignore-eos      keep going past end-of-sequence tokens\n" \
+    "  --stop TEXT       end the answer where TEXT appears, TEXT not printed (repeatable, up to 16;\n" \
+    "                    in bash $'\\n\\n' for a blank line)\n" \
     "  -t THREADS        worker threads (default: one per core this process may use)\n" \
     "  --quant q8|q4     quantize the weights at load time (Q8_0 / Q4_0 blocks)\n" \
     "  --kv-type f32|f16|q8_0  KV cache precision (default f32; f16 halves its memory and reads,\n" \

@@ -138,6 +138,11 @@ int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i) {
     else if (cli_flag_value(argc, argv, i, "--repeat-penalty", &v)) { g->over.repetition_penalty = cli_real("--repeat-penalty", v); g->have_rep = true; }
     else if (cli_flag_value(argc, argv, i, "--presence-penalty", &v)) { g->over.presence_penalty = cli_real("--presence-penalty", v); g->have_pres = true; }
     else if (cli_flag_value(argc, argv, i, "--seed", &v)) { g->over.seed = cli_u64("--seed", v); g->have_seed = true; }
+    else if (cli_flag_value(argc, argv, i, "--stop", &v)) {
+        if (g->n_stops == (int)(sizeof g->stops / sizeof *g->stops)) { fprintf(stderr, "qwenc: at most 16 --stop strings\n"); exit(2); }
+        if (!*v) { fprintf(stderr, "qwenc: --stop wants a non-empty text\n"); exit(2); }
+        g->stops[g->n_stops++] = v;
+    }
     else if (!strcmp(argv[*i], "--ignore-eos")) g->ignore_eos = true;
     else if (!strcmp(argv[*i], "--mmap")) g->mmap = true;
     else if (!strcmp(argv[*i], "--bf16-prefill")) g->bf16_prefill = true;

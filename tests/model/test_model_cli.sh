@@ -95,6 +95,12 @@ got2=$($bin run -m $golden/models/qwen3-tiny -f - --temp 0 -n 6 --ignore-eos < $
 nl=$($bin run -m $golden/models/qwen3-tiny -p "The capital of France is" --temp 0 -n 6 --ignore-eos 2>/dev/null)
 [ -n "$want" ] && [ "$got" == "$want" ] && [ "$got2" == "$want" ] && [ "$nl" != "$want" ] && ok "run -f" || bad "run -f [$want] [$got] [$got2] [$nl]"
 
+# --stop: the continuation up to the first occurrence of the text (here one from the middle of the plain continuation)
+full=$($bin run -m $golden/models/qwen3-tiny -p "The capital of France is" --temp 0 -n 20 --ignore-eos 2>/dev/null)
+stop=${full:10:4}
+cut=$($bin run -m $golden/models/qwen3-tiny -p "The capital of France is" --temp 0 -n 20 --ignore-eos --stop "$stop" --stop $'\x01' 2>/dev/null)
+[ ${#full} -gt 14 ] && [ "$cut" == "${full%%"$stop"*}" ] && ok "run --stop" || bad "run --stop [$full] [$stop] [$cut]"
+
 # sampling runs and is reproducible with a seed
 a=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
 b=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
@@ -221,6 +227,7 @@ check_error bench-bad-number $bin bench -m $golden/models/qwen3-tiny -p 12x
 check_error run-bad-count $bin run -m $golden/models/qwen3-tiny -p hi -n 5x
 check_error run-prompt-and-file $bin run -m $golden/models/qwen3-tiny -p hi -f $tmp/prompt.txt
 check_error run-missing-prompt-file $bin run -m $golden/models/qwen3-tiny -f $tmp/nope.txt
+check_error run-empty-stop $bin run -m $golden/models/qwen3-tiny -p hi --stop ""
 check_error run-negative-count $bin run -m $golden/models/qwen3-tiny -p hi -n -2
 check_error chat-zero-count $bin chat -m $golden/models/qwen3-tiny -n 0
 check_error embed-negative-dims $bin embed -m $golden/models/qwen3-embedding-tiny --dims -1

@@ -1,0 +1,99 @@
+/* qwen_generate's stop strings on the golden qwen3-tiny, greedy: the text passed on ends where the
+ * earliest stop string begins (one that spans tokens, one that begins mid-token, one at the very
+ * start, one of several, one that never occurs), each piece passed on is never a part of it, and a
+ * stop string that only partly occurs at the end is passed on after the last token. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "qwenc.h"
+
+typedef struct collected {
+    char text[4096];
+    size_t len, calls, last_id_calls;
+} collected;
+
+static bool collect(int32_t id, const char *text, size_t len, void *user) {
+    collected *c = user;
+    if (c->len + len < sizeof c->text) memcpy(c->text + c->len, text, len), c->len += len;
+    c->text[c->len] = 0;
+    c->calls++;
+    c->last_id_calls += id == -1;
+    return true;
+}
+
+/* Greedy continuation of `prompt` with these stop strings, its text in *out. */
+static qwen_generate_stats run(qwen_model *m, const int32_t *prompt, size_t n, const char *const *stops, size_t n_stops, int max_tokens,
+                               collected *out) {
+    qwen_error *err = NULL;
+    qwen_session *s = qwen_session_new(m, 256, &err);
+    REQUIRE(s, "session: %s", qwen_error_message(err));
+    qwen_sampling greedy = { .temperature = 0, .top_p = 1, .repetition_penalty = 1 };
+    qwen_generate_opts go = { .max_tokens = max_tokens, .ignore_eos = true, .stop_strings = stops, .n_stop_strings = n_stops };
+    qwen_generate_stats st;
+    memset(out, 0, sizeof *out);
+    REQUIRE(qwen_generate(s, prompt, n, &greedy, &go, collect, out, &st, &err) == QWEN_OK, "generate: %s", qwen_error_message(err));
+    qwen_session_free(s);
+    return st;
+}
+
+int main(void) {
+    char *dir = golden_path("models/qwen3-tiny");
+    qwen_error *err = NULL;
+    qwen_model *m = qwen_model_open(dir, &(qwen_model_opts){ .threads = 2 }, &err);
+    REQUIRE(m, "open: %s", qwen_error_message(err));
+    int32_t *prompt;
+    size_t n;
+    REQUIRE(qwen_tokenize(qwen_model_tokenizer(m), "The capital of France is", 24, NULL, &prompt, &n, NULL) == QWEN_OK, "tokenize");
+
+    collected all, got;
+    qwen_generate_stats st = run(m, prompt, n, NULL, 0, 40, &all);
+    REQUIRE(all.len >= 24 && st.generated_tokens == 40 && !st.hit_stop_string, "a plain run: %zu bytes", all.len);
+    /* stop strings cut from the plain text: across the middle (mid-token most likely), its very start */
+    size_t cuts[][2] = { { all.len / 2 - 3, 7 }, { all.len / 3 + 1, 2 }, { 0, 3 } };
+    for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+        char stop[64];
+        memcpy(stop, all.text + cuts[c][0], cuts[c][1]);
+        stop[cuts[c][1]] = 0;
+        const char *stops[] = { stop };
+        st = run(m, prompt, n, stops, 1, 40, &got);
+        size_t first = (size_t)(strstr(all.text, stop) - all.text); /* its earliest occurrence */
+        CHECK(st.hit_stop_string && !st.hit_limit && got.len == first && !memcmp(got.text, all.text, first),
+              "stop '%s': passed on %zu bytes, want the %zu before it", stop, got.len, first);
+        CHECK(got.last_id_calls == 0, "stop '%s': nothing held back is passed on after a stop", stop);
+    }
+    /* of several, the earliest wins; one that never occurs changes nothing */
+    char late[8], early[8];
+    memcpy(late, all.text + all.len - 6, 5), late[5] = 0;
+    memcpy(early, all.text + 4, 4), early[4] = 0;
+    const char *several[] = { late, "\x01never\x02", early };
+    st = run(m, prompt, n, several, 3, 40, &got);
+    size_t first = (size_t)(strstr(all.text, early) - all.text);
+    CHECK(st.hit_stop_string && got.len == first, "several stops: %zu bytes, want %zu", got.len, first);
+    const char *never[] = { "\x01never\x02" };
+    st = run(m, prompt, n, never, 1, 40, &got);
+    CHECK(!st.hit_stop_string && st.hit_limit && got.len == all.len && !memcmp(got.text, all.text, all.len), "a stop that never occurs");
+    /* a stop string whose start ends the text: held back, then passed on with id -1 */
+    char tail[64];
+    snprintf(tail, sizeof tail, "%s\x03", all.text + all.len - 3);
+    const char *partial[] = { tail };
+    st = run(m, prompt, n, partial, 1, 40, &got);
+    CHECK(!st.hit_stop_string && got.len == all.len && !memcmp(got.text, all.text, all.len) && got.last_id_calls == 1,
+          "a stop string begun at the end: %zu bytes, %zu calls with id -1", got.len, got.last_id_calls);
+    CHECK(got.calls == 41, "one call per token (%zu)", got.calls - got.last_id_calls);
+    /* bad stop strings are refused */
+    const char *bad[][1] = { { "" }, { "\xff" }, { NULL } };
+    for (size_t b = 0; b < 3; b++) {
+        qwen_session *s = qwen_session_new(m, 64, NULL);
+        qwen_sampling greedy = { .temperature = 0, .top_p = 1, .repetition_penalty = 1 };
+        qwen_generate_opts go = { .max_tokens = 4, .stop_strings = bad[b], .n_stop_strings = 1 };
+        err = NULL;
+        CHECK(qwen_generate(s, prompt, n, &greedy, &go, collect, &got, NULL, &err) == QWEN_ERR_INVALID_ARG && err, "bad stop string %zu accepted", b);
+        qwen_error_free(err);
+        qwen_session_free(s);
+    }
+    free(prompt);
+    qwen_model_close(m);
+    free(dir);
+    return test_finish("generate");
+}
