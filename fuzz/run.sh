@@ -2,6 +2,7 @@
 # Builds one libFuzzer target with ASan+UBSan (clang) and runs it for SECONDS (default 60).
 #   fuzz/run.sh jinja|tokenizer|tokenizer_json|safetensors|output_parser|config [SECONDS]
 # (config: its corpus starts from the small golden models' own config.json files)
+# Crashes, leaks and slow inputs are written to build-fuzz/ (crash-*, leak-*, slow-unit-*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$1 secs=${2:-60}
@@ -23,4 +24,4 @@ if [ $target = config ]; then
 fi
 QWENC_FUZZ_MODELS=${QWENC_FUZZ_MODELS:-$(realpath ../shared/golden/models)} \
 QWENC_FUZZ_MODEL=${QWENC_FUZZ_MODEL:-$(realpath ../shared/golden/models/qwen3-tiny)} \
-  $out/fuzz_$target -max_total_time=$secs -max_len=${FUZZ_MAX_LEN:-4096} $out/corpus-$target ${FUZZ_SEEDS:-}
+  $out/fuzz_$target -max_total_time=$secs -max_len=${FUZZ_MAX_LEN:-4096} -artifact_prefix=$out/ $out/corpus-$target ${FUZZ_SEEDS:-}
