@@ -101,6 +101,12 @@ stop=${full:10:4}
 cut=$($bin run -m $golden/models/qwen3-tiny -p "The capital of France is" --temp 0 -n 20 --ignore-eos --stop "$stop" --stop $'\x01' 2>/dev/null)
 [ ${#full} -gt 14 ] && [ "$cut" == "${full%%"$stop"*}" ] && ok "run --stop" || bad "run --stop [$full] [$stop] [$cut]"
 
+# show: what a model is, without loading its weights
+out=$($bin show -m $golden/models/qwen3-tiny 2>&1)
+echo "$out" | grep -q "^context    40960 positions" && echo "$out" | grep -q "tools yes, thinking switch .* yes" && echo "$out" | grep -q "temperature 0.6, top_k 20" \
+  && ok show || bad "show [$out]"
+$bin show -m $golden/models/qwen3-moe-tiny 2>&1 | grep -q "no chat template" && ok show-no-template || bad show-no-template
+
 # sampling runs and is reproducible with a seed
 a=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
 b=$($bin run -m $golden/models/qwen3-tiny -p "Hello" -n 12 --temp 0.8 --top-k 40 --top-p 0.9 --min-p 0.01 --seed 7 2>/dev/null)
@@ -227,6 +233,7 @@ check_error bench-bad-number $bin bench -m $golden/models/qwen3-tiny -p 12x
 check_error run-bad-count $bin run -m $golden/models/qwen3-tiny -p hi -n 5x
 check_error run-prompt-and-file $bin run -m $golden/models/qwen3-tiny -p hi -f $tmp/prompt.txt
 check_error run-missing-prompt-file $bin run -m $golden/models/qwen3-tiny -f $tmp/nope.txt
+check_error show-missing-dir $bin show -m $tmp/nope
 check_error run-empty-stop $bin run -m $golden/models/qwen3-tiny -p hi --stop ""
 check_error run-negative-count $bin run -m $golden/models/qwen3-tiny -p hi -n -2
 check_error chat-zero-count $bin chat -m $golden/models/qwen3-tiny -n 0
