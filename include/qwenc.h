@@ -240,6 +240,10 @@ typedef struct qwen_generate_opts {
        known not to be. */
     const char *const *stop_strings;
     size_t n_stop_strings;
+    /* optional: called on the calling thread as the prompt is processed, after each batch of up
+       to 512 tokens (`done` of `total` prompt tokens not taken from the cache) */
+    void (*progress)(void *user, size_t done, size_t total);
+    void *progress_user;
 } qwen_generate_opts;
 
 typedef struct qwen_generate_stats {

@@ -61,6 +61,9 @@ typedef struct cli_gen_opts {
  * place when the percentage changes, when stderr is a terminal (the line erased when done).
  * `user`: an int holding the percentage last shown (start it at -1), or NULL. */
 void cli_load_progress(void *user, const char *stage, double fraction);
+/* qwen_generate_opts.progress for a terminal: the prompt's tokens processed so far, on stderr
+ * (prompts over one batch only; nothing where stderr is not a terminal). */
+void cli_prefill_progress(void *user, size_t done, size_t total);
 void cli_gen_opts_init(cli_gen_opts *g);
 /* Consumes argv[*i] (and its value) if it is a generation option; returns 0 otherwise. */
 int cli_gen_opts_parse(cli_gen_opts *g, int argc, char **argv, int *i);

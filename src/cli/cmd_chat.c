@@ -177,7 +177,8 @@ int cmd_chat(int argc, char **argv) {
         sa.sa_handler = on_sigint;
         sigaction(SIGINT, &sa, &old);
         qwen_generate_opts go = { .max_tokens = g.n_predict < 0 ? 0 : g.n_predict, .ignore_eos = g.ignore_eos, .stop = &chat_interrupted,
-                                  .stop_strings = g.stops, .n_stop_strings = (size_t)g.n_stops };
+                                  .stop_strings = g.stops, .n_stop_strings = (size_t)g.n_stops,
+                                  .progress = cli_prefill_progress };
         qwen_generate_stats stats;
         qwen_status st = qwen_chat_reply(chat, &sp, &go, print_delta, &d, &stats, &err);
         sigaction(SIGINT, &old, NULL);

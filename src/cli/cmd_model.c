@@ -135,7 +135,8 @@ static int run_prompt(const char *model, const char *prompt, size_t len, const c
     } else {
         signal(SIGINT, on_sigint);
         qwen_generate_opts go = { .max_tokens = g->n_predict < 0 ? 0 : g->n_predict, .ignore_eos = g->ignore_eos, .stop = &interrupted,
-                                  .stop_strings = g->stops, .n_stop_strings = (size_t)g->n_stops };
+                                  .stop_strings = g->stops, .n_stop_strings = (size_t)g->n_stops,
+                                  .progress = cli_prefill_progress };
         qwen_generate_stats stats = { .prompt_tokens = n_prompt };
         double t0 = clock_seconds();
         if (g->n_predict == 0 ? qwen_session_forward(s, ids, n_prompt, NULL, false, &err) /* -n 0: the prompt only */

@@ -118,6 +118,14 @@ void cli_load_progress(void *user, const char *stage, double fraction) {
     fflush(stderr);
 }
 
+void cli_prefill_progress(void *user, size_t done, size_t total) {
+    (void)user;
+    if (total <= 512 || !isatty(STDERR_FILENO)) return;
+    if (done >= total) fprintf(stderr, "\r\033[K");
+    else fprintf(stderr, "\rqwenc: prompt %zu/%zu tokens (%zu%%)", done, total, done * 100 / total);
+    fflush(stderr);
+}
+
 void cli_gen_opts_init(cli_gen_opts *g) {
     memset(g, 0, sizeof *g);
 }

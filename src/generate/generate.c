@@ -63,7 +63,12 @@ qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_promp
     size_t n_seen = n_prompt;
 
     double t0 = clock_seconds();
-    if ((st = qwen_session_forward(s, prompt + keep, n_prompt - keep, logits, false, err))) goto done;
+    for (size_t done_n = keep; done_n < n_prompt;) { /* in the forward pass's own batches, so that progress can be told */
+        size_t n = n_prompt - done_n < MODEL_BATCH_TOKENS ? n_prompt - done_n : MODEL_BATCH_TOKENS;
+        if ((st = qwen_session_forward(s, prompt + done_n, n, done_n + n == n_prompt ? logits : NULL, false, err))) goto done;
+        done_n += n;
+        if (opts && opts->progress) opts->progress(opts->progress_user, done_n - keep, n_prompt - keep);
+    }
     double t1 = clock_seconds();
     stats->prefill_seconds = t1 - t0;
     int limit = opts && opts->max_tokens > 0 ? opts->max_tokens : s->max_tokens;

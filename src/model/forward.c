@@ -20,7 +20,6 @@
 #include "base/clock.h"
 #include "base/error.h"
 
-enum { MAX_CHUNK = 512 }; /* tokens per batch step: bounds the scratch memory of long prefills */
 
 static bool grow_scratch(qwen_session *s, int T) {
     if (T <= s->batch_cap) return true;
@@ -167,7 +166,7 @@ static void norm_token(void *ctx, int t, int thread_index) {
     dot_kernels_best()->rmsnorm(j->s->xb + (size_t)t * H, j->s->x + (size_t)t * H, j->norm, c->hidden, c->rms_eps);
 }
 
-/* One batch of at most MAX_CHUNK tokens; `out` (NULL: nothing) receives logits or, with
+/* One batch of at most MODEL_BATCH_TOKENS tokens; `out` (NULL: nothing) receives logits or, with
  * hidden_only, normed hidden states, for every position or only the last. */
 static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out, bool all_positions, bool hidden_only) {
     qwen_model *m = s->model;
@@ -218,7 +217,7 @@ static void forward_chunk(qwen_session *s, const int32_t *ids, int T, float *out
 }
 
 qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *out, bool all_positions, bool hidden_only, qwen_error **err) {
-    int chunk = n < MAX_CHUNK ? n : MAX_CHUNK;
+    int chunk = n < MODEL_BATCH_TOKENS ? n : MODEL_BATCH_TOKENS;
     if (!grow_scratch(s, chunk)) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory for a %d-token batch", chunk);
     int32_t width = hidden_only ? s->model->cfg.hidden : s->model->cfg.vocab; /* of one output row */
     for (int done = 0; done < n; done += chunk) {

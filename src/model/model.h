@@ -158,6 +158,10 @@ void attention(qwen_session *s, int layer, int T, int pos0);
 qwen_status quant_type_parse(const char *name, qdtype *type, qwen_error **err);
 
 /* forward.c */
+/* Tokens per batch step: a longer run goes in steps of this many from its first token (bounding
+ * the scratch memory of long prefills), so a caller that feeds a prompt in slices of this size
+ * (qwen_generate, to report progress) gets the same numbers as in one call. */
+enum { MODEL_BATCH_TOKENS = 512 };
 /* Runs n tokens; `out` receives logits ([n or 1][vocab]) or, with hidden_only, the final-normed
  * hidden states ([n or 1][hidden]). */
 qwen_status model_forward(qwen_session *s, const int32_t *ids, int n, float *out, bool all_positions, bool hidden_only,

@@ -1,7 +1,8 @@
 /* qwen_generate's stop strings on the golden qwen3-tiny, greedy: the text passed on ends where the
  * earliest stop string begins (one that spans tokens, one that begins mid-token, one at the very
  * start, one of several, one that never occurs), each piece passed on is never a part of it, and a
- * stop string that only partly occurs at the end is passed on after the last token. */
+ * stop string that only partly occurs at the end is passed on after the last token. A long prompt
+ * goes through in batches, its progress told, with the logits of one forward call. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,23 @@ static bool collect(int32_t id, const char *text, size_t len, void *user) {
     c->text[c->len] = 0;
     c->calls++;
     c->last_id_calls += id == -1;
+    return true;
+}
+
+typedef struct progress_log { size_t calls, last_done, total; bool monotone; } progress_log;
+static void note_progress(void *user, size_t done, size_t total) {
+    progress_log *p = user;
+    p->monotone = (p->calls == 0 || done > p->last_done) && (p->calls == 0 || p->monotone);
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+}
+
+typedef struct first_token { int32_t id; } first_token;
+static bool take_first(int32_t id, const char *text, size_t len, void *user) {
+    (void)text, (void)len;
+    first_token *f = user;
+    if (f->id == -2) f->id = id;
     return true;
 }
 
@@ -81,6 +99,33 @@ int main(void) {
     CHECK(!st.hit_stop_string && got.len == all.len && !memcmp(got.text, all.text, all.len) && got.last_id_calls == 1,
           "a stop string begun at the end: %zu bytes, %zu calls with id -1", got.len, got.last_id_calls);
     CHECK(got.calls == 41, "one call per token (%zu)", got.calls - got.last_id_calls);
+    /* a long prompt is processed in batches of 512 tokens, progress told after each, with the same
+     * logits as one forward call: the first token generated is the argmax of those */
+    char longtext[16384] = "";
+    for (int r = 0; r < 160; r++) strcat(longtext, "The capital of France is Paris. ");
+    int32_t *lp;
+    size_t ln;
+    REQUIRE(qwen_tokenize(qwen_model_tokenizer(m), longtext, strlen(longtext), NULL, &lp, &ln, NULL) == QWEN_OK && ln > 1024, "long prompt");
+    qwen_session *s1 = qwen_session_new(m, 2048, NULL), *s2 = qwen_session_new(m, 2048, NULL);
+    REQUIRE(s1 && s2, "sessions");
+    int32_t vocab = qwen_model_vocab_size(m);
+    float *logits = malloc((size_t)vocab * sizeof *logits);
+    REQUIRE(logits && qwen_session_forward(s1, lp, ln, logits, false, NULL) == QWEN_OK, "one forward call");
+    int32_t best = 0;
+    for (int32_t v = 1; v < vocab; v++) best = logits[v] > logits[best] ? v : best;
+    progress_log log = { 0 };
+    first_token got_first = { -2 };
+    qwen_sampling greedy = { .temperature = 0, .top_p = 1, .repetition_penalty = 1 };
+    qwen_generate_opts go = { .max_tokens = 1, .ignore_eos = true, .progress = note_progress, .progress_user = &log };
+    REQUIRE(qwen_generate(s2, lp, ln, &greedy, &go, take_first, &got_first, NULL, NULL) == QWEN_OK, "generate after a long prompt");
+    CHECK(got_first.id == best, "first token %d, argmax of one forward call %d", got_first.id, best);
+    size_t want_calls = (ln + 511) / 512;
+    CHECK(log.calls == want_calls && log.last_done == ln && log.total == ln && log.monotone, "progress: %zu calls (want %zu), last %zu of %zu",
+          log.calls, want_calls, log.last_done, log.total);
+    free(logits);
+    free(lp);
+    qwen_session_free(s1);
+    qwen_session_free(s2);
     /* bad stop strings are refused */
     const char *bad[][1] = { { "" }, { "\xff" }, { NULL } };
     for (size_t b = 0; b < 3; b++) {
