@@ -20,6 +20,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_rerank(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 
 /* Generation options shared by run and chat. */
 typedef struct cli_gen_opts {

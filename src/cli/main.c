@@ -29,6 +29,7 @@ static const command COMMANDS[] = {
     { "embed", cmd_embed, "embed each line of stdin (Qwen3-Embedding)" },
     { "rerank", cmd_rerank, "score each line of stdin against a query (Qwen3-Reranker)" },
     { "template", cmd_template, "render the model's chat template for a JSON context on stdin" },
+    { "list", cmd_list, "the models in the Hugging Face hub cache, by the repo ids -m takes" },
     { "show", cmd_show, "what a model is: architecture, context, weights, chat template, sampling defaults" },
 };
 

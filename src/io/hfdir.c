@@ -81,3 +81,49 @@ char *hf_resolve_model_dir(const char *spec, qwen_error **err) {
     free(cache);
     return result;
 }
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int hf_list_models(hf_model_fn fn, void *user, char **cache_out, qwen_error **err) {
+    char *cache = hub_cache_dir();
+    if (cache_out) *cache_out = cache ? strdup(cache) : NULL;
+    if (!cache) return 0;
+    DIR *d = opendir(cache);
+    if (!d) {
+        bool missing = !file_exists(cache);
+        if (!missing) qwen_fail(err, QWEN_ERR_IO, "cannot read the Hugging Face cache at %s", cache);
+        free(cache);
+        return missing ? 0 : -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (strncmp(de->d_name, "models--", 8) || !strstr(de->d_name + 8, "--")) continue;
+        if (n == cap) {
+            char **grown = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof *names);
+            if (!grown) break;
+            names = grown;
+        }
+        if ((names[n] = strdup(de->d_name))) n++;
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, by_name);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        char repo[600];
+        snprintf(repo, sizeof repo, "%s", names[i] + 8); /* "Org--Name" -> "Org/Name" at the first "--" */
+        char *sep = strstr(repo, "--");
+        memmove(sep + 1, sep + 2, strlen(sep + 2) + 1);
+        *sep = '/';
+        char *dir = hf_resolve_model_dir(repo, NULL);
+        if (dir) {
+            fn(user, repo, dir);
+            found++;
+        }
+        free(dir);
+        free(names[i]);
+    }
+    free(names);
+    free(cache);
+    return found;
+}

@@ -11,4 +11,11 @@
  * where it looked. */
 char *hf_resolve_model_dir(const char *spec, qwen_error **err);
 
+/* The models in the hub cache: calls fn(user, repo id "Org/Name", its directory as
+ * hf_resolve_model_dir resolves it) for each models--Org--Name that has a snapshot, in name order.
+ * Returns how many, or -1 with *err when the cache directory cannot be read (a cache that does not
+ * exist yet holds 0). `cache` (may be NULL) receives the cache directory searched (malloc'ed). */
+typedef void (*hf_model_fn)(void *user, const char *repo, const char *dir);
+int hf_list_models(hf_model_fn fn, void *user, char **cache, qwen_error **err);
+
 #endif

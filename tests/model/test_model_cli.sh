@@ -174,6 +174,12 @@ echo -n 0123abcd > $tmp/hub/models--Qwen--Tiny/refs/main
 want=$($bin run -m $golden/models/qwen3-tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
 got=$(HF_HUB_CACHE=$tmp/hub $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
 [ "$got" == "$want" ] && ok hub-cache || bad "hub-cache [$got]"
+# list: the cache's models by the repo ids -m takes (a repo without a snapshot left out)
+mkdir -p $tmp/hub/models--Nobody--Empty/snapshots
+got=$(HF_HUB_CACHE=$tmp/hub $bin list 2>&1)
+echo "$got" | grep -q "^Qwen/Tiny  *qwen3 " && ! echo "$got" | grep -q "Nobody" && ok hub-list || bad "hub-list [$got]"
+got=$(HF_HUB_CACHE=$tmp/nohub $bin list 2>&1 >/dev/null)
+echo "$got" | grep -q "no models in the Hugging Face cache at $tmp/nohub" && ok hub-list-empty || bad "hub-list-empty [$got]"
 mkdir -p $tmp/home && mv $tmp/hub $tmp/home/hub
 got=$(HF_HUB_CACHE= HF_HOME=$tmp/home $bin run -m Qwen/Tiny -p "Hi" --temp 0 -n 4 2>/dev/null)
 [ "$got" == "$want" ] && ok hf-home || bad "hf-home [$got]"
