@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "tensor/tensor.h"
+#include "qwenc_version.h" /* QWENC_GIT_DESCRIBE, written by the build */
 #include "base/error.h"
 #include "io/hfdir.h"
 
@@ -37,6 +39,7 @@ static void usage(FILE *f) {
     fprintf(f, "qwenc — the Qwen model family in pure C\n\nusage: qwenc <command> [options]   (qwenc <command> --help)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "  %-12s %s\n", "--version", "the version, the commit it was built from, and the kernels this CPU takes");
     fprintf(f, "\nMODEL is a Hugging Face model directory or a repo id in the local hub cache (e.g. Qwen/Qwen3-0.6B).\n");
 }
 
@@ -44,6 +47,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("qwenc %s (%s), kernels %s\n", QWENC_VERSION, QWENC_GIT_DESCRIBE, dot_kernels_best()->name);
+        return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
