@@ -10,6 +10,9 @@ bad() { echo "FAIL $1"; fail=1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# --version: the version, the commit, the kernels
+$bin --version | grep -Eq '^qwenc [0-9]+\.[0-9]+\.[0-9]+ \(.+\), kernels [a-z0-9+]+$' && ok version || bad "version [$($bin --version)]"
+
 # logits: shape [T, vocab] float32
 $bin logits -m $golden/models/qwen2-untied-f32 --ids 1,2,3,4,5 -o $tmp/l.npy -t 2 && python3 - "$tmp/l.npy" <<'PY' && ok logits-npy || bad logits-npy
 import sys, struct, ast
