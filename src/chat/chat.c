@@ -1,4 +1,5 @@
 /* Conversations: history -> the model's template -> tokens -> generation -> parsed reply. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -17,6 +18,7 @@ struct qwen_chat {
     json_t *last_turn;          /* the last reply's template context + "prompt", or NULL */
     char *system;
     bool thinking;
+    int context;                /* the session's positions */
 };
 
 qwen_chat *qwen_chat_new(qwen_model *model, const qwen_chat_opts *opts, qwen_error **err) {
@@ -34,6 +36,7 @@ qwen_chat *qwen_chat_new(qwen_model *model, const qwen_chat_opts *opts, qwen_err
     c->tpl = qwen_chat_template_open(qwen_model_dir(model), err);
     int ctx = opts->context > 0 ? opts->context : 8192;
     if (ctx > qwen_model_max_context(model)) ctx = qwen_model_max_context(model);
+    c->context = ctx;
     if (c->tpl) c->session = qwen_session_new(model, ctx, err);
     if (!c->tpl || !c->session || !c->messages) {
         qwen_chat_free(c);
@@ -122,34 +125,72 @@ static bool feed_token(int32_t id, const char *text, size_t len, void *user) {
     return true;
 }
 
+/* The template context of a turn over the history's messages from `first` on (and a leading
+ * system message, always kept); NULL when out of memory. */
+static json_t *turn_context(const qwen_chat *c, size_t first) {
+    json_t *msgs = json_array();
+    json_t *m0 = json_array_get(c->messages, 0);
+    const char *role0 = json_string_value(json_object_get(m0, "role"));
+    bool system = role0 && !strcmp(role0, "system");
+    if (system && first == 0) first = 1;
+    if (system) json_array_append_new(msgs, json_deep_copy(m0));
+    for (size_t i = first; i < json_array_size(c->messages); i++) json_array_append_new(msgs, json_deep_copy(json_array_get(c->messages, i)));
+    json_t *ctx = json_pack("{s:o, s:b, s:b}", "messages", msgs, "add_generation_prompt", 1, "enable_thinking", c->thinking);
+    if (ctx && c->tools) json_object_set_new(ctx, "tools", json_deep_copy(c->tools));
+    return ctx;
+}
+
+/* The index of the first user message at or after `i`; SIZE_MAX when there is none. */
+static size_t user_turn_from(const qwen_chat *c, size_t i) {
+    for (size_t k = i; k < json_array_size(c->messages); k++) {
+        const char *role = json_string_value(json_object_get(json_array_get(c->messages, k), "role"));
+        if (role && !strcmp(role, "user")) return k;
+    }
+    return SIZE_MAX;
+}
+
 qwen_status qwen_chat_reply(qwen_chat *c, const qwen_sampling *sampling, const qwen_generate_opts *gen, qwen_delta_fn on_delta,
                             void *user, qwen_generate_stats *stats, qwen_error **err) {
-    /* a copy: the history grows after this turn, the record of what this turn saw must not */
-    json_t *ctx = json_pack("{s:o, s:b, s:b}", "messages", json_deep_copy(c->messages), "add_generation_prompt", 1, "enable_thinking",
-                            c->thinking);
-    if (!ctx) return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory");
-    if (c->tools) json_object_set_new(ctx, "tools", json_deep_copy(c->tools));
-    char *ctx_text = json_dumps(ctx, JSON_COMPACT);
-    size_t prompt_len = 0;
-    char *prompt = ctx_text ? qwen_chat_template_render(c->tpl, ctx_text, strlen(ctx_text), &prompt_len, err) : NULL;
-    free(ctx_text);
-    if (!prompt) {
+    /* The history's turns from the oldest that leaves room for the answer (a quarter of the
+     * context, or the answer's max_tokens if fewer; the system message always stays): the oldest
+     * user turns drop out of what the model sees once the conversation outgrows its context, as
+     * Ollama truncates, while the history keeps them. */
+    int room = c->context / 4;
+    if (gen && gen->max_tokens > 0 && gen->max_tokens < room) room = gen->max_tokens;
+    json_t *ctx = NULL;
+    char *prompt = NULL;
+    size_t prompt_len = 0, first = 0;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    for (;;) {
+        ctx = turn_context(c, first);
+        char *ctx_text = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
+        if (!ctx_text) { json_decref(ctx); return qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); }
+        prompt = qwen_chat_template_render(c->tpl, ctx_text, strlen(ctx_text), &prompt_len, err);
+        free(ctx_text);
+        if (!prompt) {
+            json_decref(ctx);
+            return err && *err ? qwen_error_status(*err) : QWEN_ERR_FORMAT;
+        }
+        qwen_status st = qwen_tokenize(qwen_model_tokenizer(c->model), prompt, prompt_len, NULL, &ids, &n_ids, err);
+        if (st) { free(prompt); json_decref(ctx); return st; }
+        if (n_ids + (size_t)room <= (size_t)c->context) break;
+        size_t oldest = user_turn_from(c, first), next = oldest == SIZE_MAX ? SIZE_MAX : user_turn_from(c, oldest + 1);
+        if (next == SIZE_MAX) break; /* the last user turn stays, whatever it takes */
+        free(prompt);
+        free(ids);
         json_decref(ctx);
-        return err && *err ? qwen_error_status(*err) : QWEN_ERR_FORMAT;
+        first = next;
     }
     json_object_set_new(ctx, "prompt", json_stringn(prompt, prompt_len));
     json_decref(c->last_turn);
     c->last_turn = ctx;
-
-    int32_t *ids;
-    size_t n_ids;
-    qwen_status st = qwen_tokenize(qwen_model_tokenizer(c->model), prompt, prompt_len, NULL, &ids, &n_ids, err);
+    qwen_status st = QWEN_OK;
     /* a template that opens <think> in the prompt starts the answer inside the reasoning */
     size_t tail = prompt_len;
     while (tail > 0 && (prompt[tail - 1] == '\n' || prompt[tail - 1] == ' ')) tail--;
     bool opened = tail >= 7 && !memcmp(prompt + tail - 7, "<think>", 7);
     free(prompt);
-    if (st) return st;
 
     reply_state r = { .on_delta = on_delta, .user = user, .calls = json_array() };
     r.parser = qwen_output_parser_new(opened, collect_delta, &r);

@@ -80,7 +80,13 @@ qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_promp
         stats->generated_tokens++;
         seen[n_seen++] = next;
         char *text = NULL;
-        if ((st = qwen_stream_decoder_push(sd, next, &text, err))) break;
+        size_t token_len;
+        if (!qwen_token_bytes(tok, next, &token_len)) { /* an embedding row past the vocabulary (the */
+            text = strdup("");                          /* padding to 151,936): no text, as HF decodes it */
+            if (!text) { st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); break; }
+        } else if ((st = qwen_stream_decoder_push(sd, next, &text, err))) {
+            break;
+        }
         bool more = true;
         if (!n_stops) {
             more = on_token ? on_token(next, text, strlen(text), user) : true;

@@ -50,6 +50,38 @@ int main(void) {
     CHECK(!strcmp(msgs, "[{\"role\":\"system\",\"content\":\"Be brief.\"}]"), "reset keeps the system message: %s", msgs);
     free(msgs);
     qwen_chat_free(c);
+
+    /* a conversation longer than the context: each turn still answers, the oldest user turns drop out
+     * of the prompt (the system message stays; room is left for the answer), the history keeps them */
+    qwen_chat *small = qwen_chat_new(m, &(qwen_chat_opts){ .system = "Be brief.", .context = 96 }, &err);
+    REQUIRE(small, "small chat: %s", qwen_error_message(err));
+    qwen_generate_opts go8 = { .max_tokens = 8, .ignore_eos = true };
+    const char *asks[] = { "Hello there, how are you doing today?", "Tell me more about it please.", "And then what happened next?",
+                           "One more question for you.", "And the very last one." };
+    size_t shown = 0;
+    for (size_t t = 0; t < sizeof asks / sizeof *asks; t++) {
+        CHECK(qwen_chat_add(small, "user", asks[t], NULL) == QWEN_OK, "add");
+        err = NULL;
+        CHECK(qwen_chat_reply(small, &greedy, &go8, NULL, NULL, &st, &err) == QWEN_OK, "turn %zu: %s", t, qwen_error_message(err));
+        qwen_error_free(err);
+        char *last = qwen_chat_last_turn_json(small);
+        json_t *lt = json_loads(last, 0, NULL), *seen = json_object_get(lt, "messages");
+        shown = json_array_size(seen);
+        const char *role0 = json_string_value(json_object_get(json_array_get(seen, 0), "role"));
+        const char *role1 = json_string_value(json_object_get(json_array_get(seen, 1), "role"));
+        const char *lastq = json_string_value(json_object_get(json_array_get(seen, shown - 1), "content"));
+        CHECK(role0 && !strcmp(role0, "system") && role1 && !strcmp(role1, "user") && lastq && !strcmp(lastq, asks[t]),
+              "turn %zu sees the system message, then user turns, ending with its question", t);
+        CHECK(st.prompt_tokens + 8 <= 96, "turn %zu: a %zu-token prompt leaves room for the answer", t, st.prompt_tokens);
+        json_decref(lt);
+        free(last);
+    }
+    msgs = qwen_chat_messages_json(small);
+    arr = json_loads(msgs, 0, NULL);
+    CHECK(json_array_size(arr) == 11 && shown < 11, "the history keeps all 11 messages (%zu), the last prompt saw %zu", json_array_size(arr), shown);
+    json_decref(arr);
+    free(msgs);
+    qwen_chat_free(small);
     qwen_model_close(m);
     free(dir);
     return test_finish("chat_api");

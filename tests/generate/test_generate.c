@@ -2,7 +2,8 @@
  * earliest stop string begins (one that spans tokens, one that begins mid-token, one at the very
  * start, one of several, one that never occurs), each piece passed on is never a part of it, and a
  * stop string that only partly occurs at the end is passed on after the last token. A long prompt
- * goes through in batches, its progress told, with the logits of one forward call. */
+ * goes through in batches, its progress told, with the logits of one forward call. An id past the
+ * tokenizer's vocabulary passes with no text. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,14 @@ static void note_progress(void *user, size_t done, size_t total) {
     p->calls++;
     p->last_done = done;
     p->total = total;
+}
+
+typedef struct id_log { int32_t id[64]; size_t n; char text[4096]; size_t len; } id_log;
+static bool log_ids(int32_t id, const char *text, size_t len, void *user) {
+    id_log *l = user;
+    if (l->n < 64) l->id[l->n++] = id;
+    if (l->len + len < sizeof l->text) memcpy(l->text + l->len, text, len), l->len += len;
+    return true;
 }
 
 typedef struct first_token { int32_t id; } first_token;
@@ -126,6 +135,35 @@ int main(void) {
     free(lp);
     qwen_session_free(s1);
     qwen_session_free(s2);
+    /* an id past the tokenizer's vocabulary (the embedding table's padding rows), which this random
+     * model picks greedily after a chat prompt: generation goes on, the id passes with no text, as
+     * HF's decode skips it (it failed with "unknown token id") */
+    static const char chat[] = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello there, how are you doing today?<|im_end|>\n"
+                               "<|im_start|>assistant\n";
+    int32_t *cp;
+    size_t cn;
+    REQUIRE(qwen_tokenize(qwen_model_tokenizer(m), chat, strlen(chat), NULL, &cp, &cn, NULL) == QWEN_OK, "chat prompt");
+    id_log ids = { 0 };
+    qwen_session *s3 = qwen_session_new(m, 256, NULL);
+    qwen_generate_opts go20 = { .max_tokens = 20, .ignore_eos = true };
+    err = NULL;
+    CHECK(qwen_generate(s3, cp, cn, &greedy, &go20, log_ids, &ids, NULL, &err) == QWEN_OK, "generate: %s", qwen_error_message(err));
+    qwen_error_free(err);
+    size_t padded = 0, known_n = 0;
+    int32_t known[32];
+    for (size_t i = 0; i < ids.n; i++) {
+        size_t bl;
+        if (ids.id[i] >= 0 && !qwen_token_bytes(qwen_model_tokenizer(m), ids.id[i], &bl)) padded++;
+        else if (ids.id[i] >= 0) known[known_n++] = ids.id[i];
+    }
+    CHECK(ids.n >= 20 && padded > 0, "%zu ids, %zu past the vocabulary (this check needs one)", ids.n, padded);
+    char *want_text = NULL;
+    size_t want_len = 0;
+    REQUIRE(qwen_detokenize(qwen_model_tokenizer(m), known, known_n, false, &want_text, &want_len, NULL) == QWEN_OK, "detokenize");
+    CHECK(ids.len == want_len && !memcmp(ids.text, want_text, want_len), "the text is the known ids' decoding");
+    free(want_text);
+    free(cp);
+    qwen_session_free(s3);
     /* bad stop strings are refused */
     const char *bad[][1] = { { "" }, { "\xff" }, { NULL } };
     for (size_t b = 0; b < 3; b++) {
