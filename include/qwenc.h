@@ -351,7 +351,10 @@ void qwen_chat_set_thinking(qwen_chat *chat, bool enable);
 void qwen_chat_reset(qwen_chat *chat);
 /* Renders the history with add_generation_prompt, generates with `sampling`, streams the parsed
  * output to on_delta (may be NULL), and appends the assistant message (content, reasoning_content,
- * tool_calls) to the history — also when generation was stopped early. */
+ * tool_calls) to the history — also when generation was stopped early. Once the history outgrows
+ * the context, the prompt leaves out its oldest user turns (with their answers; a leading system
+ * message stays) until a quarter of the context, or gen->max_tokens if fewer, is left for the
+ * answer; the history itself keeps them (qwen_chat_last_turn_json shows what the model saw). */
 qwen_status qwen_chat_reply(qwen_chat *chat, const qwen_sampling *sampling, const qwen_generate_opts *gen, qwen_delta_fn on_delta,
                             void *user, qwen_generate_stats *stats, qwen_error **err);
 /* The history as a JSON array (malloc'ed), and the template context of the last reply, with its
