@@ -17,6 +17,9 @@ static bool read_line(const char *path, char *line, size_t size) {
     return ok;
 }
 
+/* The tighter of two CPU counts (0: no limit). */
+static int tighter(int a, int b) { return a > 0 && (b == 0 || a < b) ? a : b; }
+
 /* CPUs for `quota` microseconds of CPU time a `period`, rounded up; 0 for none. */
 static int quota_cpus(long long quota, long long period) {
     if (quota <= 0 || period <= 0) return 0;
@@ -48,8 +51,7 @@ static int path_limit(const char *mount, const char *cgroup, bool v2) {
     if (n < 0 || (size_t)n >= sizeof dir) return 0;
     int best = 0;
     for (;;) { /* "ROOT/a/b", "ROOT/a", "ROOT" */
-        int lim = dir_limit(dir, v2);
-        if (lim > 0 && (best == 0 || lim < best)) best = lim;
+        best = tighter(dir_limit(dir, v2), best);
         char *slash = strrchr(dir + base, '/');
         if (!slash) return best;
         *slash = 0;
@@ -84,14 +86,14 @@ int cpus_cgroup_limit(const char *self_cgroup, const char *root) {
         if (len < sizeof entry) {
             memcpy(entry, line, len);
             entry[len] = 0;
-            int lim = line_limit(entry, root);
-            if (lim > 0 && (best == 0 || lim < best)) best = lim;
+            best = tighter(line_limit(entry, root), best);
         }
         line += len + (line[len] == '\n');
     }
     return best;
 }
 
+#if defined(__linux__)
 /* The quota of this process's cgroups, read from /proc/self/cgroup and /sys/fs/cgroup. */
 static int own_cgroup_limit(void) {
     char text[8192];
@@ -103,9 +105,6 @@ static int own_cgroup_limit(void) {
     return cpus_cgroup_limit(text, "/sys/fs/cgroup");
 }
 
-static int capped(int n, int limit) { return limit > 0 && limit < n ? limit : n > 0 ? n : 1; }
-
-#if defined(__linux__)
 /* The affinity mask's CPUs into *set; false where it cannot be read. */
 static bool affinity(cpu_set_t *set) { return sched_getaffinity(0, sizeof *set, set) == 0 && CPU_COUNT(set) > 0; }
 #endif
@@ -118,7 +117,7 @@ static int online_cpus(void) {
 int cpus_allowed(void) {
 #if defined(__linux__)
     cpu_set_t set;
-    return capped(affinity(&set) ? CPU_COUNT(&set) : online_cpus(), own_cgroup_limit());
+    return tighter(own_cgroup_limit(), affinity(&set) ? CPU_COUNT(&set) : online_cpus());
 #else
     return online_cpus();
 #endif
@@ -127,7 +126,7 @@ int cpus_allowed(void) {
 int cpus_default_threads(void) {
 #if defined(__linux__)
     cpu_set_t set;
-    if (!affinity(&set)) return capped(online_cpus(), own_cgroup_limit());
+    if (!affinity(&set)) return tighter(own_cgroup_limit(), online_cpus());
     /* CPUs whose topology names the same set of hardware threads are one core */
     enum { MAX_CORES = 1024 };
     static const char SIBLINGS[] = "/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list";
@@ -143,7 +142,7 @@ int cpus_default_threads(void) {
         if (k == cores) memcpy(seen[cores++], line, sizeof line);
     }
     free(seen);
-    return capped(cores > 0 ? cores : CPU_COUNT(&set), own_cgroup_limit());
+    return tighter(own_cgroup_limit(), cores > 0 ? cores : CPU_COUNT(&set));
 #else
     return online_cpus();
 #endif

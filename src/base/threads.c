@@ -75,9 +75,10 @@ static inline void cpu_relax(void) {
  * decoding side by side, each with both CPUs: see BENCHMARKS.md, twenty-fifth session). */
 enum { YIELD_AFTER = 4096 };
 static inline bool wait_relax(const struct thread_pool *p, int round) {
-    if (p->yield_waits || round >= YIELD_AFTER) return sched_yield(), true;
-    cpu_relax();
-    return false;
+    bool yield = p->yield_waits || round >= YIELD_AFTER;
+    if (yield) sched_yield();
+    else cpu_relax();
+    return yield; /* whether it yielded */
 }
 
 /* Takes part of what is left of a share, at least one index: half of it from its front (the

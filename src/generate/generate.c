@@ -79,19 +79,17 @@ qwen_status qwen_generate(qwen_session *s, const int32_t *prompt, size_t n_promp
         if (qwen_model_is_eos(m, next) && !(opts && opts->ignore_eos)) { stats->hit_eos = true; break; }
         stats->generated_tokens++;
         seen[n_seen++] = next;
+        /* an id past the tokenizer's vocabulary (an embedding row of the padding to 151,936) has
+         * no text, as HF decodes it */
         char *text = NULL;
         size_t token_len;
-        if (!qwen_token_bytes(tok, next, &token_len)) { /* an embedding row past the vocabulary (the */
-            text = strdup("");                          /* padding to 151,936): no text, as HF decodes it */
-            if (!text) { st = qwen_fail(err, QWEN_ERR_NOMEM, "out of memory"); break; }
-        } else if ((st = qwen_stream_decoder_push(sd, next, &text, err))) {
-            break;
-        }
+        if (qwen_token_bytes(tok, next, &token_len) && (st = qwen_stream_decoder_push(sd, next, &text, err))) break;
+        const char *piece = text ? text : "";
         bool more = true;
         if (!n_stops) {
-            more = on_token ? on_token(next, text, strlen(text), user) : true;
+            more = on_token ? on_token(next, piece, strlen(piece), user) : true;
         } else { /* pass on what can no longer be part of a stop string */
-            strbuf_puts(&held, text);
+            strbuf_puts(&held, piece);
             size_t keep = 0, at = held.data ? find_stop(held.data, held.len, stops, n_stops, &keep) : 0;
             size_t out = at < held.len ? at : held.len - keep;
             if (on_token) more = on_token(next, held.data ? held.data : "", out, user);
